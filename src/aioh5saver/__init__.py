@@ -1,0 +1,63 @@
+"""aioh5saver: PyMoDAQ's HDF5 saver on h5py, safe to read, and an async writer service.
+
+The public names are re-exported here once; ``__all__`` is checked by a test.
+"""
+
+from ._errors import (
+    ClosedFileError,
+    CorruptFileError,
+    InvalidArgumentError,
+    InvalidEnumError,
+    InvalidNameError,
+    MissingFileError,
+    NodeKindError,
+    NodeNotFoundError,
+    ReadOnlyError,
+    SaverClosedError,
+    SaverError,
+    ShapeMismatchError,
+    UncastableDTypeError,
+    UnsafeContentError,
+    UnsupportedBackendError,
+    WriterBrokenError,
+)
+from .attrs import decode_attr, encode_attr
+from .backend import H5Backend
+from .enums import DataDim, DataType, FileType, GroupType, SaveType
+from .nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
+from .saver import H5SaverLowLevel
+
+__all__ = [
+    "CARRAY",
+    "EARRAY",
+    "GROUP",
+    "VLARRAY",
+    "Attributes",
+    "ClosedFileError",
+    "CorruptFileError",
+    "DataDim",
+    "DataType",
+    "FileType",
+    "GroupType",
+    "H5Backend",
+    "H5SaverLowLevel",
+    "InvalidArgumentError",
+    "InvalidEnumError",
+    "InvalidNameError",
+    "MissingFileError",
+    "Node",
+    "NodeKindError",
+    "NodeNotFoundError",
+    "ReadOnlyError",
+    "SaveType",
+    "SaverClosedError",
+    "SaverError",
+    "ShapeMismatchError",
+    "StringARRAY",
+    "UncastableDTypeError",
+    "UnsafeContentError",
+    "UnsupportedBackendError",
+    "WriterBrokenError",
+    "decode_attr",
+    "encode_attr",
+]

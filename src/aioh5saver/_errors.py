@@ -1,0 +1,112 @@
+"""Every exception aioh5saver raises.
+
+Each one derives from :class:`SaverError` and, where there is one, from the builtin a caller
+would naturally catch (``ValueError``, ``TypeError``, ``KeyError``, ``OSError``), so that code
+written against plain h5py or pymodaq_data keeps working. Messages say what was expected and
+what was given; :func:`describe` formats the "given" part the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ClosedFileError",
+    "CorruptFileError",
+    "InvalidArgumentError",
+    "InvalidEnumError",
+    "InvalidNameError",
+    "MissingFileError",
+    "NodeKindError",
+    "NodeNotFoundError",
+    "ReadOnlyError",
+    "SaverClosedError",
+    "SaverError",
+    "ShapeMismatchError",
+    "UnsafeContentError",
+    "UnsupportedBackendError",
+    "UncastableDTypeError",
+    "WriterBrokenError",
+    "describe",
+]
+
+_MAX_DESCRIBED = 80
+
+
+def describe(value: Any) -> str:
+    """A short, safe description of a given value for an error message: its type and repr."""
+    text = repr(value)
+    if len(text) > _MAX_DESCRIBED:
+        text = text[: _MAX_DESCRIBED - 3] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+class SaverError(Exception):
+    """Base class of every error raised by aioh5saver."""
+
+
+class InvalidArgumentError(SaverError, ValueError):
+    """An argument has a value the operation cannot use (a missing shape, a bad fill value...)."""
+
+
+class InvalidNameError(SaverError, ValueError):
+    """A node name is not a single HDF5 path component (empty, or containing ``/`` or ``.``)."""
+
+
+class InvalidEnumError(SaverError, ValueError):
+    """A string or value names no member of the expected enum (DataType, DataDim, GroupType...)."""
+
+
+class UnsupportedBackendError(SaverError, ValueError):
+    """A backend other than h5py was asked for."""
+
+
+class NodeNotFoundError(SaverError, KeyError):
+    """No node exists at the given path."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would show the message quoted like a dict key.
+        return str(self.args[0]) if self.args else ""
+
+
+class NodeKindError(SaverError, TypeError):
+    """A node exists but is not of the kind the operation needs (a group where an array is needed,
+    a fixed CARRAY where an enlargeable EARRAY is needed...)."""
+
+
+class ShapeMismatchError(SaverError, ValueError):
+    """Data appended to or written into an array does not have the array's row shape."""
+
+
+class UncastableDTypeError(SaverError, TypeError):
+    """Data cannot be converted to the array's dtype without losing its meaning."""
+
+
+class ReadOnlyError(SaverError, ValueError, PermissionError):
+    """A write was attempted through a saver or node opened read-only (``mode='r'``)."""
+
+
+class ClosedFileError(SaverError, ValueError):
+    """An operation needs an open file, but the saver's file is closed (or was never opened)."""
+
+
+class SaverClosedError(ClosedFileError):
+    """The async saver was closed: it accepts no more operations."""
+
+
+class UnsafeContentError(SaverError, ValueError):
+    """Content read from a file is not in a form aioh5saver decodes safely (a pickle that is not a
+    plain ``str``, an attribute nested too deep...); it was refused, never executed."""
+
+
+class MissingFileError(SaverError, FileNotFoundError):
+    """The file to open read-only does not exist."""
+
+
+class CorruptFileError(SaverError, OSError):
+    """The file cannot be read as HDF5: truncated, damaged, or not HDF5 at all."""
+
+
+class WriterBrokenError(SaverError, OSError):
+    """The file failed underneath the writer (I/O error, disk full); every pending and later
+    operation raises this, with the original failure chained as ``__cause__``."""

@@ -1,0 +1,612 @@
+"""The file layer: opening, walking and creating nodes in one HDF5 file with h5py.
+
+:class:`H5Backend` has the methods and properties of pymodaq_data's ``H5Backend`` for its h5py
+backend. Every h5py call of the synchronous saver goes through this module and
+:mod:`.nodes`, so that another backend (HSDS through h5pyd) can be put in their place.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterator
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ._errors import (
+    ClosedFileError,
+    CorruptFileError,
+    InvalidArgumentError,
+    InvalidNameError,
+    NodeKindError,
+    NodeNotFoundError,
+    ReadOnlyError,
+    UnsupportedBackendError,
+    describe,
+)
+from .attrs import decode_attr, encode_attr
+from .enums import GroupType
+from .nodes import (
+    CARRAY,
+    EARRAY,
+    GROUP,
+    VLARRAY,
+    Node,
+    StringARRAY,
+    h5_errors,
+    node_kind,
+    wrap_node,
+)
+
+__all__ = [
+    "SUPPORTED_BACKENDS",
+    "H5Backend",
+    "capitalize",
+    "check_node_name",
+    "chunk_shape",
+    "format_version",
+    "is_swmr_compatible_file",
+]
+
+SUPPORTED_BACKENDS = ("h5py",)
+_FILE_MODES = frozenset({"r", "r+", "a", "w", "w-", "x"})
+# Enlargeable arrays get chunks of about this many bytes (and at least one row), so that an
+# append of a batch writes whole chunks; small rows get smaller chunks, so that a file with many
+# scalar channels does not reserve a mebibyte for each.
+_CHUNK_BYTES_LARGE_ROWS = 1 << 20
+_CHUNK_BYTES_SMALL_ROWS = 64 << 10
+_SMALL_ROW_BYTES = 4 << 10
+
+
+def format_version() -> str:
+    """What the ``pymodaq_data_version`` attribute records: the pymodaq_data file format this
+    package writes, marked as written by aioh5saver (a PEP 440 local version)."""
+    try:
+        own = importlib_metadata.version("aioh5saver")
+    except importlib_metadata.PackageNotFoundError:
+        own = "0"
+    return f"5.3.0+aioh5saver{own.replace('.', '_').replace('-', '_')}"
+
+
+def chunk_shape(row_shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """The chunk shape of an enlargeable array with rows of ``row_shape``: whole rows, about
+    1 MiB per chunk for large rows and 64 KiB for small ones."""
+    row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64)) * itemsize)
+    target = _CHUNK_BYTES_SMALL_ROWS if row_bytes < _SMALL_ROW_BYTES else _CHUNK_BYTES_LARGE_ROWS
+    return (max(1, target // row_bytes), *(max(1, n) for n in row_shape))
+
+
+def check_node_name(name: object, argument: str = "name") -> str:
+    """``name`` if it is a valid node name: a non-empty str that is one path component."""
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{argument}: expected a node name as str, got {describe(name)}")
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise InvalidNameError(
+            f"{argument}: expected a single path component (non-empty, no '/', not '.' or '..', "
+            f"no NUL), got {name!r}"
+        )
+    return name
+
+
+def capitalize(name: str) -> str:
+    """``name`` with its first letter upper-cased, as PyMoDAQ names its nodes."""
+    return name[:1].upper() + name[1:]
+
+
+def is_swmr_compatible_file(path: Path) -> bool:
+    """True if the file at ``path`` was created SWMR-capable (PyMoDAQ's ``swmr_compatible``)."""
+    try:
+        with h5py.File(path, "r", locking=False) as file:
+            return decode_attr(file.attrs.get("swmr_compatible", False)) is True
+    except OSError:
+        return False
+
+
+class H5Backend:
+    """One HDF5 file and the operations on its tree (pymodaq_data's ``H5Backend``, h5py only)."""
+
+    def __init__(self, backend: str = "h5py") -> None:
+        self._h5file: h5py.File | None = None
+        self.file_path: Path | str | None = None
+        self.compression: dict[str, Any] | None = None
+        self._swmr_mode = False
+        self._swmr_enabled = False
+        self.backend = "h5py"
+        self.h5_library: Any = h5py
+        self.set_backend(backend)
+
+    # -- backend and file -------------------------------------------------------------------
+
+    def set_backend(self, backend: str) -> None:
+        """Select the backend (only ``'h5py'`` exists here), closing any open file first."""
+        if backend not in SUPPORTED_BACKENDS:
+            raise UnsupportedBackendError(
+                f"backend: expected one of {list(SUPPORTED_BACKENDS)} (aioh5saver writes with "
+                f"h5py only), got {backend!r}"
+            )
+        self.close_file()
+        self.backend = backend
+        self.h5_library = h5py
+
+    @property
+    def swmr_mode(self) -> bool:
+        """True if the file was opened to be written under SWMR."""
+        return self._swmr_mode
+
+    @property
+    def h5file(self) -> h5py.File | None:
+        """The open h5py file, or None."""
+        return self._h5file
+
+    @h5file.setter
+    def h5file(self, file: h5py.File) -> None:
+        self.file_path = file.filename
+        self._h5file = file
+
+    @property
+    def filename(self) -> str:
+        """The path of the open file."""
+        return str(self._file().filename)
+
+    def isopen(self) -> bool:
+        """True if a file is open."""
+        return self._h5file is not None and bool(self._h5file.id.valid)
+
+    def _file(self) -> h5py.File:
+        if self._h5file is None or not self._h5file.id.valid:
+            raise ClosedFileError("expected an open file, got none: call init_file() first")
+        return self._h5file
+
+    def _writable_file(self, action: str) -> h5py.File:
+        file = self._file()
+        if file.mode == "r":
+            raise ReadOnlyError(
+                f"cannot {action}: expected a file opened for writing (mode 'a' or 'w'), "
+                f"got {self.file_path} opened read-only (mode 'r')"
+            )
+        return file
+
+    def open_file(
+        self,
+        fullpathname: Path | str,
+        mode: str = "r",
+        title: str = "PyMoDAQ file",
+        swmr_mode: bool = False,
+        **kwargs: Any,
+    ) -> h5py.File:
+        """Open (or create, with ``mode='w'``) the file; a new file gets PyMoDAQ's root
+        attributes. With ``swmr_mode`` the file is written in the latest format (needed by
+        SWMR), or read with ``swmr=True``."""
+        if mode not in _FILE_MODES:
+            raise InvalidArgumentError(
+                f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
+            )
+        self.file_path = fullpathname
+        self._swmr_mode = swmr_mode
+        if swmr_mode:
+            if mode == "r":
+                kwargs.setdefault("swmr", True)
+            else:
+                kwargs.setdefault("libver", "latest")
+        try:
+            self._h5file = h5py.File(str(fullpathname), mode=mode, **kwargs)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EEXIST, errno.ENOENT):
+                raise
+            raise CorruptFileError(
+                f"cannot open {fullpathname} (mode {mode!r}): expected an HDF5 file, got one "
+                f"h5py cannot read ({exc})"
+            ) from exc
+        if mode in ("w", "w-", "x"):
+            root = self.root()
+            root.attrs["TITLE"] = title
+            root.node.attrs["CLASS"] = "GROUP"
+            root.attrs["pymodaq_version"] = "0.0.0"
+            root.attrs["pymodaq_data_version"] = format_version()
+            if swmr_mode:
+                root.attrs["swmr_compatible"] = True
+        return self._h5file
+
+    def close_file(self) -> None:
+        """Flush and close the file (no-op when none is open)."""
+        file = self._h5file
+        self._swmr_enabled = False
+        self._h5file = None
+        if file is None or not file.id.valid:
+            return
+        try:
+            if file.mode != "r":
+                file.flush()
+        finally:
+            file.close()
+
+    def flush(self) -> None:
+        """Flush the file's buffers to the operating system."""
+        if self._h5file is not None and self._h5file.id.valid and self._h5file.mode != "r":
+            with h5_errors(self._h5file, "flush the file"):
+                self._h5file.flush()
+
+    def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
+        """Write a copy of the file, as it is once flushed, to ``filenamepath``."""
+        source = Path(self.filename)
+        target = Path(filenamepath)
+        if target.exists() and os.path.samefile(source, target):
+            raise InvalidArgumentError(
+                f"filename: expected a path other than the open file, got {target}"
+            )
+        self.flush()
+        shutil.copyfile(source, target)
+
+    def root(self) -> GROUP:
+        """The root group."""
+        return GROUP(self._file(), self.backend)
+
+    def define_compression(self, compression: str, compression_opts: int) -> None:
+        """Compress arrays created from now on (``'gzip'``, or its PyTables name ``'zlib'``)."""
+        if compression == "zlib":
+            compression = "gzip"
+        self.compression = {"compression": compression, "compression_opts": compression_opts}
+
+    # -- attributes ---------------------------------------------------------------------------
+
+    def get_attr(self, node: Any, attr_name: str | None = None) -> Any:
+        """One decoded attribute of ``node``, or all of them as a dict if ``attr_name`` is None."""
+        wrapped = self.get_node(node)
+        if attr_name is None:
+            return wrapped.attrs.to_dict()
+        return wrapped.attrs[attr_name]
+
+    def set_attr(self, node: Any, attr_name: str, attr_value: Any) -> None:
+        """Set an attribute of ``node`` (PyMoDAQ's JSON encoding)."""
+        self.get_node(node).attrs[attr_name] = attr_value
+
+    def has_attr(self, node: Any, attr_name: str) -> bool:
+        """True if ``node`` has the attribute ``attr_name``."""
+        return attr_name in self.get_node(node).attrs
+
+    # -- SWMR ---------------------------------------------------------------------------------
+
+    def enable_swmr(self) -> None:
+        """Start SWMR writing (idempotent). Structure must be created before: HDF5 forbids
+        new groups, datasets and attributes while SWMR is on."""
+        if self._swmr_enabled:
+            return
+        if not self._swmr_mode:
+            raise InvalidArgumentError(
+                "enable_swmr: expected a file opened with swmr_mode=True, got one opened without"
+            )
+        file = self._writable_file("start SWMR")
+        if file.swmr_mode:
+            self._swmr_enabled = True
+            return
+        with h5_errors(file, "start SWMR"):
+            # A plain bool, not JSON, so that plain h5py readers can test it.
+            file.attrs["swmr_active"] = True
+            file.swmr_mode = True
+        self._swmr_enabled = True
+
+    @property
+    def is_swmr_active(self) -> bool:
+        """True while SWMR writing is on."""
+        return self._swmr_enabled
+
+    @property
+    def is_swmr_compatible(self) -> bool:
+        """True if the open file was created SWMR-capable."""
+        try:
+            return bool(self.root().attrs.get("swmr_compatible", False) is True)
+        except ClosedFileError:
+            return False
+
+    @property
+    def is_swmr_capable(self) -> bool:
+        """True: the h5py backend can write with SWMR."""
+        return True
+
+    def reconcile_swmr_attrs(self) -> None:
+        """Record each enlargeable array's real shape in its ``shape`` attribute (deferred while
+        SWMR was on) and clear the ``swmr_active`` flag."""
+        file = self._writable_file("reconcile attributes after SWMR")
+        with h5_errors(file, "reconcile attributes after SWMR"):
+            if "swmr_active" in file.attrs:
+                file.attrs["swmr_active"] = False
+        for node in self.walk_nodes("/"):
+            if isinstance(node, EARRAY):
+                with h5_errors(node.node, f"reconcile {node.path}"):
+                    node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
+
+    def finalize_swmr(self, keep_open: bool = False) -> None:
+        """End SWMR: close the file, reopen it for appending and reconcile the deferred
+        attributes; then close it unless ``keep_open``. The reopen does not take HDF5's file
+        lock, so it succeeds while SWMR readers still hold the file open."""
+        if self.file_path is None:
+            raise ClosedFileError("finalize_swmr: expected a file to finalize, got none")
+        file_path = Path(self.file_path)
+        self.close_file()
+        self.open_file(file_path, mode="a", locking=False)
+        self.reconcile_swmr_attrs()
+        if not keep_open:
+            self.close_file()
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def get_node(self, where: Any, name: str | None = None) -> Node:
+        """The node at ``where`` (a path, a node or an h5py object), or its child ``name``."""
+        file = self._file()
+        if isinstance(where, Node):
+            where = where.node
+        if name is not None:
+            check_node_name(name)
+        if isinstance(where, str):
+            path = where if name is None else f"{where.rstrip('/')}/{name}"
+            with h5_errors(file, f"find {path}"):
+                try:
+                    obj = file.get(path)
+                except (KeyError, ValueError) as exc:
+                    raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}") from exc
+            if obj is None:
+                raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}")
+        elif isinstance(where, h5py.Group | h5py.Dataset):
+            obj = where
+            if name is not None:
+                if not isinstance(where, h5py.Group):
+                    raise NodeKindError(
+                        f"expected a group to hold {name!r}, got the array {where.name}"
+                    )
+                with h5_errors(where, f"find {where.name}/{name}"):
+                    obj = where.get(name)
+                if obj is None:
+                    raise NodeNotFoundError(f"no node {name!r} in {where.name}")
+        else:
+            raise NodeKindError(
+                f"where: expected a node path (str) or a node, got {describe(where)}"
+            )
+        return wrap_node(obj, self.backend)
+
+    def _get_group(self, where: Any) -> GROUP:
+        node = self.get_node(where)
+        if not isinstance(node, GROUP):
+            raise NodeKindError(f"expected a group at {node.path}, got a {node.kind}")
+        return node
+
+    def get_node_name(self, node: Any) -> str:
+        """The name of ``node``."""
+        return self.get_node(node).name
+
+    def get_node_path(self, node: Any) -> str:
+        """The absolute path of ``node``."""
+        return self.get_node(node).path
+
+    def get_parent_node(self, node: Any) -> GROUP | None:
+        """The group holding ``node``, or None for the root."""
+        return self.get_node(node).parent_node
+
+    def get_children(self, where: Any) -> dict[str, Node]:
+        """The nodes directly under the group ``where``, by name."""
+        return self._get_group(where).children()
+
+    def is_node_in_group(self, where: Any, name: str) -> bool:
+        """True if ``where`` has a child called ``name`` (case-insensitive)."""
+        lowered = name.lower()
+        return any(child.lower() == lowered for child in self.get_children(where))
+
+    def walk_groups(self, where: Any) -> Iterator[GROUP]:
+        """``where`` and every group below it, in pymodaq_data's order; each group once, even
+        where hard links make the tree a graph."""
+        start = self.get_node(where)
+        if not isinstance(start, GROUP):
+            return
+        seen = {start.node.id}
+        stack = [start]
+        yield start
+        while stack:
+            group = stack.pop()
+            for child in group.children().values():
+                if isinstance(child, GROUP) and child.node.id not in seen:
+                    seen.add(child.node.id)
+                    stack.append(child)
+                    yield child
+
+    def walk_nodes(
+        self, where: Any, depth: int | None = None, only_groups: bool = False
+    ) -> Iterator[Node]:
+        """``where`` and the nodes below it down to ``depth`` levels (all if None), in
+        pymodaq_data's order; only groups if ``only_groups``."""
+        start = self.get_node(where)
+        if not (only_groups and not isinstance(start, GROUP)):
+            yield start
+        if depth == 0:
+            return
+        prefix = len(start.path.rstrip("/")) + 1
+        for group in self.walk_groups(start):
+            for child in group.children().values():
+                relative = child.path[prefix:]
+                if depth is not None and relative.count("/") >= depth:
+                    return
+                if only_groups and not isinstance(child, GROUP):
+                    continue
+                yield child
+
+    def get_group_by_title(self, where: Any, title: str) -> GROUP | None:
+        """The first child group of ``where`` whose ``TITLE`` is ``title``, or None."""
+        for child in self.get_children(where).values():
+            if isinstance(child, GROUP) and child.attrs.get("TITLE") == title:
+                return child
+        return None
+
+    def read(self, array: Any, *args: Any, **kwargs: Any) -> Any:
+        """The data of an array node, as stored (string rows are returned raw: use
+        ``StringARRAY.read()`` for the strings)."""
+        node = self.get_node(array)
+        if not isinstance(node, CARRAY):
+            raise NodeKindError(f"read: expected an array, got the group {node.path}")
+        with h5_errors(node.node, f"read {node.path}"):
+            return node.node[()]
+
+    # -- creation -----------------------------------------------------------------------------
+
+    def _new_child_parent(self, where: Any, name: str, action: str) -> h5py.Group:
+        self._writable_file(action)
+        check_node_name(name)
+        parent = self._get_group(where)
+        with h5_errors(parent.node, action):
+            if name in parent.node:
+                raise InvalidNameError(
+                    f"{action}: expected a name not yet used in {parent.path}, got {name!r}, "
+                    "which exists"
+                )
+        return parent.node
+
+    def _describe_array(self, array: CARRAY, shape: tuple[int, ...], dtype: np.dtype[Any],
+                        subdtype: str) -> None:
+        array.attrs["shape"] = shape
+        array.attrs["dtype"] = dtype.name
+        array.attrs["subdtype"] = subdtype
+        array.attrs["backend"] = self.backend
+
+    def create_carray(self, where: Any, name: str, obj: Any = None, title: str = "") -> CARRAY:
+        """A fixed array holding ``obj``."""
+        if obj is None:
+            raise InvalidArgumentError(
+                f"create_carray {name!r}: expected the data to store (a numpy array), got None"
+            )
+        action = f"create the array {name!r}"
+        parent = self._new_child_parent(where, name, action)
+        data = np.asarray(obj)
+        if data.dtype == object:
+            raise InvalidArgumentError(
+                f"{action}: expected numeric or fixed-width data, got an object array"
+            )
+        with h5_errors(parent, action):
+            dataset = parent.create_dataset(name, data=data, **(self.compression or {}))
+            dataset.attrs["TITLE"] = str(title)
+            dataset.attrs["CLASS"] = "CARRAY"
+        array = CARRAY(dataset, self.backend)
+        self._describe_array(array, data.shape, data.dtype, "")
+        return array
+
+    def create_earray(
+        self, where: Any, name: str, dtype: Any, data_shape: Any = None, title: str = ""
+    ) -> EARRAY:
+        """An array enlargeable along its first axis, with rows of shape ``data_shape``."""
+        action = f"create the enlargeable array {name!r}"
+        row_shape = _as_shape(data_shape, "data_shape")
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as exc:
+            raise InvalidArgumentError(
+                f"{action}: expected a numpy dtype, got {describe(dtype)}"
+            ) from exc
+        parent = self._new_child_parent(where, name, action)
+        options: dict[str, Any] = {"chunks": chunk_shape(row_shape, dtype.itemsize)}
+        options.update(self.compression or {})
+        with h5_errors(parent, action):
+            dataset = parent.create_dataset(
+                name, shape=(0, *row_shape), dtype=dtype, maxshape=(None, *row_shape), **options
+            )
+            dataset.attrs["TITLE"] = str(title)
+            dataset.attrs["CLASS"] = "EARRAY"
+            dataset.attrs["EXTDIM"] = 0
+        array = EARRAY(dataset, self.backend)
+        self._describe_array(array, (0, *row_shape), dtype, "")
+        return array
+
+    def create_vlarray(self, where: Any, name: str, dtype: Any, title: str = "") -> VLARRAY:
+        """An enlargeable array of variable-length rows; ``dtype='string'`` makes a
+        :class:`StringARRAY`."""
+        action = f"create the variable-length array {name!r}"
+        is_string = isinstance(dtype, str) and dtype == "string"
+        base = np.dtype(np.uint8) if is_string else np.dtype(dtype)
+        parent = self._new_child_parent(where, name, action)
+        options: dict[str, Any] = dict(self.compression or {})
+        with h5_errors(parent, action):
+            dataset = parent.create_dataset(
+                name, shape=(0,), dtype=h5py.vlen_dtype(base), maxshape=(None,), **options
+            )
+            dataset.attrs["TITLE"] = str(title)
+            dataset.attrs["CLASS"] = "VLARRAY"
+            dataset.attrs["EXTDIM"] = 0
+        array: VLARRAY = (StringARRAY if is_string else VLARRAY)(dataset, self.backend)
+        self._describe_array(array, (0,), base, "string" if is_string else "")
+        return array
+
+    def get_set_group(self, where: Any, name: str, title: str = "", **kwargs: Any) -> GROUP:
+        """The group ``name`` under ``where``, created (with ``TITLE`` and ``CLASS``, and
+        ``kwargs`` as plain attributes) if absent."""
+        check_node_name(name)
+        parent = self._get_group(where)
+        with h5_errors(parent.node, f"find {name!r} in {parent.path}"):
+            exists = name in parent.node
+        if exists:
+            group = self.get_node(parent.node, name)
+            if not isinstance(group, GROUP):
+                raise NodeKindError(
+                    f"expected {group.path} to be a group, got an existing {group.kind}"
+                )
+            return group
+        action = f"create the group {name!r} in {parent.path}"
+        self._writable_file(action)
+        with h5_errors(parent.node, action):
+            created = parent.node.create_group(name)
+            created.attrs["TITLE"] = str(title)
+            created.attrs["CLASS"] = "GROUP"
+            for key, value in kwargs.items():
+                created.attrs[key] = value
+        return GROUP(created, self.backend)
+
+    def add_group(
+        self,
+        group_name: str,
+        group_type: GroupType | str,
+        where: Any,
+        title: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """The group ``group_name`` under ``where``, created with the ``type`` attribute and
+        ``metadata`` if absent; its name is capitalised on creation, as in PyMoDAQ."""
+        check_node_name(group_name, "group_name")
+        type_name = _group_type_name(group_type)
+        if group_name in self.get_children(where):
+            node = self._get_group(self.get_node(where, group_name))
+        else:
+            node = self.get_set_group(where, capitalize(group_name), title)
+            node.attrs["type"] = type_name.lower()
+            for key, value in (metadata or {}).items():
+                node.attrs[key] = value
+        node.attrs["backend"] = self.backend
+        return node
+
+
+def _group_type_name(group_type: object) -> str:
+    from enum import Enum
+
+    if isinstance(group_type, Enum):
+        return group_type.name
+    if isinstance(group_type, str):
+        return group_type
+    raise InvalidArgumentError(
+        f"group_type: expected a GroupType member or its name, got {describe(group_type)}"
+    )
+
+
+def _as_shape(shape: Any, argument: str) -> tuple[int, ...]:
+    if shape is None:
+        return ()
+    try:
+        dims = tuple(int(n) for n in shape)
+        valid = all(n >= 0 and n == m for n, m in zip(dims, shape, strict=True))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise InvalidArgumentError(
+            f"{argument}: expected a tuple of non-negative ints, got {describe(shape)}"
+        )
+    return dims
+

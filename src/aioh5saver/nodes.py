@@ -1,0 +1,478 @@
+"""Wrappers around h5py groups and datasets with PyMoDAQ's node API.
+
+``GROUP``, ``CARRAY`` (fixed array), ``EARRAY`` (enlargeable along the first axis), ``VLARRAY``
+(variable-length rows) and ``StringARRAY`` (rows holding a pickled ``str``) have the names,
+properties and methods of pymodaq_data's, so code written for PyMoDAQ runs on them. They differ
+where pymodaq_data is unsafe or silent: attributes and strings are decoded without ``eval`` or
+``pickle.loads``; appended data is checked against the array's row shape and dtype; writing
+through a read-only file, or using a node after its file closed, raises a :class:`SaverError`.
+
+The kind of a node is taken from the object itself (group, vlen dataset, resizable dataset),
+so a ``CLASS`` attribute that lies cannot make a reader misuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import h5py
+import numpy as np
+
+from ._errors import (
+    ClosedFileError,
+    InvalidArgumentError,
+    NodeKindError,
+    NodeNotFoundError,
+    ReadOnlyError,
+    ShapeMismatchError,
+    UncastableDTypeError,
+    describe,
+)
+from ._pickled_str import decode_pickled_str, encode_pickled_str
+from .attrs import decode_attr, encode_attr
+
+if TYPE_CHECKING:
+    from .backend import H5Backend
+
+__all__ = [
+    "CARRAY",
+    "EARRAY",
+    "GROUP",
+    "VLARRAY",
+    "Attributes",
+    "Node",
+    "StringARRAY",
+    "as_rows",
+    "wrap_node",
+]
+
+H5Object = h5py.Group | h5py.Dataset
+
+
+@contextmanager
+def h5_errors(obj: Any, action: str) -> Iterator[None]:
+    """Translate the h5py errors of ``action`` on ``obj`` into :class:`SaverError` subclasses.
+
+    A failure on an object whose file has been closed becomes :class:`ClosedFileError`; a write
+    refused for lack of write intent becomes :class:`ReadOnlyError`. Other errors pass unchanged.
+    """
+    try:
+        yield
+    except (ValueError, KeyError, OSError, RuntimeError, TypeError) as exc:
+        if isinstance(exc, ClosedFileError | ReadOnlyError):
+            raise
+        object_id = getattr(obj, "id", None)
+        if object_id is not None and not object_id.valid:
+            raise ClosedFileError(f"cannot {action}: expected an open file, got a closed one") from exc
+        if "no write intent" in str(exc):
+            raise ReadOnlyError(
+                f"cannot {action}: expected a file opened for writing, got one opened read-only"
+            ) from exc
+        raise
+
+
+def _require_writable(obj: H5Object, action: str) -> None:
+    with h5_errors(obj, action):
+        mode = obj.file.mode
+    if mode == "r":
+        raise ReadOnlyError(
+            f"cannot {action} on {obj.name}: expected a file opened for writing "
+            "(mode 'a' or 'w'), got one opened read-only (mode 'r')"
+        )
+
+
+class Attributes:
+    """The attributes of a node, encoded and decoded the PyMoDAQ way (see :mod:`.attrs`).
+
+    ``attrs["title"]`` is the ``TITLE`` attribute, as in PyMoDAQ.
+    """
+
+    def __init__(self, node: Node, backend: str = "h5py") -> None:
+        self._node = node
+        self.backend = backend
+
+    @property
+    def node(self) -> Node:
+        """The node these attributes belong to."""
+        return self._node
+
+    @property
+    def attrs_name(self) -> list[str]:
+        """The attribute names."""
+        obj = self._node.node
+        with h5_errors(obj, "list attributes"):
+            return list(obj.attrs.keys())
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "title":
+            name = "TITLE"
+        obj = self._node.node
+        with h5_errors(obj, f"read attribute {name!r}"):
+            try:
+                stored = obj.attrs[name]
+            except KeyError:
+                if obj.id.valid and name not in obj.attrs:
+                    raise NodeNotFoundError(
+                        f"{obj.name} has no attribute {name!r}; it has {sorted(obj.attrs)}"
+                    ) from None
+                raise
+        return decode_attr(stored)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name == "title":
+            name = "TITLE"
+        obj = self._node.node
+        _require_writable(obj, f"set attribute {name!r}")
+        encoded = encode_attr(value)
+        with h5_errors(obj, f"set attribute {name!r}"):
+            obj.attrs[name] = encoded
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.attrs_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.attrs_name)
+
+    def __len__(self) -> int:
+        return len(self.attrs_name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The attribute ``name``, or ``default`` if the node has none of that name."""
+        return self[name] if name in self else default
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every attribute, decoded, by name."""
+        return {name: self[name] for name in self.attrs_name}
+
+    def __str__(self) -> str:
+        return f"{self._node.path}.attrs ({type(self).__name__}), {len(self)} attributes"
+
+    def __repr__(self) -> str:
+        lines = ",\n    ".join(f"{name} := {self[name]}" for name in self.attrs_name)
+        return f"{self}:\n   [{lines}]" if lines else str(self)
+
+
+class Node:
+    """A node of the tree: a group or an array, wrapping the h5py object ``node``."""
+
+    kind: ClassVar[str] = "Node"
+
+    def __init__(self, node: Any, backend: str = "h5py") -> None:
+        self._node: Any = node.node if isinstance(node, Node) else node
+        self.backend = backend
+        self._attrs = Attributes(self, backend)
+
+    @property
+    def node(self) -> Any:
+        """The wrapped h5py object."""
+        return self._node
+
+    @property
+    def attrs(self) -> Attributes:
+        """The node's attributes, decoded the PyMoDAQ way."""
+        return self._attrs
+
+    @property
+    def name(self) -> str:
+        """The node's name: the last component of its path (``/`` for the root)."""
+        path = self.path
+        return path if path == "/" else path.rsplit("/", 1)[-1]
+
+    @property
+    def path(self) -> str:
+        """The node's absolute path in the file."""
+        with h5_errors(self._node, "read a node path"):
+            return str(self._node.name)
+
+    @property
+    def title(self) -> Any:
+        """The ``TITLE`` attribute."""
+        return self.attrs["TITLE"]
+
+    @property
+    def h5file(self) -> h5py.File:
+        """The h5py file the node lives in."""
+        with h5_errors(self._node, "get a node's file"):
+            return self._node.file
+
+    @property
+    def parent_node(self) -> GROUP | None:
+        """The group holding this node, or None for the root."""
+        if self.path == "/":
+            return None
+        with h5_errors(self._node, "get a node's parent"):
+            parent = self._node.parent
+        return GROUP(parent, self.backend)
+
+    def to_h5_backend(self) -> H5Backend:
+        """An :class:`H5Backend` bound to this node's file."""
+        from .backend import H5Backend
+
+        backend = H5Backend(self.backend)
+        backend.h5file = self.h5file
+        return backend
+
+    def set_attr(self, key: str, value: Any) -> None:
+        """Set the attribute ``key`` (PyMoDAQ's JSON encoding)."""
+        self.attrs[key] = value
+
+    def get_attr(self, item: str) -> Any:
+        """The decoded attribute ``item``."""
+        return self.attrs[item]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return bool(self._node == other._node)
+
+    def __hash__(self) -> int:
+        return hash(self._node)
+
+    def __str__(self) -> str:
+        return f"{self.path} ({type(self).__name__}) {self.attrs.get('TITLE', '')!r}"
+
+
+class GROUP(Node):
+    """A group: a node holding other nodes."""
+
+    kind = "GROUP"
+
+    def children(self) -> dict[str, Node]:
+        """The nodes directly under this group, wrapped, by name."""
+        with h5_errors(self._node, f"list the children of {self.path}"):
+            items = list(self._node.items())
+        # Dangling links and committed datatypes are not nodes of PyMoDAQ's tree: skip them.
+        return {
+            name: wrap_node(child, self.backend)
+            for name, child in items
+            if isinstance(child, h5py.Group | h5py.Dataset)
+        }
+
+    def get_child(self, name: str) -> Node:
+        """The child called ``name``."""
+        children = self.children()
+        if name not in children:
+            raise NodeNotFoundError(
+                f"{self.path} has no child {name!r}; its children are {sorted(children)}"
+            )
+        return children[name]
+
+    def children_name(self) -> list[str]:
+        """The sorted names of the children."""
+        with h5_errors(self._node, f"list the children of {self.path}"):
+            return sorted(self._node.keys())
+
+    def remove_children(self) -> None:
+        """Delete every child of this group."""
+        _require_writable(self._node, f"remove the children of {self.path}")
+        with h5_errors(self._node, f"remove the children of {self.path}"):
+            for name in list(self._node.keys()):
+                del self._node[name]
+
+    def __repr__(self) -> str:
+        children = ", ".join(f"{name!r} ({type(c).__name__})" for name, c in self.children().items())
+        return f"{self}\n  children := [{children}]"
+
+
+class CARRAY(Node):
+    """A fixed-size array."""
+
+    kind = "CARRAY"
+
+    @property
+    def array(self) -> h5py.Dataset:
+        """The wrapped h5py dataset."""
+        return self._node
+
+    def read(self) -> Any:
+        """The whole array as a numpy array."""
+        with h5_errors(self._node, f"read {self.path}"):
+            return self._node[()]
+
+    def __getitem__(self, item: Any) -> Any:
+        with h5_errors(self._node, f"read {self.path}"):
+            return self._node[item]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _require_writable(self._node, f"write into {self.path}")
+        with h5_errors(self._node, f"write into {self.path}"):
+            self._node[key] = value
+
+    def __len__(self) -> int:
+        with h5_errors(self._node, f"get the length of {self.path}"):
+            return len(self._node)
+
+    def __repr__(self) -> str:
+        return f"{self}\n                shape := {self.attrs.get('shape')}\n                dtype := {self.attrs.get('dtype')}"
+
+
+def as_rows(data: Any, row_shape: tuple[int, ...], dtype: np.dtype[Any], where: str) -> np.ndarray:
+    """``data`` as a batch of rows of shape ``(n, *row_shape)`` and dtype ``dtype``.
+
+    PyMoDAQ's rule: data of exactly the row shape is one row; data of shape ``(n, *row_shape)``
+    is ``n`` rows; for arrays of single-value rows (row shape ``(1,)``) or of scalars (row shape
+    ``()``), a 1-D array of ``n`` values is ``n`` rows. Anything else raises
+    :class:`ShapeMismatchError`; a dtype that cannot be converted within its kind (text into
+    numbers, floats into integers, complex into reals) raises :class:`UncastableDTypeError`.
+    """
+    if not isinstance(data, np.ndarray | np.generic):
+        raise UncastableDTypeError(
+            f"append to {where}: expected a numpy array of rows of shape {row_shape}, "
+            f"got {describe(data)}"
+        )
+    array = np.asarray(data)
+    if array.shape == row_shape:
+        rows = array.reshape((1, *row_shape))
+    elif array.shape[1:] == row_shape and array.ndim == len(row_shape) + 1:
+        rows = array
+    elif array.ndim == 1 and row_shape == (1,):
+        rows = array.reshape((-1, 1))
+    else:
+        raise ShapeMismatchError(
+            f"append to {where}: expected one row of shape {row_shape} or a batch of shape "
+            f"(n, {', '.join(map(str, row_shape))}{',' if len(row_shape) == 1 else ''}), "
+            f"got an array of shape {array.shape}"
+        )
+    if rows.dtype != dtype:
+        if not np.can_cast(rows.dtype, dtype, casting="same_kind"):
+            raise UncastableDTypeError(
+                f"append to {where}: expected data castable to {dtype} (same kind), got dtype "
+                f"{rows.dtype}; convert it explicitly with .astype({str(dtype)!r})"
+            )
+        rows = rows.astype(dtype)
+    return rows
+
+
+class EARRAY(CARRAY):
+    """An array enlargeable along its first axis, one row per acquisition."""
+
+    kind = "EARRAY"
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        """The shape of one row (the array's shape without its first axis)."""
+        with h5_errors(self._node, f"read the shape of {self.path}"):
+            return tuple(self._node.shape[1:])
+
+    def append(self, data: Any, expand: bool = True) -> None:
+        """Append one row (data of the row shape) or a batch of rows (shape ``(n, *row)``).
+
+        ``expand`` is accepted for compatibility with pymodaq_data; 1-D data for an array of
+        single-value rows is always read as ``n`` rows.
+        """
+        with h5_errors(self._node, f"append to {self.path}"):
+            dtype = self._node.dtype
+        rows = as_rows(data, self.row_shape, dtype, self.path)
+        self.append_backend(rows)
+
+    def append_backend(self, data: np.ndarray) -> None:
+        """Write a checked batch of rows at the end of the array and update its ``shape``
+        attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
+        dataset = self._node
+        _require_writable(dataset, f"append to {self.path}")
+        with h5_errors(dataset, f"append to {self.path}"):
+            start = dataset.shape[0]
+            dataset.resize(start + data.shape[0], axis=0)
+            dataset[start:] = data
+            if not dataset.file.swmr_mode:
+                dataset.attrs["shape"] = encode_attr(tuple(dataset.shape))
+
+
+class VLARRAY(EARRAY):
+    """An enlargeable array of variable-length rows."""
+
+    kind = "VLARRAY"
+
+    def append(self, data: Any, expand: bool = True) -> None:
+        """Append one variable-length row."""
+        dataset = self._node
+        with h5_errors(dataset, f"append to {self.path}"):
+            base = h5py.check_vlen_dtype(dataset.dtype)
+        row = np.asarray(data)
+        if row.ndim != 1:
+            raise ShapeMismatchError(
+                f"append to {self.path}: expected one 1-D row, got an array of shape {row.shape}"
+            )
+        if not np.can_cast(row.dtype, base, casting="same_kind"):
+            raise UncastableDTypeError(
+                f"append to {self.path}: expected a row castable to {base}, got dtype {row.dtype}"
+            )
+        self.append_backend(row.astype(base, copy=False))
+
+    def append_backend(self, data: np.ndarray) -> None:
+        """Write one variable-length row at the end of the array."""
+        dataset = self._node
+        _require_writable(dataset, f"append to {self.path}")
+        with h5_errors(dataset, f"append to {self.path}"):
+            start = dataset.shape[0]
+            dataset.resize(start + 1, axis=0)
+            dataset[start] = data
+            if not dataset.file.swmr_mode:
+                dataset.attrs["shape"] = encode_attr(tuple(dataset.shape))
+
+
+class StringARRAY(VLARRAY):
+    """An enlargeable array of strings, each row a pickled ``str`` (PyMoDAQ's format).
+
+    Rows are decoded without unpickling: a row that is not a plain pickled ``str`` raises
+    :class:`~aioh5saver.UnsafeContentError`.
+    """
+
+    kind = "StringARRAY"
+
+    def __getitem__(self, item: Any) -> Any:
+        rows = super().__getitem__(item)
+        if isinstance(rows, np.ndarray) and rows.dtype == object:
+            return [self.array_to_string(row) for row in rows]
+        return self.array_to_string(rows)
+
+    def read(self) -> list[str]:  # type: ignore[override]
+        """Every string of the array."""
+        return [self.array_to_string(row) for row in super().read()]
+
+    def append(self, string: Any, expand: bool = True) -> None:
+        """Append one string."""
+        if not isinstance(string, str):
+            raise UncastableDTypeError(f"append to {self.path}: expected a str, got {describe(string)}")
+        self.append_backend(self.string_to_array(string))
+
+    @staticmethod
+    def array_to_string(array: Any) -> str:
+        """The string a stored row holds (decoded, never unpickled)."""
+        return decode_pickled_str(np.asarray(array, dtype=np.uint8).tobytes())
+
+    @staticmethod
+    def string_to_array(string: str) -> np.ndarray:
+        """The row that stores ``string``: its protocol-4 pickle as uint8."""
+        return np.frombuffer(encode_pickled_str(string), np.uint8)
+
+
+_WRAPPERS: dict[str, type[Node]] = {
+    cls.kind: cls for cls in (GROUP, CARRAY, EARRAY, VLARRAY, StringARRAY)
+}
+
+
+def node_kind(obj: Any) -> str:
+    """The kind of an h5py object, read from the object itself, not from its ``CLASS`` label:
+    ``GROUP``, ``CARRAY``, ``EARRAY``, ``VLARRAY`` or ``StringARRAY``."""
+    if isinstance(obj, h5py.Group):
+        return "GROUP"
+    if not isinstance(obj, h5py.Dataset):
+        raise NodeKindError(f"expected a group or a dataset, got {describe(obj)}")
+    with h5_errors(obj, "inspect a node"):
+        base = h5py.check_vlen_dtype(obj.dtype)
+        if base is not None:
+            subdtype = decode_attr(obj.attrs["subdtype"]) if "subdtype" in obj.attrs else ""
+            return "StringARRAY" if subdtype == "string" and base == np.uint8 else "VLARRAY"
+        resizable = obj.ndim >= 1 and obj.maxshape is not None and obj.maxshape[0] is None
+        label = decode_attr(obj.attrs["CLASS"]) if "CLASS" in obj.attrs else "EARRAY"
+    return "EARRAY" if resizable and label == "EARRAY" else "CARRAY"
+
+
+def wrap_node(obj: Any, backend: str = "h5py", path: str = "") -> Node:
+    """The wrapper of the right kind for the h5py object ``obj``."""
+    if obj is None:
+        raise NodeNotFoundError(f"no node at {path!r} (a dangling link or an unresolved path)")
+    return _WRAPPERS[node_kind(obj)](obj, backend)
