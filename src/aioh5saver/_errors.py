@@ -23,9 +23,9 @@ __all__ = [
     "SaverClosedError",
     "SaverError",
     "ShapeMismatchError",
+    "UncastableDTypeError",
     "UnsafeContentError",
     "UnsupportedBackendError",
-    "UncastableDTypeError",
     "WriterBrokenError",
     "describe",
 ]

@@ -32,10 +32,30 @@ _NUMPY_MODULE_NAMES = frozenset({"np", "numpy"})
 # numpy scalar types whose repr is ``np.<name>(<python literal>)``.
 _NUMPY_SCALARS: dict[str, type[np.generic]] = {
     name: getattr(np, name)
-    for name in (
-        "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 intc uintc intp uintp "
-        "float16 float32 float64 longdouble complex64 complex128 clongdouble str_ bytes_"
-    ).split()
+    for name in [
+        "bool_",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "intc",
+        "uintc",
+        "intp",
+        "uintp",
+        "float16",
+        "float32",
+        "float64",
+        "longdouble",
+        "complex64",
+        "complex128",
+        "clongdouble",
+        "str_",
+        "bytes_",
+    ]
     if hasattr(np, name)
 }
 NUMPY_SCALAR_TYPES_BY_NAME: dict[str, type[np.generic]] = {
@@ -49,7 +69,7 @@ _DATETIME_CONSTRUCTORS: dict[str, Callable[..., Any]] = {
     "timedelta": dt.timedelta,
     "timezone": dt.timezone,
 }
-_DATETIME_CONSTANTS = {("timezone", "utc"): dt.timezone.utc}
+_DATETIME_CONSTANTS = {("timezone", "utc"): dt.UTC}
 
 
 def parse_literal(text: str) -> Any:
@@ -70,7 +90,9 @@ def parse_literal(text: str) -> Any:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        raise UnsafeContentError(f"expected the repr of a value, got unparsable text: {exc}") from exc
+        raise UnsafeContentError(
+            f"expected the repr of a value, got unparsable text: {exc}"
+        ) from exc
     return _Evaluator().value(tree.body, 0)
 
 

@@ -39,7 +39,6 @@ from .nodes import (
     Node,
     StringARRAY,
     h5_errors,
-    node_kind,
     wrap_node,
 )
 
@@ -464,8 +463,9 @@ class H5Backend:
                 )
         return parent.node
 
-    def _describe_array(self, array: CARRAY, shape: tuple[int, ...], dtype: np.dtype[Any],
-                        subdtype: str) -> None:
+    def _describe_array(
+        self, array: CARRAY, shape: tuple[int, ...], dtype: np.dtype[Any], subdtype: str
+    ) -> None:
         array.attrs["shape"] = shape
         array.attrs["dtype"] = dtype.name
         array.attrs["subdtype"] = subdtype
@@ -609,4 +609,3 @@ def _as_shape(shape: Any, argument: str) -> tuple[int, ...]:
             f"{argument}: expected a tuple of non-negative ints, got {describe(shape)}"
         )
     return dims
-

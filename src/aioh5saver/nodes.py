@@ -22,7 +22,6 @@ import numpy as np
 
 from ._errors import (
     ClosedFileError,
-    InvalidArgumentError,
     NodeKindError,
     NodeNotFoundError,
     ReadOnlyError,
@@ -48,8 +47,6 @@ __all__ = [
     "wrap_node",
 ]
 
-H5Object = h5py.Group | h5py.Dataset
-
 
 @contextmanager
 def h5_errors(obj: Any, action: str) -> Iterator[None]:
@@ -65,7 +62,9 @@ def h5_errors(obj: Any, action: str) -> Iterator[None]:
             raise
         object_id = getattr(obj, "id", None)
         if object_id is not None and not object_id.valid:
-            raise ClosedFileError(f"cannot {action}: expected an open file, got a closed one") from exc
+            raise ClosedFileError(
+                f"cannot {action}: expected an open file, got a closed one"
+            ) from exc
         if "no write intent" in str(exc):
             raise ReadOnlyError(
                 f"cannot {action}: expected a file opened for writing, got one opened read-only"
@@ -73,7 +72,7 @@ def h5_errors(obj: Any, action: str) -> Iterator[None]:
         raise
 
 
-def _require_writable(obj: H5Object, action: str) -> None:
+def _require_writable(obj: Any, action: str) -> None:
     with h5_errors(obj, action):
         mode = obj.file.mode
     if mode == "r":
@@ -140,7 +139,7 @@ class Attributes:
 
     def get(self, name: str, default: Any = None) -> Any:
         """The attribute ``name``, or ``default`` if the node has none of that name."""
-        return self[name] if name in self else default
+        return self[name] if name in self else default  # noqa: SIM401 (this *is* get)
 
     def to_dict(self) -> dict[str, Any]:
         """Every attribute, decoded, by name."""
@@ -272,7 +271,9 @@ class GROUP(Node):
                 del self._node[name]
 
     def __repr__(self) -> str:
-        children = ", ".join(f"{name!r} ({type(c).__name__})" for name, c in self.children().items())
+        children = ", ".join(
+            f"{name!r} ({type(c).__name__})" for name, c in self.children().items()
+        )
         return f"{self}\n  children := [{children}]"
 
 
@@ -305,7 +306,9 @@ class CARRAY(Node):
             return len(self._node)
 
     def __repr__(self) -> str:
-        return f"{self}\n                shape := {self.attrs.get('shape')}\n                dtype := {self.attrs.get('dtype')}"
+        shape, dtype = self.attrs.get("shape"), self.attrs.get("dtype")
+        indent = " " * 16
+        return f"{self}\n{indent}shape := {shape}\n{indent}dtype := {dtype}"
 
 
 def as_rows(data: Any, row_shape: tuple[int, ...], dtype: np.dtype[Any], where: str) -> np.ndarray:
@@ -428,14 +431,16 @@ class StringARRAY(VLARRAY):
             return [self.array_to_string(row) for row in rows]
         return self.array_to_string(rows)
 
-    def read(self) -> list[str]:  # type: ignore[override]
+    def read(self) -> list[str]:
         """Every string of the array."""
         return [self.array_to_string(row) for row in super().read()]
 
     def append(self, string: Any, expand: bool = True) -> None:
         """Append one string."""
         if not isinstance(string, str):
-            raise UncastableDTypeError(f"append to {self.path}: expected a str, got {describe(string)}")
+            raise UncastableDTypeError(
+                f"append to {self.path}: expected a str, got {describe(string)}"
+            )
         self.append_backend(self.string_to_array(string))
 
     @staticmethod

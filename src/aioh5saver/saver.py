@@ -63,7 +63,10 @@ class H5SaverLowLevel(H5Backend):
         """A saver with the file at ``path`` open (created if ``new_file``)."""
         saver = cls(save_type)
         saver.init_file(
-            file_name=Path(path), new_file=new_file, metadata=metadata, swmr_mode=swmr_mode,
+            file_name=Path(path),
+            new_file=new_file,
+            metadata=metadata,
+            swmr_mode=swmr_mode,
             mode=mode,
         )
         return saver
@@ -121,8 +124,9 @@ class H5SaverLowLevel(H5Backend):
         self.h5_file_name = name
         self.h5_file_path = file_name.parent
         self.close_file()
-        self.open_file(fullpath, "w" if new_file else mode, title="PyMoDAQ file",
-                       swmr_mode=swmr_mode)
+        self.open_file(
+            fullpath, "w" if new_file else mode, title="PyMoDAQ file", swmr_mode=swmr_mode
+        )
         read_only = not new_file and mode == "r"
         if read_only:
             self._raw_group = self._get_group(f"/{raw_group_name}")
@@ -259,8 +263,9 @@ class H5SaverLowLevel(H5Backend):
                     f"add_array {name!r}: expected data_shape (the shape of one row) for an "
                     "enlargeable array, got None"
                 )
-            array = self.create_earray(where, node_name, dtype=dtype, data_shape=data_shape,
-                                       title=title)
+            array = self.create_earray(
+                where, node_name, dtype=dtype, data_shape=data_shape, title=title
+            )
         else:
             if add_scan_dim and array_to_save is None:
                 array_to_save = self._scan_array(name, scan_shape, data_shape, dtype, fill_value)
@@ -269,8 +274,9 @@ class H5SaverLowLevel(H5Backend):
                     f"add_array {name!r}: expected array_to_save, or data_shape with "
                     "enlargeable=True or add_scan_dim=True, got neither"
                 )
-            array = self.create_carray(where, node_name, obj=array_to_save.astype(dtype, copy=False),
-                                       title=title)
+            array = self.create_carray(
+                where, node_name, obj=array_to_save.astype(dtype, copy=False), title=title
+            )
         array.attrs["data_type"] = data_type.name
         array.attrs["data_dimension"] = dimension.name
         for key, value in (metadata or {}).items():
@@ -294,13 +300,7 @@ class H5SaverLowLevel(H5Backend):
             shape.extend(data_shape)
         if fill_value is None:
             fill_value = self.fill_value if dtype.kind in "fc" else 0
-        try:
-            return np.full(shape, fill_value, dtype=dtype)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidArgumentError(
-                f"add_array {name!r}: expected a fill_value representable as {dtype}, got "
-                f"{describe(fill_value)}"
-            ) from exc
+        return np.full(shape, _exact_scalar(fill_value, dtype, name), dtype=dtype)
 
     # -- groups -------------------------------------------------------------------------------
 
@@ -311,8 +311,9 @@ class H5SaverLowLevel(H5Backend):
 
     def get_groups(self, where: Any, group_type: GroupType | str) -> list[Node]:
         """The children of ``where`` whose ``type`` attribute is ``group_type``."""
-        type_name = (group_type.name if isinstance(group_type, PymodaqEnum) else
-                     str(group_type)).lower()
+        type_name = (
+            group_type.name if isinstance(group_type, PymodaqEnum) else str(group_type)
+        ).lower()
         groups = []
         for child in self.get_children(where).values():
             kind = child.attrs.get("type")
@@ -325,7 +326,9 @@ class H5SaverLowLevel(H5Backend):
         groups = self.get_groups(where, group_type)
         return groups[-1] if groups else None
 
-    def get_node_from_attribute_match(self, where: Any, attr_name: str, attr_value: Any) -> Node | None:
+    def get_node_from_attribute_match(
+        self, where: Any, attr_name: str, attr_value: Any
+    ) -> Node | None:
         """The first node under ``where`` (walked as PyMoDAQ does) whose attribute
         ``attr_name`` equals ``attr_value``, or None."""
         for node in self.walk_nodes(where):
@@ -349,8 +352,9 @@ class H5SaverLowLevel(H5Backend):
         """A data group (``Data0D``, ``Data1D``... or ``group_name``) under ``where``."""
         dimension = coerce_enum(DataDim, data_dim, "data_dim")
         attributes = {**(metadata or {}), "settings": settings_as_xml}
-        return self.add_group(group_name or dimension.name, GroupType.data, where, title,
-                              attributes)
+        return self.add_group(
+            group_name or dimension.name, GroupType.data, where, title, attributes
+        )
 
     def add_incremental_group(
         self,
@@ -378,23 +382,43 @@ class H5SaverLowLevel(H5Backend):
             group.attrs[key] = value
         return group
 
-    def add_act_group(self, where: Any, title: str = "", settings_as_xml: str = "",
-                      metadata: dict[str, Any] | None = None) -> GROUP:
+    def add_act_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
         """A new ``ActuatorNNN`` group."""
         return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
 
-    def add_det_group(self, where: Any, title: str = "", settings_as_xml: str = "",
-                      metadata: dict[str, Any] | None = None) -> GROUP:
+    def add_det_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
         """A new ``DetectorNNN`` group."""
         return self.add_incremental_group("detector", where, title, settings_as_xml, metadata)
 
-    def add_move_group(self, where: Any, title: str = "", settings_as_xml: str = "",
-                       metadata: dict[str, Any] | None = None) -> GROUP:
+    def add_move_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
         """A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."""
         return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
 
-    def add_ch_group(self, where: Any, title: str = "", settings_as_xml: str = "",
-                     metadata: dict[str, Any] | None = None) -> GROUP:
+    def add_ch_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
         """A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."""
         return self.add_incremental_group("ch", where, title, settings_as_xml, metadata)
 
@@ -410,11 +434,17 @@ class H5SaverLowLevel(H5Backend):
         attributes = {**(metadata or {}), "description": ""}
         return self.add_incremental_group(group_type, where, title, settings_as_xml, attributes)
 
-    def add_scan_group(self, where: Any = "/RawData", title: str = "", settings_as_xml: str = "",
-                       metadata: dict[str, Any] | None = None) -> GROUP:
+    def add_scan_group(
+        self,
+        where: Any = "/RawData",
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
         """A new ``ScanNNN`` group."""
-        return self.add_generic_group(where, title, settings_as_xml, metadata,
-                                      group_type=GroupType.scan)
+        return self.add_generic_group(
+            where, title, settings_as_xml, metadata, group_type=GroupType.scan
+        )
 
 
 def _incremental_type_name(group_type: object) -> str:
@@ -428,13 +458,34 @@ def _incremental_type_name(group_type: object) -> str:
     )
 
 
+def _exact_scalar(value: Any, dtype: np.dtype[Any], name: str) -> Any:
+    """``value`` as a scalar of ``dtype``, if it converts exactly (NaN stays NaN)."""
+    error = InvalidArgumentError(
+        f"add_array {name!r}: expected a fill_value representable exactly as {dtype}, got "
+        f"{describe(value)}"
+    )
+    try:
+        given = np.asarray(value)
+        with np.errstate(invalid="raise", over="raise"):
+            converted = given.astype(dtype)
+            same = bool(converted.astype(given.dtype) == given) or bool(
+                np.isnan(given) and np.isnan(converted)
+            )
+    except (ValueError, TypeError, OverflowError, FloatingPointError) as exc:
+        raise error from exc
+    if given.ndim != 0 or not same:
+        raise error
+    return converted[()]
+
+
 def _as_dtype(array_type: Any, data: np.ndarray | None, name: str) -> np.dtype[Any]:
     if array_type is None:
-        return data.dtype if data is not None else np.dtype(np.float64)
+        return np.dtype(data.dtype) if data is not None else np.dtype(np.float64)
     try:
-        return np.dtype(array_type)
+        dtype: np.dtype[Any] = np.dtype(array_type)
     except TypeError as exc:
         raise InvalidArgumentError(
             f"add_array {name!r}: expected array_type to be a numpy dtype, got "
             f"{describe(array_type)}"
         ) from exc
+    return dtype
