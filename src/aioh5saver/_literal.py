@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,12 @@ __all__ = ["MAX_LITERAL_CHARS", "MAX_LITERAL_DEPTH", "NUMPY_SCALAR_TYPES_BY_NAME
 MAX_LITERAL_CHARS = 1 << 20
 MAX_LITERAL_DEPTH = 32
 
-_NAMED_FLOATS = {"nan": math.nan, "inf": math.inf}
+_NAMED_NUMBERS: dict[str, float | complex] = {
+    "nan": math.nan,
+    "inf": math.inf,
+    "nanj": complex(0, math.nan),
+    "infj": complex(0, math.inf),
+}
 _NUMPY_MODULE_NAMES = frozenset({"np", "numpy"})
 # numpy scalar types whose repr is ``np.<name>(<python literal>)``.
 _NUMPY_SCALARS: dict[str, type[np.generic]] = {
@@ -58,8 +64,10 @@ _NUMPY_SCALARS: dict[str, type[np.generic]] = {
     ]
     if hasattr(np, name)
 }
+# By the scalar type's ``__name__``, under numpy 2 and numpy 1 (which called ``bool`` ``bool_``).
 NUMPY_SCALAR_TYPES_BY_NAME: dict[str, type[np.generic]] = {
-    scalar_type.__name__: scalar_type for scalar_type in _NUMPY_SCALARS.values()
+    **{name: scalar_type for name, scalar_type in _NUMPY_SCALARS.items()},
+    **{scalar_type.__name__: scalar_type for scalar_type in _NUMPY_SCALARS.values()},
 }
 _NUMPY_CONSTANTS = {"True_": np.True_, "False_": np.False_}
 _DATETIME_CONSTRUCTORS: dict[str, Callable[..., Any]] = {
@@ -88,8 +96,11 @@ def parse_literal(text: str) -> Any:
         )
     _check_bracket_depth(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # A repr never holds an invalid escape; text that makes the parser warn is refused.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError, Warning) as exc:
         raise UnsafeContentError(
             f"expected the repr of a value, got unparsable text: {exc}"
         ) from exc
@@ -99,12 +110,22 @@ def parse_literal(text: str) -> Any:
 def _check_bracket_depth(text: str) -> None:
     """Refuse text nested deeper than the limit before the parser recurses into it.
 
-    Brackets inside string literals are counted too: that only ever over-estimates the depth,
-    and the values PyMoDAQ writes are far shallower than the limit.
+    Brackets inside string and bytes literals are not nesting and are skipped.
     """
     depth = 0
+    quote = ""
+    escaped = False
     for char in text:
-        if char in "([{":
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
             depth += 1
             if depth > MAX_LITERAL_DEPTH:
                 raise UnsafeContentError(
@@ -124,8 +145,8 @@ class _Evaluator:
         match node:
             case ast.Constant(value=value) if value is not Ellipsis:
                 return value
-            case ast.Name(id=name) if name in _NAMED_FLOATS:
-                return _NAMED_FLOATS[name]
+            case ast.Name(id=name) if name in _NAMED_NUMBERS:
+                return _NAMED_NUMBERS[name]
             case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
                 number = self._number(operand, inner)
                 return -number if isinstance(op, ast.USub) else number
@@ -192,8 +213,9 @@ class _Evaluator:
                     f"got {type(argument).__name__}"
                 )
         try:
-            return constructor(*args, **kwargs)
-        except (TypeError, ValueError, OverflowError) as exc:
+            with np.errstate(all="raise"):
+                return constructor(*args, **kwargs)
+        except (TypeError, ValueError, OverflowError, FloatingPointError) as exc:
             raise UnsafeContentError(
                 f"expected valid arguments for {ast.unparse(node.func)}(...): {exc}"
             ) from exc

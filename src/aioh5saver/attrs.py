@@ -102,15 +102,34 @@ def _as_declared_type(module: str, type_name: str, value: Any) -> Any:
         if isinstance(value, np.generic):
             return value if type(value).__name__ == type_name else _MISMATCH
         scalar_type = _numpy_scalar_type(type_name)
-        if scalar_type is None or not isinstance(value, int | float | complex | str | bytes):
+        if scalar_type is None or not _fits_kind(value, np.dtype(scalar_type).kind):
             return _MISMATCH
         try:
-            return scalar_type(value)
-        except (TypeError, ValueError, OverflowError):
+            with np.errstate(all="raise"):
+                return scalar_type(value)
+        except (TypeError, ValueError, OverflowError, FloatingPointError):
             return _MISMATCH
     if module == "datetime" and type_name in _DATETIME_TYPES:
         return value if type(value).__name__ == type_name else _MISMATCH
     return _MISMATCH
+
+
+# The Python values numpy 1 wrote as the repr of a scalar of each dtype kind.
+_PYTHON_VALUES_OF_KIND: dict[str, tuple[type, ...]] = {
+    "b": (bool,),
+    "i": (int,),
+    "u": (int,),
+    "f": (int, float),
+    "c": (int, float, complex),
+    "U": (str,),
+    "S": (bytes,),
+}
+
+
+def _fits_kind(value: Any, kind: str) -> bool:
+    if isinstance(value, bool) and kind != "b":
+        return False
+    return isinstance(value, _PYTHON_VALUES_OF_KIND.get(kind, ()))
 
 
 def _numpy_scalar_type(type_name: str) -> type[np.generic] | None:

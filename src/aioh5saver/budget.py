@@ -1,0 +1,90 @@
+"""A byte budget with first-come, first-served waiters: the writer's back-pressure.
+
+Producers :meth:`ByteBudget.acquire` the size of what they queue and the writer
+:meth:`ByteBudget.release`\\ s it once written. A request larger than the whole budget passes
+alone (when nothing else is held), so that one oversized batch cannot wait forever. Waiters are
+served strictly in arrival order: a small request never overtakes a large one that came first.
+Everything runs on the event-loop thread.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import anyio
+
+__all__ = ["BudgetStatistics", "ByteBudget"]
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatistics:
+    """The state of a :class:`ByteBudget` at one moment."""
+
+    limit: int
+    held: int
+    waiting: int
+
+
+class _Waiter:
+    __slots__ = ("event", "granted", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.event = anyio.Event()
+        self.granted = False
+
+
+class ByteBudget:
+    """At most ``limit`` bytes held at once; acquirers wait in FIFO order for room."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._waiters: deque[_Waiter] = deque()
+
+    def statistics(self) -> BudgetStatistics:
+        """How much is held, and how many acquirers wait."""
+        return BudgetStatistics(limit=self.limit, held=self.held, waiting=len(self._waiters))
+
+    def _fits(self, size: int) -> bool:
+        return self.held + size <= self.limit or self.held == 0
+
+    def try_acquire(self, size: int) -> bool:
+        """Take ``size`` bytes at once if that is possible without overtaking a waiter."""
+        if not self._waiters and self._fits(size):
+            self.held += size
+            return True
+        return False
+
+    async def acquire(self, size: int) -> None:
+        """Take ``size`` bytes, waiting behind earlier acquirers for room.
+
+        If cancelled while waiting, nothing is taken (bytes granted in the meantime are given
+        back).
+        """
+        if self.try_acquire(size):
+            return
+        waiter = _Waiter(size)
+        self._waiters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.granted:
+                self.release(size)
+            else:
+                self._waiters.remove(waiter)
+                self._grant()
+            raise
+
+    def release(self, size: int) -> None:
+        """Give back ``size`` bytes and wake the waiters that now fit, in order."""
+        self.held -= size
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self._fits(self._waiters[0].size):
+            waiter = self._waiters.popleft()
+            self.held += waiter.size
+            waiter.granted = True
+            waiter.event.set()
