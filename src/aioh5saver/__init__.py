@@ -24,6 +24,8 @@ from ._errors import (
 from .attrs import decode_attr, encode_attr
 from .backend import H5Backend
 from .enums import DataDim, DataType, FileType, GroupType, SaveType
+from .facade import AsyncH5Saver, SaverStatistics
+from .noderef import NodeRef
 from .nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
 from .saver import H5SaverLowLevel
 
@@ -32,6 +34,7 @@ __all__ = [
     "EARRAY",
     "GROUP",
     "VLARRAY",
+    "AsyncH5Saver",
     "Attributes",
     "ClosedFileError",
     "CorruptFileError",
@@ -48,10 +51,12 @@ __all__ = [
     "Node",
     "NodeKindError",
     "NodeNotFoundError",
+    "NodeRef",
     "ReadOnlyError",
     "SaveType",
     "SaverClosedError",
     "SaverError",
+    "SaverStatistics",
     "ShapeMismatchError",
     "StringARRAY",
     "UncastableDTypeError",

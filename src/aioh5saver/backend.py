@@ -322,17 +322,22 @@ class H5Backend:
                     node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
 
     def finalize_swmr(self, keep_open: bool = False) -> None:
-        """End SWMR: close the file, reopen it for appending and reconcile the deferred
-        attributes; then close it unless ``keep_open``. The reopen does not take HDF5's file
-        lock, so it succeeds while SWMR readers still hold the file open."""
-        if self.file_path is None:
-            raise ClosedFileError("finalize_swmr: expected a file to finalize, got none")
-        file_path = Path(self.file_path)
-        self.close_file()
-        self.open_file(file_path, mode="a", locking=False)
+        """End SWMR: close the file, reopen it for appending (:meth:`reopen`) and reconcile the
+        deferred attributes; then close it unless ``keep_open``."""
+        self.reopen()
         self.reconcile_swmr_attrs()
         if not keep_open:
             self.close_file()
+
+    def reopen(self) -> None:
+        """Close the file and open it again for appending, keeping its SWMR capability (the
+        latest file format). HDF5's file lock is not taken, so that this succeeds while SWMR
+        readers still hold the file open."""
+        if self.file_path is None:
+            raise ClosedFileError("reopen: expected a file to reopen, got none")
+        file_path = Path(self.file_path)
+        self.close_file()
+        self.open_file(file_path, mode="a", swmr_mode=self._swmr_mode, locking=False)
 
     # -- nodes --------------------------------------------------------------------------------
 
@@ -448,6 +453,15 @@ class H5Backend:
             raise NodeKindError(f"read: expected an array, got the group {node.path}")
         with h5_errors(node.node, f"read {node.path}"):
             return node.node[()]
+
+    def read_strings(self, where: Any) -> list[str]:
+        """The strings of a string array (the Logger included), decoded without unpickling."""
+        node = self.get_node(where)
+        if not isinstance(node, StringARRAY):
+            raise NodeKindError(
+                f"read_strings: expected a string array, got a {node.kind} at {node.path}"
+            )
+        return node.read()
 
     # -- creation -----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class H5SaverLowLevel(H5Backend):
         self.file_loaded = False
         self._current_group: GROUP | None = None
         self._raw_group: GROUP | str = "/RawData"
+        self._raw_group_name = "RawData"
         self._logger_array: StringARRAY | None = None
         self._flush_interval = 0
         self._write_count = 0
@@ -123,6 +124,7 @@ class H5SaverLowLevel(H5Backend):
             )
         self.h5_file_name = name
         self.h5_file_path = file_name.parent
+        self._raw_group_name = raw_group_name
         self.close_file()
         self.open_file(
             fullpath, "w" if new_file else mode, title="PyMoDAQ file", swmr_mode=swmr_mode
@@ -152,6 +154,15 @@ class H5SaverLowLevel(H5Backend):
         """Flush and close the file (no-op when none is open)."""
         self._logger_array = None
         super().close_file()
+
+    def reopen(self) -> None:
+        """Close the file and open it again for appending, keeping its SWMR capability and
+        without taking HDF5's file lock (SWMR readers may hold it); the raw group and the
+        Logger are those of the reopened file."""
+        super().reopen()
+        self._raw_group = self._get_group(f"/{self._raw_group_name}")
+        logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
+        self._logger_array = logger if isinstance(logger, StringARRAY) else None
 
     def save_file(self, filename: Path | str | None = None) -> None:
         """Write a copy of the file, as it is once flushed, to ``filename``."""

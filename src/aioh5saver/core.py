@@ -1,0 +1,321 @@
+"""The writer's thread side: runs batches of operations on the synchronous saver.
+
+Synchronous and single-threaded: the writer task hands it one batch at a time on one worker
+thread. It merges runs of appends to the same array into one resize and one write, treats every
+other operation as a barrier, keeps SWMR rules (no structure change and no variable-length write
+while SWMR is on), and decides when to flush. A bad operation fails alone; a failure of the file
+itself (an I/O error, a full disk) breaks the writer: that operation and every later one get
+:class:`WriterBrokenError`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ._errors import InvalidArgumentError, WriterBrokenError
+from .noderef import NodeRef
+from .nodes import EARRAY, Node, StringARRAY
+from .ops import AppendOp, CallOp, CloseOp, FlushOp, Op, OpState, SaveCopyOp, SwmrOp
+from .saver import H5SaverLowLevel
+from .staging import append_staged, create_staging, fold_staged_strings
+
+__all__ = ["WriterCore"]
+
+# Exceptions that say an operation's input was wrong; anything else raised while writing is a
+# failure of the file.
+_CALLER_ERRORS = (ValueError, TypeError, KeyError, LookupError)
+
+
+class WriterCore:
+    """Owns the synchronous saver, and with it the file, on the writer thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        save_type: Any,
+        new_file: bool,
+        metadata: dict[str, Any] | None,
+        swmr: bool,
+        flush_interval: int,
+    ) -> None:
+        self.saver = H5SaverLowLevel(save_type=save_type)
+        self._open_args = (path, new_file, metadata, swmr)
+        self.swmr_wanted = False
+        self.swmr_capable = swmr
+        self.flush_interval = flush_interval
+        self.broken: WriterBrokenError | None = None
+        self.append_errors: list[BaseException] = []
+        self.rows_appended = 0
+        self.bytes_written = 0
+        self.flushes = 0
+        self.batches = 0
+        self.swmr_active = False
+        self.closed = False
+        self.last_flush = time.monotonic()
+        self._appends_since_flush = 0
+        self._unflushed = False
+        self._arrays: dict[str, Node] = {}
+        self._staging: dict[str, h5py.Dataset] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> NodeRef:
+        """Open or create the file; returns the raw group."""
+        path, new_file, metadata, swmr = self._open_args
+        self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
+        raw = self.saver.raw_group
+        assert isinstance(raw, Node)
+        return NodeRef.of(raw)
+
+    def reopen_after_copy(self) -> None:
+        """Open the file again after :class:`SaveCopyOp` closed it."""
+        self.saver.reopen()
+        self.closed = False
+
+    # -- batches ------------------------------------------------------------------------------
+
+    def execute(self, batch: list[Op], flush_due: bool) -> None:
+        """Run one batch in order, answering every operation in it (``result`` or ``error``)."""
+        self.batches += 1
+        segment: dict[str, list[AppendOp]] = {}
+        for op in batch:
+            if op.state is OpState.DROPPED:
+                continue
+            if isinstance(op, AppendOp):
+                segment.setdefault(op.path, []).append(op)
+                continue
+            self._write_appends(segment)
+            segment = {}
+            self._run(op)
+        self._write_appends(segment)
+        if self.broken is None and not self.closed:
+            self._guard(self._after_batch, flush_due)
+
+    def _after_batch(self, flush_due: bool) -> None:
+        interval_reached = 0 < self.flush_interval <= self._appends_since_flush
+        if self._unflushed and (flush_due or interval_reached):
+            self._flush()
+        if self.swmr_wanted and not self.swmr_active:
+            self._start_swmr()
+
+    def _run(self, op: Op) -> None:
+        if self.broken is not None:
+            op.error = self.broken
+            return
+        try:
+            op.result = self._dispatch(op)
+        except WriterBrokenError as exc:
+            op.error = exc
+        except _CALLER_ERRORS as exc:
+            op.error = exc
+        except Exception as exc:
+            op.error = self._break(exc)
+
+    def _guard(self, action: Any, *args: Any) -> None:
+        """Run a write that belongs to no caller; its failure breaks the writer."""
+        try:
+            action(*args)
+        except Exception as exc:
+            self._break(exc)
+
+    def _break(self, cause: BaseException) -> WriterBrokenError:
+        if self.broken is None:
+            broken = WriterBrokenError(
+                f"the file {self._open_args[0]} failed underneath the writer: expected writes to "
+                f"succeed, got {type(cause).__name__}: {cause}; no further operation is possible"
+            )
+            broken.__cause__ = cause
+            self.broken = broken
+        return self.broken
+
+    def _dispatch(self, op: Op) -> Any:
+        if isinstance(op, CallOp):
+            if op.structural and self.swmr_active:
+                self._pause_swmr()
+            result = getattr(self.saver, op.method)(*op.args, **op.kwargs)
+            if op.structural:
+                self._arrays.clear()
+            return to_wire(result)
+        if isinstance(op, FlushOp):
+            self._raise_append_errors()
+            self._flush()
+            return None
+        if isinstance(op, SwmrOp):
+            if not self.swmr_capable:
+                raise InvalidArgumentError(
+                    "start_swmr: expected a saver opened with swmr=True, got one opened without"
+                )
+            self.swmr_wanted = op.start
+            if op.start:
+                self._start_swmr()
+            elif self.swmr_active:
+                self._pause_swmr()
+            return self.swmr_active
+        if isinstance(op, SaveCopyOp):
+            self._close_file()
+            return self.saver.file_path
+        if isinstance(op, CloseOp):
+            self._close_file()
+            self._raise_append_errors()
+            return None
+        raise TypeError(f"expected a writer operation, got {type(op).__name__}")
+
+    @property
+    def unflushed(self) -> bool:
+        """True if rows were written since the last flush."""
+        return self._unflushed
+
+    def _raise_append_errors(self) -> None:
+        if self.append_errors:
+            first, *rest = self.append_errors
+            self.append_errors = []
+            if rest:
+                first.add_note(f"and {len(rest)} more appends failed the same way or otherwise")
+            raise first
+
+    # -- appends ------------------------------------------------------------------------------
+
+    def _write_appends(self, segment: dict[str, list[AppendOp]]) -> None:
+        if not segment:
+            return
+        if self.broken is None and self.swmr_capable and not self.swmr_active:
+            self.swmr_wanted = True  # with swmr=True, SWMR starts before the first append
+            self._guard(self._start_swmr)
+        for path, ops in segment.items():
+            if self.broken is not None:
+                for op in ops:
+                    op.error = self.broken
+                continue
+            try:
+                node = self._array(path)
+                if isinstance(node, StringARRAY):
+                    self._append_strings(node, ops)
+                elif isinstance(node, EARRAY):
+                    self._append_rows(node, ops)
+                else:
+                    raise TypeError(
+                        f"append to {path}: expected an enlargeable array, got a {node.kind}"
+                    )
+            except _CALLER_ERRORS as exc:
+                self.append_errors.append(exc)
+            except Exception as exc:
+                self._break(exc)
+            for op in ops:
+                op.error = op.error or self.broken
+
+    def _array(self, path: str) -> Node:
+        node = self._arrays.get(path)
+        if node is None:
+            node = self._arrays[path] = self.saver.get_node(path)
+        return node
+
+    def _append_rows(self, node: EARRAY, ops: list[AppendOp]) -> None:
+        dataset = node.node
+        row_shape, dtype = dataset.shape[1:], dataset.dtype
+        batches = []
+        for op in ops:
+            rows = op.payload
+            assert isinstance(rows, np.ndarray)
+            if rows.shape[1:] != row_shape or rows.dtype != dtype:
+                # The array was replaced after the rows were checked: this append fails alone.
+                op.error = TypeError(
+                    f"append to {node.path}: expected rows of shape {row_shape} and dtype "
+                    f"{dtype}, got {rows.shape[1:]} and {rows.dtype}"
+                )
+                self.append_errors.append(op.error)
+                continue
+            batches.append(rows)
+        if not batches:
+            return
+        rows = batches[0] if len(batches) == 1 else np.concatenate(batches)
+        node.append_backend(rows)
+        self._count_rows(rows.shape[0], rows.nbytes)
+
+    def _append_strings(self, node: StringARRAY, ops: list[AppendOp]) -> None:
+        texts = [op.payload for op in ops if isinstance(op.payload, str)]
+        if self.swmr_active:
+            append_staged(self._staging_of(node), texts)
+        else:
+            for text in texts:
+                node.append(text)
+        self._count_rows(len(texts), sum(len(text) for text in texts))
+
+    def _count_rows(self, rows: int, nbytes: int) -> None:
+        self.rows_appended += rows
+        self.bytes_written += nbytes
+        self._appends_since_flush += rows
+        self._unflushed = True
+
+    def _flush(self) -> None:
+        self.saver.flush()
+        self.flushes += 1
+        self._appends_since_flush = 0
+        self._unflushed = False
+        self.last_flush = time.monotonic()
+
+    # -- SWMR ---------------------------------------------------------------------------------
+
+    def _staging_of(self, node: StringARRAY) -> h5py.Dataset:
+        return self._staging[node.path]
+
+    def _start_swmr(self) -> None:
+        """Give every string array a staging array, then turn SWMR on."""
+        if self.swmr_active:
+            return
+        self._staging = {
+            node.path: create_staging(node)
+            for node in self.saver.walk_nodes("/")
+            if isinstance(node, StringARRAY)
+        }
+        self.saver.enable_swmr()
+        self.swmr_active = True
+
+    def _pause_swmr(self) -> None:
+        """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in."""
+        self.saver.finalize_swmr(keep_open=True)
+        self.swmr_active = False
+        self._arrays.clear()
+        self._staging = {}
+        file = self.saver.h5file
+        assert file is not None
+        fold_staged_strings(file)
+
+    def _close_file(self) -> None:
+        if self.closed:
+            return
+        if self.swmr_active:
+            self._pause_swmr()
+        self.saver.close_file()
+        self.flushes += 1
+        self._unflushed = False
+        self._arrays.clear()
+        self.closed = True
+
+    def abandon(self) -> None:
+        """Close the file after a failure, keeping whatever can still be kept."""
+        self._arrays.clear()
+        try:
+            self.saver.close_file()
+        except Exception as exc:
+            self._break(exc)
+        self.closed = True
+
+
+def to_wire(value: Any) -> Any:
+    """A result that may cross to the event loop: nodes become :class:`NodeRef`; containers
+    and generators of nodes become containers of refs; nothing live leaves the thread."""
+    if isinstance(value, Node):
+        return NodeRef.of(value)
+    if isinstance(value, dict):
+        return {key: to_wire(item) for key, item in value.items()}
+    if isinstance(value, list | tuple) or hasattr(value, "__next__"):
+        return [to_wire(item) for item in value]
+    if isinstance(value, h5py.HLObject):
+        raise TypeError(f"expected a value that may leave the writer thread, got {value!r}")
+    return value

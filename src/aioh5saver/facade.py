@@ -1,0 +1,613 @@
+"""AsyncH5Saver: the async facade. Every method is a thin hop to the writer.
+
+Appends are checked here, on the event-loop thread, against the array's row shape and dtype
+(a bad row raises at the call), copied, and accepted into the queue without waiting for the
+disk; everything else waits for its answer from the writer thread.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.lowlevel
+import numpy as np
+
+from ._errors import (
+    InvalidArgumentError,
+    NodeKindError,
+    SaverClosedError,
+    UncastableDTypeError,
+    describe,
+)
+from .core import WriterCore
+from .enums import DataDim, DataType, GroupType, SaveType
+from .noderef import NodeRef, where_path
+from .nodes import as_rows
+from .ops import OP_OVERHEAD_BYTES, AppendOp, CallOp, CloseOp, FlushOp, SaveCopyOp, SwmrOp
+from .writer import Writer
+
+__all__ = ["AsyncH5Saver", "SaverStatistics"]
+
+# A producer whose appends are all accepted at once yields to the event loop after this long,
+# so that it cannot starve the other producers, the writer or the loop.
+_YIELD_INTERVAL_S = 0.0005
+
+Where = NodeRef | str
+
+
+@dataclass(frozen=True, slots=True)
+class SaverStatistics:
+    """A snapshot of the saver's state, cheap enough to take for every progress-bar refresh."""
+
+    ops_queued: int
+    bytes_pending: int
+    max_pending_bytes: int
+    producers_waiting: int
+    rows_appended: int
+    bytes_written: int
+    batches: int
+    flushes: int
+    swmr_active: bool
+
+
+class AsyncH5Saver:
+    """A PyMoDAQ HDF5 file written by one writer task for many concurrent producers.
+
+    Open it with ``async with AsyncH5Saver.open(path, ...) as saver``.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        save_type: SaveType | str = "scan",
+        new_file: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+        swmr: bool = False,
+        flush_interval: int = 0,
+        flush_period: float | None = None,
+        max_pending_bytes: int = 256 * 2**20,
+    ) -> None:
+        if (
+            isinstance(flush_interval, bool)
+            or not isinstance(flush_interval, int)
+            or flush_interval < 0
+        ):
+            raise InvalidArgumentError(
+                f"flush_interval: expected a non-negative int, got {describe(flush_interval)}"
+            )
+        if flush_period is not None and not (
+            isinstance(flush_period, int | float) and flush_period > 0
+        ):
+            raise InvalidArgumentError(
+                f"flush_period: expected None or a positive number of seconds, got "
+                f"{describe(flush_period)}"
+            )
+        if (
+            isinstance(max_pending_bytes, bool)
+            or not isinstance(max_pending_bytes, int)
+            or (max_pending_bytes <= 0)
+        ):
+            raise InvalidArgumentError(
+                f"max_pending_bytes: expected a positive int, got {describe(max_pending_bytes)}"
+            )
+        core = WriterCore(
+            Path(path),
+            save_type=save_type,
+            new_file=new_file,
+            metadata=dict(metadata) if metadata is not None else None,
+            swmr=swmr,
+            flush_interval=flush_interval,
+        )
+        self._writer = Writer(core, max_pending_bytes=max_pending_bytes, flush_period=flush_period)
+        self._raw_group: NodeRef | None = None
+        self._arrays: dict[str, NodeRef] = {}
+        self._next_yield = 0.0
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._open = False
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        save_type: SaveType | str = "scan",
+        new_file: bool = True,
+        metadata: Mapping[str, Any] | None = None,
+        swmr: bool = False,
+        flush_interval: int = 0,
+        flush_period: float | None = None,
+        max_pending_bytes: int = 256 * 2**20,
+    ) -> AsyncH5Saver:
+        """A saver for ``path``, to be entered with ``async with``: the file is opened (created
+        if ``new_file``) on entry and drained, flushed and closed on exit.
+
+        - ``swmr``: create the file SWMR-capable; SWMR starts at :meth:`start_swmr` or before
+          the first append.
+        - ``flush_interval``: flush every N appended rows (0: not by count).
+        - ``flush_period``: no appended row stays unflushed longer than this many seconds.
+        - ``max_pending_bytes``: the back-pressure budget of queued data.
+        """
+        return cls(
+            path,
+            save_type=save_type,
+            new_file=new_file,
+            metadata=metadata,
+            swmr=swmr,
+            flush_interval=flush_interval,
+            flush_period=flush_period,
+            max_pending_bytes=max_pending_bytes,
+        )
+
+    async def __aenter__(self) -> Self:
+        if self._task_group is not None:
+            raise InvalidArgumentError(
+                "async with: expected a saver not yet entered, got one entered"
+            )
+        self._raw_group = await self._writer.open()
+        self._open = True
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        task_group.start_soon(self._writer.run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+        except Exception as close_error:
+            if exc is None:
+                raise
+            exc.add_note(f"and closing the saver failed too: {close_error!r}")
+        finally:
+            task_group, self._task_group = self._task_group, None
+            if task_group is not None:
+                await task_group.__aexit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Write everything accepted, end SWMR, fold staged strings in and close the file.
+        Closing again does nothing."""
+        if not self._open:
+            return
+        self._open = False
+        self._writer.closing = True
+        if self._writer.stopped:
+            return
+        await self._writer.call(CloseOp())
+
+    def __del__(self) -> None:
+        if getattr(self, "_open", False):
+            warnings.warn(
+                f"AsyncH5Saver for {self._writer.core.saver.file_path} was never closed: "
+                "use 'async with AsyncH5Saver.open(...)' or await aclose()",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def raw_group(self) -> NodeRef:
+        """The raw-data group (``/RawData``)."""
+        if self._raw_group is None:
+            raise SaverClosedError("raw_group: expected an opened saver, got one not yet opened")
+        return self._raw_group
+
+    def statistics(self) -> SaverStatistics:
+        """Queue depth, pending bytes, waiting producers, rows and bytes written, batches,
+        flushes, and whether SWMR is on."""
+        budget = self._writer.budget.statistics()
+        core = self._writer.core
+        return SaverStatistics(
+            ops_queued=self._writer.ops_queued,
+            bytes_pending=budget.held,
+            max_pending_bytes=budget.limit,
+            producers_waiting=budget.waiting,
+            rows_appended=core.rows_appended,
+            bytes_written=core.bytes_written,
+            batches=core.batches,
+            flushes=core.flushes,
+            swmr_active=core.swmr_active,
+        )
+
+    def _check_open(self, action: str) -> None:
+        broken = self._writer.core.broken
+        if broken is not None:
+            raise broken
+        if not self._open or self._writer.closing or self._writer.stopped:
+            raise SaverClosedError(f"{action}: expected an open saver, got a closed one")
+
+    # -- appends ------------------------------------------------------------------------------
+
+    async def append(self, where: Where, data: Any, *, copy: bool = True) -> None:
+        """Append one row (data of the row shape) or a batch ``(n, *row)`` to an enlargeable
+        array, or one ``str`` to a string array.
+
+        Checked now (a bad row raises here), then accepted: queued in order and owned by the
+        saver (copied, unless ``copy=False`` hands the buffer over). Waits only for room in the
+        back-pressure budget; :meth:`flush` is the barrier after which it is in the file.
+        """
+        self._check_open("append")
+        ref = await self._array_ref(where)
+        if ref.kind == "EARRAY":
+            assert ref.row_shape is not None
+            assert ref.dtype is not None
+            rows = as_rows(data, ref.row_shape, ref.dtype, ref.path)
+            if copy and np.may_share_memory(rows, data):
+                rows = rows.copy()
+            op = AppendOp(ref.path, rows, rows.nbytes + OP_OVERHEAD_BYTES)
+        elif ref.kind == "StringARRAY":
+            if not isinstance(data, str):
+                raise UncastableDTypeError(
+                    f"append to {ref.path}: expected a str, got {describe(data)}"
+                )
+            op = AppendOp(ref.path, data, len(data) + OP_OVERHEAD_BYTES)
+        else:
+            raise NodeKindError(
+                f"append to {ref.path}: expected an enlargeable array (EARRAY) or a string "
+                f"array, got a {ref.kind}"
+            )
+        budget = self._writer.budget
+        if not budget.try_acquire(op.cost):
+            await budget.acquire(op.cost)
+            try:
+                self._check_open("append")
+            except BaseException:
+                budget.release(op.cost)
+                raise
+        self._writer.submit(op)
+        now = time.perf_counter()
+        if now >= self._next_yield:
+            self._next_yield = now + _YIELD_INTERVAL_S
+            await anyio.lowlevel.checkpoint()
+
+    async def _array_ref(self, where: Where) -> NodeRef:
+        if isinstance(where, NodeRef) and (where.kind != "EARRAY" or where.row_shape is not None):
+            return where
+        path = where_path(where)
+        ref = self._arrays.get(path)
+        if ref is None:
+            found = await self._call("get_node", path)
+            assert isinstance(found, NodeRef)
+            ref = self._arrays[path] = found
+        return ref
+
+    async def add_log(self, msg: str) -> None:
+        """Append a line to the ``Logger`` (accepted like an append)."""
+        await self.append(f"{self.raw_group.path}/Logger", msg)
+
+    # -- barriers -----------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Return once everything accepted before this call is written and flushed to the OS."""
+        self._check_open("flush")
+        await self._writer.call(FlushOp())
+
+    async def start_swmr(self) -> None:
+        """Turn SWMR on now (the saver must be opened with ``swmr=True``)."""
+        self._check_open("start_swmr")
+        await self._writer.call(SwmrOp(start=True))
+
+    async def enable_swmr(self) -> None:
+        """Turn SWMR on now: :meth:`start_swmr`, under the synchronous saver's name."""
+        await self.start_swmr()
+
+    async def save_file(self, filename: Path | str | None = None) -> None:
+        """Write a consistent copy of the file, with everything accepted so far, to
+        ``filename`` (copied with aiofiles while the writer waits)."""
+        self._check_open("save_file")
+        if filename is None or str(filename) == "":
+            raise InvalidArgumentError(
+                f"filename: expected the path of the copy to write, got {describe(filename)}"
+            )
+        op = SaveCopyOp()
+        self._writer.copy_to(op, Path(filename))
+        await self._writer.call(op)
+
+    async def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
+        """:meth:`save_file` under the synchronous saver's other name."""
+        await self.save_file(filenamepath)
+
+    # -- hops to the synchronous saver --------------------------------------------------------
+
+    async def _call(self, method: str, *args: Any, structural: bool = False, **kwargs: Any) -> Any:
+        self._check_open(method)
+        return await self._writer.call(CallOp(method, args, kwargs, structural))
+
+    async def _create(self, method: str, *args: Any, **kwargs: Any) -> NodeRef:
+        ref = await self._call(method, *args, structural=True, **kwargs)
+        assert isinstance(ref, NodeRef)
+        return ref
+
+    async def get_node(self, where: Where, name: str | None = None) -> NodeRef:
+        """The node at ``where``, or its child ``name``."""
+        return await self._call("get_node", where_path(where), name)  # type: ignore[no-any-return]
+
+    async def get_children(self, where: Where) -> dict[str, NodeRef]:
+        """The nodes directly under ``where``, by name."""
+        return await self._call("get_children", where_path(where))  # type: ignore[no-any-return]
+
+    async def walk_nodes(
+        self, where: Where, depth: int | None = None, only_groups: bool = False
+    ) -> list[NodeRef]:
+        """The nodes from ``where`` down, in PyMoDAQ's order (a list, not a generator)."""
+        return await self._call("walk_nodes", where_path(where), depth, only_groups)  # type: ignore[no-any-return]
+
+    async def walk_groups(self, where: Where) -> list[NodeRef]:
+        """``where`` and the groups below it, in PyMoDAQ's order."""
+        return await self._call("walk_groups", where_path(where))  # type: ignore[no-any-return]
+
+    async def get_node_name(self, node: Where) -> str:
+        """The name of ``node``."""
+        return await self._call("get_node_name", where_path(node))  # type: ignore[no-any-return]
+
+    async def get_node_path(self, node: Where) -> str:
+        """The path of ``node``."""
+        return await self._call("get_node_path", where_path(node))  # type: ignore[no-any-return]
+
+    async def get_parent_node(self, node: Where) -> NodeRef | None:
+        """The group holding ``node``, or None for the root."""
+        return await self._call("get_parent_node", where_path(node))  # type: ignore[no-any-return]
+
+    async def is_node_in_group(self, where: Where, name: str) -> bool:
+        """True if ``where`` has a child called ``name`` (case-insensitive)."""
+        return await self._call("is_node_in_group", where_path(where), name)  # type: ignore[no-any-return]
+
+    async def get_group_by_title(self, where: Where, title: str) -> NodeRef | None:
+        """The first child group of ``where`` titled ``title``, or None."""
+        return await self._call("get_group_by_title", where_path(where), title)  # type: ignore[no-any-return]
+
+    async def get_groups(self, where: Where, group_type: GroupType | str) -> list[NodeRef]:
+        """The children of ``where`` of type ``group_type``."""
+        return await self._call("get_groups", where_path(where), group_type)  # type: ignore[no-any-return]
+
+    async def get_last_group(self, where: Where, group_type: GroupType | str) -> NodeRef | None:
+        """The last child of ``where`` of type ``group_type``, or None."""
+        return await self._call("get_last_group", where_path(where), group_type)  # type: ignore[no-any-return]
+
+    async def get_node_from_attribute_match(
+        self, where: Where, attr_name: str, attr_value: Any
+    ) -> NodeRef | None:
+        """The first node under ``where`` whose attribute ``attr_name`` is ``attr_value``."""
+        return await self._call(  # type: ignore[no-any-return]
+            "get_node_from_attribute_match", where_path(where), attr_name, attr_value
+        )
+
+    async def get_node_from_title(self, where: Where, title: str) -> NodeRef | None:
+        """The first node under ``where`` titled ``title``, or None."""
+        return await self._call("get_node_from_title", where_path(where), title)  # type: ignore[no-any-return]
+
+    async def read(self, array: Where, *args: Any, **kwargs: Any) -> Any:
+        """The data of an array node (written appends included once flushed by a barrier:
+        reads are queued behind every append accepted before them)."""
+        return await self._call("read", where_path(array, "array"), *args, **kwargs)
+
+    async def read_strings(self, where: Where) -> list[str]:
+        """The strings of a string array (the ``Logger`` included), decoded safely."""
+        return await self._call("read_strings", where_path(where))  # type: ignore[no-any-return]
+
+    async def get_attr(self, node: Where, attr_name: str | None = None) -> Any:
+        """One decoded attribute of ``node``, or all of them as a dict."""
+        return await self._call("get_attr", where_path(node, "node"), attr_name)
+
+    async def has_attr(self, node: Where, attr_name: str) -> bool:
+        """True if ``node`` has the attribute ``attr_name``."""
+        return await self._call("has_attr", where_path(node, "node"), attr_name)  # type: ignore[no-any-return]
+
+    async def set_attr(self, node: Where, attr_name: str, attr_value: Any) -> None:
+        """Set an attribute of ``node``."""
+        await self._call(
+            "set_attr", where_path(node, "node"), attr_name, attr_value, structural=True
+        )
+
+    async def root(self) -> NodeRef:
+        """The root group."""
+        return await self._call("get_node", "/")  # type: ignore[no-any-return]
+
+    async def add_array(
+        self,
+        where: Where,
+        name: str,
+        data_type: DataType | str,
+        array_to_save: np.ndarray | None = None,
+        data_shape: tuple[int, ...] | None = None,
+        array_type: Any = None,
+        fill_value: Any = None,
+        data_dimension: DataDim | str | None = None,
+        scan_shape: tuple[int, ...] = (),
+        add_scan_dim: bool = False,
+        enlargeable: bool = False,
+        title: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """An array under ``where``; see :meth:`H5SaverLowLevel.add_array`."""
+        if array_to_save is not None:
+            array_to_save = np.array(array_to_save, copy=True)
+        return await self._create(
+            "add_array",
+            where_path(where),
+            name,
+            data_type,
+            array_to_save,
+            data_shape,
+            array_type,
+            fill_value,
+            data_dimension,
+            scan_shape,
+            add_scan_dim,
+            enlargeable,
+            title,
+            metadata,
+        )
+
+    async def add_string_array(
+        self, where: Where, name: str, title: str = "", metadata: dict[str, Any] | None = None
+    ) -> NodeRef:
+        """An enlargeable array of strings under ``where``."""
+        return await self._create("add_string_array", where_path(where), name, title, metadata)
+
+    async def get_set_logger(self, where: Where | None = None) -> NodeRef:
+        """The ``Logger`` string array under ``where`` (the raw group), created if absent."""
+        return await self._create("get_set_logger", None if where is None else where_path(where))
+
+    async def add_scan_group(
+        self,
+        where: Where = "/RawData",
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """A new ``ScanNNN`` group."""
+        return await self._create(
+            "add_scan_group", where_path(where), title, settings_as_xml, metadata
+        )
+
+    async def add_det_group(
+        self,
+        where: Where,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """A new ``DetectorNNN`` group."""
+        return await self._create(
+            "add_det_group", where_path(where), title, settings_as_xml, metadata
+        )
+
+    async def add_act_group(
+        self,
+        where: Where,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """A new ``ActuatorNNN`` group."""
+        return await self._create(
+            "add_act_group", where_path(where), title, settings_as_xml, metadata
+        )
+
+    async def add_move_group(
+        self,
+        where: Where,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """A new ``ActuatorNNN`` group for a move."""
+        return await self._create(
+            "add_move_group", where_path(where), title, settings_as_xml, metadata
+        )
+
+    async def add_ch_group(
+        self,
+        where: Where,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """A new ``ChNNN`` channel group."""
+        return await self._create(
+            "add_ch_group", where_path(where), title, settings_as_xml, metadata
+        )
+
+    async def add_data_group(
+        self,
+        where: Where,
+        data_dim: DataDim | str,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+        group_name: str | None = None,
+    ) -> NodeRef:
+        """A data group (``Data0D``...) under ``where``."""
+        return await self._create(
+            "add_data_group",
+            where_path(where),
+            data_dim,
+            title,
+            settings_as_xml,
+            metadata,
+            group_name,
+        )
+
+    async def add_generic_group(
+        self,
+        where: Where = "/RawData",
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+        group_type: GroupType | str = GroupType.scan,
+    ) -> NodeRef:
+        """A new incremental group of ``group_type``."""
+        return await self._create(
+            "add_generic_group", where_path(where), title, settings_as_xml, metadata, group_type
+        )
+
+    async def add_incremental_group(
+        self,
+        group_type: GroupType | str,
+        where: Where,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """A new group ``<Type>NNN`` under ``where``."""
+        return await self._create(
+            "add_incremental_group", group_type, where_path(where), title, settings_as_xml, metadata
+        )
+
+    async def add_group(
+        self,
+        group_name: str,
+        group_type: GroupType | str,
+        where: Where,
+        title: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        """The group ``group_name`` under ``where``, created if absent."""
+        return await self._create(
+            "add_group", group_name, group_type, where_path(where), title, metadata
+        )
+
+    async def get_set_group(
+        self, where: Where, name: str, title: str = "", **kwargs: Any
+    ) -> NodeRef:
+        """The group ``name`` under ``where``, created if absent."""
+        return await self._create("get_set_group", where_path(where), name, title, **kwargs)
+
+    async def create_carray(
+        self, where: Where, name: str, obj: Any = None, title: str = ""
+    ) -> NodeRef:
+        """A fixed array holding ``obj``."""
+        if obj is not None:
+            obj = np.array(obj, copy=True)
+        return await self._create("create_carray", where_path(where), name, obj, title)
+
+    async def create_earray(
+        self, where: Where, name: str, dtype: Any, data_shape: Any = None, title: str = ""
+    ) -> NodeRef:
+        """An enlargeable array with rows of ``data_shape``."""
+        return await self._create(
+            "create_earray", where_path(where), name, dtype, data_shape, title
+        )
+
+    async def create_vlarray(self, where: Where, name: str, dtype: Any, title: str = "") -> NodeRef:
+        """An enlargeable array of variable-length rows."""
+        return await self._create("create_vlarray", where_path(where), name, dtype, title)
+
+    async def define_compression(self, compression: str, compression_opts: int) -> None:
+        """Compress arrays created from now on."""
+        await self._call("define_compression", compression, compression_opts)

@@ -1,0 +1,114 @@
+"""Strings written while SWMR is on: staged in fixed-width rows, folded in when SWMR ends.
+
+HDF5 readers fail while a SWMR writer appends variable-length data (185 of 200 reads failed in
+a test here), and PyMoDAQ stores strings and log lines as variable-length rows. So while SWMR is
+on, each string array ``X`` has a staging array ``X`` + :data:`STAGING_SUFFIX` beside it, of
+fixed-width rows (``size``, ``more``, ``text``): a string is cut into pieces of at most
+:data:`PIECE_BYTES` UTF-8 bytes, ``more`` set on every piece but the last. When SWMR ends the
+staged strings are appended to ``X`` in order and the staging array is deleted, so the file is
+PyMoDAQ's again. A file left by a killed writer still holds its staging arrays:
+:func:`fold_staged_strings` is what recovery runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .nodes import StringARRAY, h5_errors
+
+__all__ = [
+    "PIECE_BYTES",
+    "STAGING_DTYPE",
+    "STAGING_SUFFIX",
+    "append_staged",
+    "create_staging",
+    "fold_staged_strings",
+    "read_staged",
+]
+
+STAGING_SUFFIX = "__swmr_staging"
+PIECE_BYTES = 254
+STAGING_DTYPE = np.dtype([("size", "u1"), ("more", "u1"), ("text", f"S{PIECE_BYTES}")])
+_CHUNK_ROWS = 256
+
+
+def create_staging(target: StringARRAY) -> h5py.Dataset:
+    """The staging array of ``target``, created if absent (SWMR must be off)."""
+    dataset = target.node
+    parent = dataset.parent
+    name = target.name + STAGING_SUFFIX
+    with h5_errors(parent, f"create the staging array of {target.path}"):
+        if name in parent:
+            staging: h5py.Dataset = parent[name]
+            return staging
+        staging = parent.create_dataset(
+            name, shape=(0,), maxshape=(None,), dtype=STAGING_DTYPE, chunks=(_CHUNK_ROWS,)
+        )
+        staging.attrs["CLASS"] = "EARRAY"
+        staging.attrs["TITLE"] = f"strings of {target.path} written under SWMR"
+        staging.attrs["EXTDIM"] = 0
+        staging.attrs["staging_for"] = target.path
+    return staging
+
+
+def _pieces(text: str) -> np.ndarray:
+    payload = text.encode("utf-8", "surrogatepass")
+    count = max(1, -(-len(payload) // PIECE_BYTES))
+    rows = np.zeros(count, dtype=STAGING_DTYPE)
+    for index in range(count):
+        piece = payload[index * PIECE_BYTES : (index + 1) * PIECE_BYTES]
+        rows[index] = (len(piece), index < count - 1, piece)
+    return rows
+
+
+def append_staged(staging: h5py.Dataset, texts: list[str]) -> None:
+    """Append ``texts`` to a staging array, in order, with one resize and one write."""
+    rows = np.concatenate([_pieces(text) for text in texts])
+    with h5_errors(staging, f"stage strings in {staging.name}"):
+        start = staging.shape[0]
+        staging.resize(start + rows.shape[0], axis=0)
+        staging[start:] = rows
+
+
+def read_staged(staging: Any) -> list[str]:
+    """The strings a staging array holds; a last string whose pieces are incomplete (the writer
+    died while writing it) is left out."""
+    with h5_errors(staging, f"read {staging.name}"):
+        rows = staging[()]
+    texts: list[str] = []
+    pieces: list[bytes] = []
+    for size, more, text in rows.tolist():
+        pieces.append(bytes(text).ljust(size, b"\0")[:size])
+        if not more:
+            texts.append(b"".join(pieces).decode("utf-8", "surrogatepass"))
+            pieces = []
+    return texts
+
+
+def fold_staged_strings(root: h5py.Group) -> dict[str, int]:
+    """Append every staged string to its string array and delete the staging arrays (SWMR must
+    be off). Returns how many strings were folded into each array, by path."""
+    staged: list[tuple[h5py.Group, str, str]] = []
+
+    def collect(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and name.endswith(STAGING_SUFFIX):
+            staged.append((obj.parent, obj.name.rsplit("/", 1)[-1], obj.name))
+
+    with h5_errors(root, "find staged strings"):
+        root.visititems(collect)
+    folded: dict[str, int] = {}
+    for parent, name, path in staged:
+        target_name = name[: -len(STAGING_SUFFIX)]
+        with h5_errors(parent, f"fold {path}"):
+            texts = read_staged(parent[name])
+            if target_name not in parent:
+                continue  # keep the staged strings rather than lose them
+            target = StringARRAY(parent[target_name])
+            for text in texts:
+                target.append(text)
+            folded[target.path] = len(texts)
+            del parent[name]
+    return folded

@@ -1,0 +1,187 @@
+"""The writer task: one consumer that owns the file, fed by many async producers.
+
+Producers put operations in a queue; the writer takes everything queued as one batch and runs it
+on one worker thread (:class:`~.core.WriterCore`), then answers the callers still waiting.
+Appends are answered at once (they are accepted, not awaited) and hold their bytes of the
+back-pressure budget until written. Flush policy lives here and in the core only. Every queued
+operation gets an answer, also when the writer stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+import aiofiles
+import anyio
+import anyio.to_thread
+
+from ._errors import SaverClosedError
+from .budget import ByteBudget
+from .core import WriterCore
+from .noderef import NodeRef
+from .ops import AppendOp, CloseOp, Op, OpState, SaveCopyOp
+
+__all__ = ["Writer"]
+
+_COPY_CHUNK_BYTES = 8 << 20
+
+
+class Writer:
+    """The queue, the budget and the task that drains them into the core."""
+
+    def __init__(self, core: WriterCore, *, max_pending_bytes: int, flush_period: float | None):
+        self.core = core
+        self.budget = ByteBudget(max_pending_bytes)
+        self.flush_period = flush_period
+        self.closing = False
+        self.stopped = False
+        self._queue: deque[Op] = deque()
+        self._wakeup = anyio.Event()
+        self._limiter = anyio.CapacityLimiter(1)
+        self._oldest_unflushed: float | None = None
+        self._copies: dict[int, Path] = {}
+
+    @property
+    def ops_queued(self) -> int:
+        """Operations waiting for the next batch."""
+        return len(self._queue)
+
+    # -- producers' side ----------------------------------------------------------------------
+
+    async def open(self) -> NodeRef:
+        """Open the file on the worker thread; returns the raw group."""
+        return await anyio.to_thread.run_sync(self.core.open, limiter=self._limiter)
+
+    def submit(self, op: Op) -> None:
+        """Queue an operation for the next batch and wake the writer."""
+        self._queue.append(op)
+        if isinstance(op, AppendOp) and self._oldest_unflushed is None:
+            self._oldest_unflushed = time.monotonic()
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    async def call(self, op: Op) -> object:
+        """Queue ``op`` and wait for its answer.
+
+        Cancelled before its batch starts, the operation is dropped; after, it completes and its
+        answer is discarded.
+        """
+        op.waiter = anyio.Event()
+        self.submit(op)
+        try:
+            await op.waiter.wait()
+        except BaseException:
+            if op.state is OpState.PENDING:
+                op.state = OpState.DROPPED
+            raise
+        if op.error is not None:
+            raise op.error
+        return op.result
+
+    def copy_to(self, op: SaveCopyOp, target: Path) -> None:
+        """Remember where the copy made at ``op`` goes."""
+        self._copies[id(op)] = target
+
+    # -- the writer task ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Drain the queue batch by batch until a :class:`CloseOp` has run."""
+        try:
+            while not self.stopped:
+                flush_due = await self._wait_for_work()
+                batch = list(self._queue)
+                self._queue.clear()
+                for op in batch:
+                    if op.state is OpState.PENDING:
+                        op.state = OpState.RUNNING
+                with anyio.CancelScope(shield=True):
+                    await self._run_batch(batch, flush_due)
+        finally:
+            self.stopped = True
+            self._answer_leftovers()
+            if not self.core.closed:
+                # Stopped without a close (cancelled from outside): still leave a whole file.
+                with anyio.CancelScope(shield=True):
+                    final: list[Op] = [CloseOp()]
+                    await anyio.to_thread.run_sync(
+                        self.core.execute, final, False, limiter=self._limiter
+                    )
+
+    async def _wait_for_work(self) -> bool:
+        """Wait for queued operations, or for the flush period of the oldest unflushed row to
+        run out; returns True when a flush is due."""
+        while not self._queue:
+            deadline = self._flush_deadline()
+            if deadline is None:
+                await self._wakeup.wait()
+            else:
+                with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                    await self._wakeup.wait()
+                if not self._queue and time.monotonic() >= deadline:
+                    return True
+            self._wakeup = anyio.Event()
+        self._wakeup = anyio.Event()
+        deadline = self._flush_deadline()
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _flush_deadline(self) -> float | None:
+        if self.flush_period is None or self._oldest_unflushed is None:
+            return None
+        return self._oldest_unflushed + self.flush_period
+
+    async def _run_batch(self, batch: list[Op], flush_due: bool) -> None:
+        started = time.monotonic()
+        await anyio.to_thread.run_sync(self.core.execute, batch, flush_due, limiter=self._limiter)
+        for op in batch:
+            if isinstance(op, SaveCopyOp) and op.error is None:
+                await self._copy_file(op)
+            elif isinstance(op, CloseOp):
+                self.stopped = True
+        if not self.core.unflushed:
+            self._oldest_unflushed = (
+                started if any(isinstance(op, AppendOp) for op in self._queue) else None
+            )
+        self._settle(batch)
+
+    async def _copy_file(self, op: SaveCopyOp) -> None:
+        """Copy the closed file with aiofiles, then reopen it; nothing writes meanwhile."""
+        target = self._copies.pop(id(op))
+        source = Path(str(op.result))
+        try:
+            async with aiofiles.open(source, "rb") as reader, aiofiles.open(target, "wb") as out:
+                while chunk := await reader.read(_COPY_CHUNK_BYTES):
+                    await out.write(chunk)
+        except OSError as exc:
+            op.error = exc
+        finally:
+            await anyio.to_thread.run_sync(self.core.reopen_after_copy, limiter=self._limiter)
+        op.result = target
+
+    def _settle(self, batch: list[Op]) -> None:
+        """Release the budget of written appends and answer the callers still waiting."""
+        released = 0
+        for op in batch:
+            if isinstance(op, AppendOp):
+                released += op.cost
+            elif op.waiter is not None and op.state is not OpState.DROPPED:
+                op.waiter.set()
+        if released:
+            self.budget.release(released)
+
+    def _answer_leftovers(self) -> None:
+        """The writer is gone: every operation still queued is answered with an error."""
+        error = self.core.broken or SaverClosedError(
+            "the saver closed before this operation ran: expected an open saver"
+        )
+        released = 0
+        while self._queue:
+            op = self._queue.popleft()
+            op.error = error
+            if isinstance(op, AppendOp):
+                released += op.cost
+            elif op.waiter is not None:
+                op.waiter.set()
+        if released:
+            self.budget.release(released)
