@@ -272,7 +272,9 @@ class AsyncH5Saver:
         now = time.perf_counter()
         if now >= self._next_yield:
             self._next_yield = now + _YIELD_INTERVAL_S
-            await anyio.lowlevel.checkpoint()
+            # Shielded: the rows are accepted, so this call must not end in a cancellation
+            # that would tell the caller otherwise; the producer's next await delivers it.
+            await anyio.lowlevel.cancel_shielded_checkpoint()
 
     async def _array_ref(self, where: Where) -> NodeRef:
         if isinstance(where, NodeRef) and (where.kind != "EARRAY" or where.row_shape is not None):

@@ -9,12 +9,14 @@ operation gets an answer, also when the writer stops.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from pathlib import Path
 
 import aiofiles
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ._errors import SaverClosedError
@@ -68,6 +70,7 @@ class Writer:
         Cancelled before its batch starts, the operation is dropped; after, it completes and its
         answer is discarded.
         """
+        await anyio.lowlevel.checkpoint_if_cancelled()
         op.waiter = anyio.Event()
         self.submit(op)
         try:
@@ -150,9 +153,7 @@ class Writer:
         target = self._copies.pop(id(op))
         source = Path(str(op.result))
         try:
-            async with aiofiles.open(source, "rb") as reader, aiofiles.open(target, "wb") as out:
-                while chunk := await reader.read(_COPY_CHUNK_BYTES):
-                    await out.write(chunk)
+            await _copy_file(source, target)
         except OSError as exc:
             op.error = exc
         finally:
@@ -185,3 +186,27 @@ class Writer:
                 op.waiter.set()
         if released:
             self.budget.release(released)
+
+
+async def _copy_file(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` without blocking the event loop: with aiofiles on asyncio,
+    and with anyio's file API elsewhere (aiofiles runs on asyncio only)."""
+    if _running_on_asyncio():
+        async with aiofiles.open(source, "rb") as reader, aiofiles.open(target, "wb") as out:
+            while chunk := await reader.read(_COPY_CHUNK_BYTES):
+                await out.write(chunk)
+        return
+    async with (
+        await anyio.open_file(source, "rb") as reader,
+        await anyio.open_file(target, "wb") as writer,
+    ):
+        while chunk := await reader.read(_COPY_CHUNK_BYTES):
+            await writer.write(chunk)
+
+
+def _running_on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
