@@ -112,3 +112,29 @@ def test_node_wrappers_have_pymodaq_data_members(wrapper: str) -> None:
     theirs = _public_members(getattr(pmd_backends, wrapper))
     ours = _public_members(getattr(aioh5saver, wrapper))
     assert sorted(set(theirs) - set(ours)) == []
+
+
+# Sync methods the async facade does not mirror, and why.
+_NOT_ON_THE_FACADE = {
+    "from_file": "AsyncH5Saver.open takes its place",
+    "init_file": "AsyncH5Saver.open takes its place",
+    "open_file": "AsyncH5Saver.open takes its place",
+    "set_backend": "h5py is the only backend",
+    "reopen": "the writer reopens the file itself when SWMR or a copy needs it",
+}
+
+
+def test_async_saver_mirrors_every_file_method_of_the_sync_saver() -> None:
+    """Every public method of H5SaverLowLevel that touches the file exists on AsyncH5Saver with
+    the same parameters in the same order (``self`` aside); those that wait are coroutines."""
+    sync_members = _public_members(aioh5saver.H5SaverLowLevel)
+    async_members = _public_members(aioh5saver.AsyncH5Saver)
+    for name, member in sorted(sync_members.items()):
+        if isinstance(member, property) or not callable(member) or name in _NOT_ON_THE_FACADE:
+            continue
+        assert name in async_members, name
+        theirs = [p[0] for p in _signature(member)]
+        ours = [p[0] for p in _signature(async_members[name])]
+        assert ours == theirs, name
+        if name != "isopen":
+            assert inspect.iscoroutinefunction(async_members[name]), name

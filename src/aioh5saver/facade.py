@@ -323,6 +323,41 @@ class AsyncH5Saver:
         """:meth:`save_file` under the synchronous saver's other name."""
         await self.save_file(filenamepath)
 
+    async def finalize_swmr(self, keep_open: bool = False) -> None:
+        """End SWMR now (staged strings are folded in, shapes reconciled); close the saver too
+        unless ``keep_open``. Appends after it start SWMR again if the saver was opened with
+        ``swmr=True``."""
+        self._check_open("finalize_swmr")
+        await self._writer.call(SwmrOp(start=False))
+        if not keep_open:
+            await self.aclose()
+
+    async def close_file(self) -> None:
+        """:meth:`aclose`, under the synchronous saver's name."""
+        await self.aclose()
+
+    def isopen(self) -> bool:
+        """True until the saver is closed (or its file broke)."""
+        return self._open and not self._writer.stopped and self._writer.core.broken is None
+
+    async def set_swmr_flush_interval(self, interval: int) -> None:
+        """Flush every ``interval`` appended rows from now on (0: not by count)."""
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
+            raise InvalidArgumentError(
+                f"interval: expected a non-negative int, got {describe(interval)}"
+            )
+        self._check_open("set_swmr_flush_interval")
+        self._writer.core.flush_interval = interval
+
+    async def tick_flush(self) -> None:
+        """Nothing to do: the writer counts appended rows itself and flushes every
+        ``flush_interval`` of them. Kept so that code written for the synchronous saver runs."""
+        self._check_open("tick_flush")
+
+    async def reconcile_swmr_attrs(self) -> None:
+        """Record each enlargeable array's real shape in its ``shape`` attribute."""
+        await self._call("reconcile_swmr_attrs", structural=True)
+
     # -- hops to the synchronous saver --------------------------------------------------------
 
     async def _call(self, method: str, *args: Any, structural: bool = False, **kwargs: Any) -> Any:
