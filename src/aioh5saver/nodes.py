@@ -22,9 +22,11 @@ import numpy as np
 
 from ._errors import (
     ClosedFileError,
+    CorruptFileError,
     NodeKindError,
     NodeNotFoundError,
     ReadOnlyError,
+    SaverError,
     ShapeMismatchError,
     UncastableDTypeError,
     describe,
@@ -49,16 +51,18 @@ __all__ = [
 
 
 @contextmanager
-def h5_errors(obj: Any, action: str) -> Iterator[None]:
+def h5_errors(obj: Any, action: str, reading: bool = False) -> Iterator[None]:
     """Translate the h5py errors of ``action`` on ``obj`` into :class:`SaverError` subclasses.
 
     A failure on an object whose file has been closed becomes :class:`ClosedFileError`; a write
-    refused for lack of write intent becomes :class:`ReadOnlyError`. Other errors pass unchanged.
+    refused for lack of write intent becomes :class:`ReadOnlyError`; an I/O error while
+    ``reading`` means the file is damaged: :class:`CorruptFileError`. Other errors pass
+    unchanged.
     """
     try:
         yield
     except (ValueError, KeyError, OSError, RuntimeError, TypeError) as exc:
-        if isinstance(exc, ClosedFileError | ReadOnlyError):
+        if isinstance(exc, SaverError):
             raise
         object_id = getattr(obj, "id", None)
         if object_id is not None and not object_id.valid:
@@ -69,7 +73,20 @@ def h5_errors(obj: Any, action: str) -> Iterator[None]:
             raise ReadOnlyError(
                 f"cannot {action}: expected a file opened for writing, got one opened read-only"
             ) from exc
+        if reading and isinstance(exc, OSError):
+            raise CorruptFileError(
+                f"cannot {action} at {_location(obj)}: expected readable HDF5 structures, got "
+                f"a damaged file ({exc})"
+            ) from exc
         raise
+
+
+def _location(obj: Any) -> str:
+    """``file:path`` of an h5py object, for messages; as much of it as can still be read."""
+    try:
+        return f"{obj.file.filename}:{obj.name}"
+    except Exception:
+        return repr(obj)
 
 
 def _require_writable(obj: Any, action: str) -> None:
@@ -101,14 +118,14 @@ class Attributes:
     def attrs_name(self) -> list[str]:
         """The attribute names."""
         obj = self._node.node
-        with h5_errors(obj, "list attributes"):
+        with h5_errors(obj, "list attributes", reading=True):
             return list(obj.attrs.keys())
 
     def __getitem__(self, name: str) -> Any:
         if name == "title":
             name = "TITLE"
         obj = self._node.node
-        with h5_errors(obj, f"read attribute {name!r}"):
+        with h5_errors(obj, f"read attribute {name!r}", reading=True):
             try:
                 stored = obj.attrs[name]
             except KeyError:
@@ -240,7 +257,7 @@ class GROUP(Node):
 
     def children(self) -> dict[str, Node]:
         """The nodes directly under this group, wrapped, by name."""
-        with h5_errors(self._node, f"list the children of {self.path}"):
+        with h5_errors(self._node, f"list the children of {self.path}", reading=True):
             items = list(self._node.items())
         # Dangling links and committed datatypes are not nodes of PyMoDAQ's tree: skip them.
         return {
@@ -259,9 +276,8 @@ class GROUP(Node):
         return children[name]
 
     def children_name(self) -> list[str]:
-        """The sorted names of the children."""
-        with h5_errors(self._node, f"list the children of {self.path}"):
-            return sorted(self._node.keys())
+        """The sorted names of the children (dangling links left out, as in children())."""
+        return sorted(self.children())
 
     def remove_children(self) -> None:
         """Delete every child of this group."""
@@ -289,11 +305,11 @@ class CARRAY(Node):
 
     def read(self) -> Any:
         """The whole array as a numpy array."""
-        with h5_errors(self._node, f"read {self.path}"):
+        with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[()]
 
     def __getitem__(self, item: Any) -> Any:
-        with h5_errors(self._node, f"read {self.path}"):
+        with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[item]
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -466,14 +482,15 @@ def node_kind(obj: Any) -> str:
         return "GROUP"
     if not isinstance(obj, h5py.Dataset):
         raise NodeKindError(f"expected a group or a dataset, got {describe(obj)}")
-    with h5_errors(obj, "inspect a node"):
+    with h5_errors(obj, "inspect a node", reading=True):
         base = h5py.check_vlen_dtype(obj.dtype)
         if base is not None:
             subdtype = decode_attr(obj.attrs["subdtype"]) if "subdtype" in obj.attrs else ""
-            return "StringARRAY" if subdtype == "string" and base == np.uint8 else "VLARRAY"
+            is_string = isinstance(subdtype, str) and subdtype == "string" and base == np.uint8
+            return "StringARRAY" if is_string else "VLARRAY"
         resizable = obj.ndim >= 1 and obj.maxshape is not None and obj.maxshape[0] is None
         label = decode_attr(obj.attrs["CLASS"]) if "CLASS" in obj.attrs else "EARRAY"
-    return "EARRAY" if resizable and label == "EARRAY" else "CARRAY"
+    return "EARRAY" if resizable and isinstance(label, str) and label == "EARRAY" else "CARRAY"
 
 
 def wrap_node(obj: Any, backend: str = "h5py", path: str = "") -> Node:

@@ -215,6 +215,8 @@ class H5SaverLowLevel(H5Backend):
     def add_log(self, msg: str) -> None:
         """Append a line to the ``Logger``."""
         if self._logger_array is None:
+            if self.isopen():
+                self._writable_file("add a log line")
             raise ClosedFileError(
                 "add_log: expected an open file with a Logger, got none (call init_file first)"
             )
