@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 from collections.abc import Iterator
+from enum import Enum
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,11 @@ __all__ = [
     "SUPPORTED_BACKENDS",
     "H5Backend",
     "capitalize",
+    "check_count",
     "check_node_name",
     "chunk_shape",
     "format_version",
+    "group_type_name",
     "is_swmr_compatible_file",
 ]
 
@@ -586,7 +589,7 @@ class H5Backend:
         """The group ``group_name`` under ``where``, created with the ``type`` attribute and
         ``metadata`` if absent; its name is capitalised on creation, as in PyMoDAQ."""
         check_node_name(group_name, "group_name")
-        type_name = _group_type_name(group_type)
+        type_name = group_type_name(group_type)
         if group_name in self.get_children(where):
             node = self._get_group(self.get_node(where, group_name))
         else:
@@ -598,16 +601,24 @@ class H5Backend:
         return node
 
 
-def _group_type_name(group_type: object) -> str:
-    from enum import Enum
-
+def group_type_name(group_type: object) -> str:
+    """The name a ``group_type`` argument gives: an enum member's name, or the string."""
     if isinstance(group_type, Enum):
         return group_type.name
-    if isinstance(group_type, str):
+    if isinstance(group_type, str) and group_type:
         return group_type
     raise InvalidArgumentError(
-        f"group_type: expected a GroupType member or its name, got {describe(group_type)}"
+        f"group_type: expected a GroupType member or a group type name, got {describe(group_type)}"
     )
+
+
+def check_count(value: object, argument: str) -> int:
+    """``value`` if it is a non-negative int (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidArgumentError(
+            f"{argument}: expected a non-negative int, got {describe(value)}"
+        )
+    return value
 
 
 def _as_shape(shape: Any, argument: str) -> tuple[int, ...]:

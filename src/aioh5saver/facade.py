@@ -26,6 +26,7 @@ from ._errors import (
     UncastableDTypeError,
     describe,
 )
+from .backend import check_count
 from .core import WriterCore
 from .enums import DataDim, DataType, GroupType, SaveType
 from .noderef import NodeRef, where_path
@@ -75,14 +76,7 @@ class AsyncH5Saver:
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
     ) -> None:
-        if (
-            isinstance(flush_interval, bool)
-            or not isinstance(flush_interval, int)
-            or flush_interval < 0
-        ):
-            raise InvalidArgumentError(
-                f"flush_interval: expected a non-negative int, got {describe(flush_interval)}"
-            )
+        check_count(flush_interval, "flush_interval")
         if flush_period is not None and not (
             isinstance(flush_period, int | float) and flush_period > 0
         ):
@@ -342,10 +336,7 @@ class AsyncH5Saver:
 
     async def set_swmr_flush_interval(self, interval: int) -> None:
         """Flush every ``interval`` appended rows from now on (0: not by count)."""
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-            raise InvalidArgumentError(
-                f"interval: expected a non-negative int, got {describe(interval)}"
-            )
+        check_count(interval, "interval")
         self._check_open("set_swmr_flush_interval")
         self._writer.core.flush_interval = interval
 

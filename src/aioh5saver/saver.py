@@ -21,8 +21,15 @@ from ._errors import (
     NodeKindError,
     describe,
 )
-from .backend import H5Backend, capitalize, check_node_name, is_swmr_compatible_file
-from .enums import DataDim, DataType, GroupType, PymodaqEnum, SaveType, coerce_enum
+from .backend import (
+    H5Backend,
+    capitalize,
+    check_count,
+    check_node_name,
+    group_type_name,
+    is_swmr_compatible_file,
+)
+from .enums import DataDim, DataType, GroupType, SaveType, coerce_enum
 from .nodes import CARRAY, GROUP, Node, StringARRAY
 
 __all__ = ["H5SaverLowLevel"]
@@ -176,10 +183,7 @@ class H5SaverLowLevel(H5Backend):
 
     def set_swmr_flush_interval(self, interval: int) -> None:
         """Flush every ``interval`` writes while SWMR is on (0: only at the end)."""
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 0:
-            raise InvalidArgumentError(
-                f"interval: expected a non-negative int, got {describe(interval)}"
-            )
+        check_count(interval, "interval")
         self._flush_interval = interval
         self._write_count = 0
 
@@ -324,9 +328,7 @@ class H5SaverLowLevel(H5Backend):
 
     def get_groups(self, where: Any, group_type: GroupType | str) -> list[Node]:
         """The children of ``where`` whose ``type`` attribute is ``group_type``."""
-        type_name = (
-            group_type.name if isinstance(group_type, PymodaqEnum) else str(group_type)
-        ).lower()
+        type_name = group_type_name(group_type).lower()
         groups = []
         for child in self.get_children(where).values():
             kind = child.attrs.get("type")
@@ -379,7 +381,7 @@ class H5SaverLowLevel(H5Backend):
     ) -> GROUP:
         """A new group ``<Type>NNN`` under ``where``, numbered one past the highest existing
         (``Detector000``, ``Detector001``...)."""
-        type_name = _incremental_type_name(group_type)
+        type_name = check_node_name(group_type_name(group_type), "group_type")
         prefix = capitalize(type_name.lower())
         numbered = re.compile(re.escape(prefix) + r"(\d{3,})")
         indices = [
@@ -458,17 +460,6 @@ class H5SaverLowLevel(H5Backend):
         return self.add_generic_group(
             where, title, settings_as_xml, metadata, group_type=GroupType.scan
         )
-
-
-def _incremental_type_name(group_type: object) -> str:
-    if isinstance(group_type, PymodaqEnum):
-        return group_type.name
-    if isinstance(group_type, str) and group_type:
-        check_node_name(group_type, "group_type")
-        return group_type
-    raise InvalidArgumentError(
-        f"group_type: expected a GroupType member or a group type name, got {describe(group_type)}"
-    )
 
 
 def _exact_scalar(value: Any, dtype: np.dtype[Any], name: str) -> Any:
