@@ -200,7 +200,8 @@ class H5Backend:
         except FileNotFoundError:
             raise
         except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EEXIST, errno.ENOENT):
+            in_use = "already open" in str(exc) or "unable to lock file" in str(exc)
+            if in_use or exc.errno in (errno.EAGAIN, errno.EACCES, errno.EEXIST, errno.ENOENT):
                 raise
             raise CorruptFileError(
                 f"cannot open {fullpathname} (mode {mode!r}): expected an HDF5 file, got one "

@@ -106,6 +106,8 @@ class WriterCore:
 
     def _run(self, op: Op) -> None:
         if self.broken is not None:
+            if isinstance(op, CloseOp) and not self.closed:
+                self.abandon()
             op.error = self.broken
             return
         try:

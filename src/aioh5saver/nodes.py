@@ -178,7 +178,6 @@ class Node:
     def __init__(self, node: Any, backend: str = "h5py") -> None:
         self._node: Any = node.node if isinstance(node, Node) else node
         self.backend = backend
-        self._attrs = Attributes(self, backend)
 
     @property
     def node(self) -> Any:
@@ -188,7 +187,10 @@ class Node:
     @property
     def attrs(self) -> Attributes:
         """The node's attributes, decoded the PyMoDAQ way."""
-        return self._attrs
+        # Made on demand, not kept: a node and its attributes referring to each other would
+        # keep the HDF5 object open until the cycle collector ran, and HDF5 must not see a
+        # dataset deleted (staging folds) while a handle to it is still open.
+        return Attributes(self, self.backend)
 
     @property
     def name(self) -> str:
