@@ -242,10 +242,9 @@ class WriterCore:
     def _append_strings(self, node: StringARRAY, ops: list[AppendOp]) -> None:
         texts = [op.payload for op in ops if isinstance(op.payload, str)]
         if self.swmr_active:
-            append_staged(self._staging_of(node), texts)
+            append_staged(self._staging[node.path], texts)
         else:
-            for text in texts:
-                node.append(text)
+            node.extend(texts)
         self._count_rows(len(texts), sum(len(text) for text in texts))
 
     def _count_rows(self, rows: int, nbytes: int) -> None:
@@ -262,9 +261,6 @@ class WriterCore:
         self.last_flush = time.monotonic()
 
     # -- SWMR ---------------------------------------------------------------------------------
-
-    def _staging_of(self, node: StringARRAY) -> h5py.Dataset:
-        return self._staging[node.path]
 
     def _start_swmr(self) -> None:
         """Give every string array a staging array, then turn SWMR on."""

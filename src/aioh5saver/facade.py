@@ -309,9 +309,7 @@ class AsyncH5Saver:
             raise InvalidArgumentError(
                 f"filename: expected the path of the copy to write, got {describe(filename)}"
             )
-        op = SaveCopyOp()
-        self._writer.copy_to(op, Path(filename))
-        await self._writer.call(op)
+        await self._writer.call(SaveCopyOp(Path(filename)))
 
     async def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
         """:meth:`save_file` under the synchronous saver's other name."""

@@ -397,8 +397,7 @@ class EARRAY(CARRAY):
             start = dataset.shape[0]
             dataset.resize(start + data.shape[0], axis=0)
             dataset[start:] = data
-            if not dataset.file.swmr_mode:
-                dataset.attrs["shape"] = encode_attr(tuple(dataset.shape))
+            _record_shape(dataset)
 
 
 class VLARRAY(EARRAY):
@@ -424,14 +423,26 @@ class VLARRAY(EARRAY):
 
     def append_backend(self, data: np.ndarray) -> None:
         """Write one variable-length row at the end of the array."""
+        self._append_rows([data])
+
+    def _append_rows(self, rows: list[np.ndarray]) -> None:
+        """Write variable-length rows with one resize and one ``shape`` update (row by row:
+        h5py cannot slice-write equal-length vlen rows)."""
         dataset = self._node
         _require_writable(dataset, f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
-            dataset.resize(start + 1, axis=0)
-            dataset[start] = data
-            if not dataset.file.swmr_mode:
-                dataset.attrs["shape"] = encode_attr(tuple(dataset.shape))
+            dataset.resize(start + len(rows), axis=0)
+            for index, row in enumerate(rows):
+                dataset[start + index] = row
+            _record_shape(dataset)
+
+
+def _record_shape(dataset: h5py.Dataset) -> None:
+    """Update the ``shape`` attribute, except under SWMR, which forbids attribute changes
+    (the shapes are reconciled when SWMR ends)."""
+    if not dataset.file.swmr_mode:
+        dataset.attrs["shape"] = encode_attr(tuple(dataset.shape))
 
 
 class StringARRAY(VLARRAY):
@@ -455,11 +466,17 @@ class StringARRAY(VLARRAY):
 
     def append(self, string: Any, expand: bool = True) -> None:
         """Append one string."""
-        if not isinstance(string, str):
-            raise UncastableDTypeError(
-                f"append to {self.path}: expected a str, got {describe(string)}"
-            )
-        self.append_backend(self.string_to_array(string))
+        self.extend([string])
+
+    def extend(self, strings: list[str]) -> None:
+        """Append several strings with one resize and one write."""
+        for string in strings:
+            if not isinstance(string, str):
+                raise UncastableDTypeError(
+                    f"append to {self.path}: expected a str, got {describe(string)}"
+                )
+        if strings:
+            self._append_rows([self.string_to_array(string) for string in strings])
 
     @staticmethod
     def array_to_string(array: Any) -> str:

@@ -7,6 +7,7 @@ and the thread-side core fills in ``result`` or ``error``.
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,9 +86,13 @@ class SwmrOp(Op):
 
 
 class SaveCopyOp(Op):
-    """Close the file so that the writer can copy it whole; the next batch reopens it."""
+    """Close the file so that the writer can copy it whole to ``target``, then reopen it."""
 
-    __slots__ = ()
+    __slots__ = ("target",)
+
+    def __init__(self, target: Path) -> None:
+        super().__init__()
+        self.target = target
 
 
 class CloseOp(Op):

@@ -107,8 +107,7 @@ def fold_staged_strings(root: h5py.Group) -> dict[str, int]:
             if target_name not in parent:
                 continue  # keep the staged strings rather than lose them
             target = StringARRAY(parent[target_name])
-            for text in texts:
-                target.append(text)
+            target.extend(texts)
             folded[target.path] = len(texts)
             del parent[name]
     return folded

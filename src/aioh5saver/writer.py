@@ -43,7 +43,6 @@ class Writer:
         self._wakeup = anyio.Event()
         self._limiter = anyio.CapacityLimiter(1)
         self._oldest_unflushed: float | None = None
-        self._copies: dict[int, Path] = {}
 
     @property
     def ops_queued(self) -> int:
@@ -82,10 +81,6 @@ class Writer:
         if op.error is not None:
             raise op.error
         return op.result
-
-    def copy_to(self, op: SaveCopyOp, target: Path) -> None:
-        """Remember where the copy made at ``op`` goes."""
-        self._copies[id(op)] = target
 
     # -- the writer task ----------------------------------------------------------------------
 
@@ -150,7 +145,7 @@ class Writer:
 
     async def _copy_file(self, op: SaveCopyOp) -> None:
         """Copy the closed file with aiofiles, then reopen it; nothing writes meanwhile."""
-        target = self._copies.pop(id(op))
+        target = op.target
         source = Path(str(op.result))
         try:
             await _copy_file(source, target)
