@@ -141,7 +141,7 @@ async def test_io_error_in_an_append_breaks_every_pending_and_later_call(
     """An EIO while writing rows fails the flushes and get_node queued behind it, and every
     later call at once, with WriterBrokenError chained to that OSError; leaving raises it too."""
     gate = Gate(OSError(errno.EIO, "Input/output error (injected)"), successes=3)
-    monkeypatch.setattr(EARRAY, "append_backend", gate.wrap(EARRAY.append_backend))
+    monkeypatch.setattr(EARRAY, "append_parts", gate.wrap(EARRAY.append_parts))
 
     async def session() -> None:
         async with AsyncH5Saver.open(h5_path) as saver:

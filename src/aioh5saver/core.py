@@ -20,7 +20,18 @@ import numpy as np
 from ._errors import InvalidArgumentError, WriterBrokenError
 from .noderef import NodeRef
 from .nodes import EARRAY, Node, StringARRAY
-from .ops import AppendOp, CallOp, CloseOp, FlushOp, Op, OpState, SaveCopyOp, SwmrOp
+from .ops import (
+    AppendOp,
+    CallOp,
+    CloseOp,
+    FlushOp,
+    Op,
+    OpState,
+    RowsAppend,
+    SaveCopyOp,
+    SwmrOp,
+    TextAppend,
+)
 from .saver import H5SaverLowLevel
 from .staging import append_staged, create_staging, fold_staged_strings
 
@@ -198,7 +209,7 @@ class WriterCore:
                 node = self._array(path)
                 if isinstance(node, StringARRAY):
                     self._append_strings(node, ops)
-                elif isinstance(node, EARRAY):
+                elif isinstance(node, EARRAY) and node.kind == "EARRAY":
                     self._append_rows(node, ops)
                 else:
                     raise TypeError(
@@ -220,27 +231,28 @@ class WriterCore:
     def _append_rows(self, node: EARRAY, ops: list[AppendOp]) -> None:
         dataset = node.node
         row_shape, dtype = dataset.shape[1:], dataset.dtype
-        batches = []
+        parts: list[np.ndarray] = []
         for op in ops:
-            rows = op.payload
-            assert isinstance(rows, np.ndarray)
-            if rows.shape[1:] != row_shape or rows.dtype != dtype:
+            if not isinstance(op, RowsAppend):
+                raise TypeError(f"append to {node.path}: expected rows, got a string")
+            if op.dtype != dtype or (op.segments and op.segments[0].shape[1:] != row_shape):
                 # The array was replaced after the rows were checked: this append fails alone.
                 op.error = TypeError(
                     f"append to {node.path}: expected rows of shape {row_shape} and dtype "
-                    f"{dtype}, got {rows.shape[1:]} and {rows.dtype}"
+                    f"{dtype}, got {op.segments[0].shape[1:]} and {op.dtype}"
                 )
                 self.append_errors.append(op.error)
                 continue
-            batches.append(rows)
-        if not batches:
+            parts.extend(op.parts())
+        if not parts:
             return
-        rows = batches[0] if len(batches) == 1 else np.concatenate(batches)
-        node.append_backend(rows)
-        self._count_rows(rows.shape[0], rows.nbytes)
+        node.append_parts(parts)
+        self._count_rows(sum(part.shape[0] for part in parts), sum(part.nbytes for part in parts))
 
     def _append_strings(self, node: StringARRAY, ops: list[AppendOp]) -> None:
-        texts = [op.payload for op in ops if isinstance(op.payload, str)]
+        texts = [text for op in ops if isinstance(op, TextAppend) for text in op.texts]
+        if len(texts) < sum(op.rows for op in ops):
+            raise TypeError(f"append to {node.path}: expected strings, got rows of an array")
         if self.swmr_active:
             append_staged(self._staging[node.path], texts)
         else:

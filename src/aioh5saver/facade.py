@@ -30,15 +30,19 @@ from .backend import check_count
 from .core import WriterCore
 from .enums import DataDim, DataType, GroupType, SaveType
 from .noderef import NodeRef, where_path
-from .nodes import as_rows
-from .ops import OP_OVERHEAD_BYTES, AppendOp, CallOp, CloseOp, FlushOp, SaveCopyOp, SwmrOp
+from .nodes import as_rows, check_rows
+from .ops import CALL_OVERHEAD_BYTES, CallOp, CloseOp, FlushOp, SaveCopyOp, SwmrOp
+from .switch_interval import SwitchIntervalLease
 from .writer import Writer
 
 __all__ = ["AsyncH5Saver", "SaverStatistics"]
 
+# The GIL switch interval while a saver is open: see switch_interval.py.
+DEFAULT_SWITCH_INTERVAL_S = 0.001
+
 # A producer whose appends are all accepted at once yields to the event loop after this long,
 # so that it cannot starve the other producers, the writer or the loop.
-_YIELD_INTERVAL_S = 0.0005
+_YIELD_INTERVAL_S = 0.00004
 
 Where = NodeRef | str
 
@@ -75,8 +79,18 @@ class AsyncH5Saver:
         flush_interval: int = 0,
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
+        switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> None:
         check_count(flush_interval, "flush_interval")
+        if switch_interval is not None and not (
+            isinstance(switch_interval, int | float)
+            and not isinstance(switch_interval, bool)
+            and switch_interval > 0
+        ):
+            raise InvalidArgumentError(
+                f"switch_interval: expected None or a positive number of seconds, got "
+                f"{describe(switch_interval)}"
+            )
         if flush_period is not None and not (
             isinstance(flush_period, int | float) and flush_period > 0
         ):
@@ -106,6 +120,7 @@ class AsyncH5Saver:
         self._next_yield = 0.0
         self._task_group: anyio.abc.TaskGroup | None = None
         self._open = False
+        self._switch_interval = SwitchIntervalLease(switch_interval)
 
     @classmethod
     def open(
@@ -119,6 +134,7 @@ class AsyncH5Saver:
         flush_interval: int = 0,
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
+        switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> AsyncH5Saver:
         """A saver for ``path``, to be entered with ``async with``: the file is opened (created
         if ``new_file``) on entry and drained, flushed and closed on exit.
@@ -128,6 +144,9 @@ class AsyncH5Saver:
         - ``flush_interval``: flush every N appended rows (0: not by count).
         - ``flush_period``: no appended row stays unflushed longer than this many seconds.
         - ``max_pending_bytes``: the back-pressure budget of queued data.
+        - ``switch_interval``: while the saver is open, the interpreter's thread switch interval
+          is at most this many seconds (process-wide, given back at close), so that the writer
+          thread and the event loop share the GIL in short turns; ``None`` leaves it alone.
         """
         return cls(
             path,
@@ -138,6 +157,7 @@ class AsyncH5Saver:
             flush_interval=flush_interval,
             flush_period=flush_period,
             max_pending_bytes=max_pending_bytes,
+            switch_interval=switch_interval,
         )
 
     async def __aenter__(self) -> Self:
@@ -147,6 +167,7 @@ class AsyncH5Saver:
             )
         self._raw_group = await self._writer.open()
         self._open = True
+        self._switch_interval.take()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
@@ -168,8 +189,11 @@ class AsyncH5Saver:
             exc.add_note(f"and closing the saver failed too: {close_error!r}")
         finally:
             task_group, self._task_group = self._task_group, None
-            if task_group is not None:
-                await task_group.__aexit__(None, None, None)
+            try:
+                if task_group is not None:
+                    await task_group.__aexit__(None, None, None)
+            finally:
+                self._switch_interval.give_back()
 
     async def aclose(self) -> None:
         """Write everything accepted, end SWMR, fold staged strings in and close the file.
@@ -235,40 +259,64 @@ class AsyncH5Saver:
         back-pressure budget; :meth:`flush` is the barrier after which it is in the file.
         """
         self._check_open("append")
+        now = time.perf_counter()
+        if now >= self._next_yield:
+            self._next_yield = now + _YIELD_INTERVAL_S
+            # Before anything is accepted, so that a cancellation delivered here truthfully
+            # means that nothing was.
+            await anyio.lowlevel.checkpoint()
+            self._check_open("append")
         ref = await self._array_ref(where)
+        writer = self._writer
         if ref.kind == "EARRAY":
             assert ref.row_shape is not None
             assert ref.dtype is not None
-            rows = as_rows(data, ref.row_shape, ref.dtype, ref.path)
-            if copy and np.may_share_memory(rows, data):
-                rows = rows.copy()
-            op = AppendOp(ref.path, rows, rows.nbytes + OP_OVERHEAD_BYTES)
+            if (
+                copy
+                and isinstance(data, np.ndarray | np.generic)
+                and data.shape == ref.row_shape
+                and data.dtype == ref.dtype
+            ):
+                # One row of the array's own dtype, the common case: no conversion, no view.
+                cost = data.nbytes + CALL_OVERHEAD_BYTES
+                await self._reserve(cost)
+                writer.accept_row(ref.path, data, ref.dtype, cost)
+            elif copy:
+                rows = check_rows(data, ref.row_shape, ref.dtype, ref.path)
+                cost = rows.nbytes + CALL_OVERHEAD_BYTES
+                await self._reserve(cost)
+                writer.accept_rows(ref.path, rows, ref.dtype, cost)
+            else:
+                rows = as_rows(data, ref.row_shape, ref.dtype, ref.path)
+                cost = rows.nbytes + CALL_OVERHEAD_BYTES
+                await self._reserve(cost)
+                writer.accept_handed_over(ref.path, rows, cost)
         elif ref.kind == "StringARRAY":
             if not isinstance(data, str):
                 raise UncastableDTypeError(
                     f"append to {ref.path}: expected a str, got {describe(data)}"
                 )
-            op = AppendOp(ref.path, data, len(data) + OP_OVERHEAD_BYTES)
+            cost = len(data) + CALL_OVERHEAD_BYTES
+            await self._reserve(cost)
+            writer.accept_text(ref.path, data, cost)
         else:
             raise NodeKindError(
                 f"append to {ref.path}: expected an enlargeable array (EARRAY) or a string "
                 f"array, got a {ref.kind}"
             )
+
+    async def _reserve(self, cost: int) -> None:
+        """Take ``cost`` bytes of the budget, waiting for room; the saver must still be open
+        once they are granted."""
         budget = self._writer.budget
-        if not budget.try_acquire(op.cost):
-            await budget.acquire(op.cost)
-            try:
-                self._check_open("append")
-            except BaseException:
-                budget.release(op.cost)
-                raise
-        self._writer.submit(op)
-        now = time.perf_counter()
-        if now >= self._next_yield:
-            self._next_yield = now + _YIELD_INTERVAL_S
-            # Shielded: the rows are accepted, so this call must not end in a cancellation
-            # that would tell the caller otherwise; the producer's next await delivers it.
-            await anyio.lowlevel.cancel_shielded_checkpoint()
+        if budget.try_acquire(cost):
+            return
+        await budget.acquire(cost)
+        try:
+            self._check_open("append")
+        except BaseException:
+            budget.release(cost)
+            raise
 
     async def _array_ref(self, where: Where) -> NodeRef:
         if isinstance(where, NodeRef) and (where.kind != "EARRAY" or where.row_shape is not None):

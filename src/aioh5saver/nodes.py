@@ -46,6 +46,7 @@ __all__ = [
     "Node",
     "StringARRAY",
     "as_rows",
+    "check_rows",
     "wrap_node",
 ]
 
@@ -329,8 +330,11 @@ class CARRAY(Node):
         return f"{self}\n{indent}shape := {shape}\n{indent}dtype := {dtype}"
 
 
-def as_rows(data: Any, row_shape: tuple[int, ...], dtype: np.dtype[Any], where: str) -> np.ndarray:
-    """``data`` as a batch of rows of shape ``(n, *row_shape)`` and dtype ``dtype``.
+def check_rows(
+    data: Any, row_shape: tuple[int, ...], dtype: np.dtype[Any], where: str
+) -> np.ndarray:
+    """``data`` as a batch of rows of shape ``(n, *row_shape)``, checked castable to ``dtype``
+    (a view where possible: nothing is copied or converted).
 
     PyMoDAQ's rule: data of exactly the row shape is one row; data of shape ``(n, *row_shape)``
     is ``n`` rows; for arrays of single-value rows (row shape ``(1,)``) or of scalars (row shape
@@ -356,14 +360,18 @@ def as_rows(data: Any, row_shape: tuple[int, ...], dtype: np.dtype[Any], where: 
             f"(n, {', '.join(map(str, row_shape))}{',' if len(row_shape) == 1 else ''}), "
             f"got an array of shape {array.shape}"
         )
-    if rows.dtype != dtype:
-        if not np.can_cast(rows.dtype, dtype, casting="same_kind"):
-            raise UncastableDTypeError(
-                f"append to {where}: expected data castable to {dtype} (same kind), got dtype "
-                f"{rows.dtype}; convert it explicitly with .astype({str(dtype)!r})"
-            )
-        rows = rows.astype(dtype)
+    if rows.dtype != dtype and not np.can_cast(rows.dtype, dtype, casting="same_kind"):
+        raise UncastableDTypeError(
+            f"append to {where}: expected data castable to {dtype} (same kind), got dtype "
+            f"{rows.dtype}; convert it explicitly with .astype({str(dtype)!r})"
+        )
     return rows
+
+
+def as_rows(data: Any, row_shape: tuple[int, ...], dtype: np.dtype[Any], where: str) -> np.ndarray:
+    """:func:`check_rows`, converted to ``dtype``."""
+    rows = check_rows(data, row_shape, dtype, where)
+    return rows if rows.dtype == dtype else rows.astype(dtype)
 
 
 class EARRAY(CARRAY):
@@ -391,12 +399,18 @@ class EARRAY(CARRAY):
     def append_backend(self, data: np.ndarray) -> None:
         """Write a checked batch of rows at the end of the array and update its ``shape``
         attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
+        self.append_parts([data])
+
+    def append_parts(self, parts: list[np.ndarray]) -> None:
+        """Write checked batches of rows, in order, with one resize and one ``shape`` update."""
         dataset = self._node
         _require_writable(dataset, f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
-            dataset.resize(start + data.shape[0], axis=0)
-            dataset[start:] = data
+            dataset.resize(start + sum(part.shape[0] for part in parts), axis=0)
+            for part in parts:
+                dataset[start : start + part.shape[0]] = part
+                start += part.shape[0]
             _record_shape(dataset)
 
 

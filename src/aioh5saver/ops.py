@@ -7,16 +7,32 @@ and the thread-side core fills in ``result`` or ``error``.
 from __future__ import annotations
 
 import enum
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["AppendOp", "CallOp", "CloseOp", "FlushOp", "Op", "OpState", "SaveCopyOp", "SwmrOp"]
+__all__ = [
+    "AppendOp",
+    "CallOp",
+    "CloseOp",
+    "FlushOp",
+    "Op",
+    "OpState",
+    "RowsAppend",
+    "SaveCopyOp",
+    "SwmrOp",
+    "TextAppend",
+]
 
-# What one queued operation costs in memory beyond its data: counted in the byte budget, so
-# that a flood of tiny appends is bounded too.
-OP_OVERHEAD_BYTES = 256
+# What one append call costs in memory beyond its data: counted in the byte budget, so that a
+# flood of tiny appends is bounded too.
+CALL_OVERHEAD_BYTES = 64
+
+# Gathered rows are copied into segments of about this size: large enough that a segment is
+# written with one call, small enough that a segment's unused tail wastes little.
+SEGMENT_BYTES = 1 << 20
 
 
 class OpState(enum.Enum):
@@ -56,17 +72,97 @@ class CallOp(Op):
 
 
 class AppendOp(Op):
-    """Rows for an enlargeable array (a checked ndarray of shape ``(n, *row)``) or one string
-    for a string array; ``cost`` is what it holds of the byte budget."""
+    """Data for one enlargeable array, gathered while the operation waits in the queue.
 
-    __slots__ = ("cost", "path", "payload", "rows")
+    The producers' appends to one array between two barriers land in one operation, which the
+    writer writes with one resize; ``rows`` counts what it holds and ``cost`` is what it holds
+    of the byte budget.
+    """
 
-    def __init__(self, path: str, payload: np.ndarray | str, cost: int) -> None:
+    __slots__ = ("cost", "path", "rows")
+
+    def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
-        self.payload = payload
-        self.rows = payload.shape[0] if isinstance(payload, np.ndarray) else 1
-        self.cost = cost
+        self.rows = 0
+        self.cost = 0
+
+
+class RowsAppend(AppendOp):
+    """Rows for an EARRAY, copied into segments of about :data:`SEGMENT_BYTES` each.
+
+    Segments are filled in order and never moved, so a row is copied once on its way to the
+    file; a handed-over buffer (``append(copy=False)``) is kept as it is, as the only segment.
+    """
+
+    __slots__ = ("_fill", "_segment_rows", "dtype", "row_shape", "segments")
+
+    def __init__(self, path: str, row_shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        super().__init__(path)
+        self.row_shape = row_shape
+        self.dtype = dtype
+        self.segments: list[np.ndarray] = []
+        self._fill = 0
+        row_nbytes = max(1, dtype.itemsize * math.prod(row_shape))
+        self._segment_rows = max(1, SEGMENT_BYTES // row_nbytes)
+
+    @classmethod
+    def handed_over(cls, path: str, rows: np.ndarray) -> RowsAppend:
+        """An operation that owns ``rows`` as given (no copy); nothing is added to it."""
+        op = cls(path, rows.shape[1:], rows.dtype)
+        op.segments.append(rows)
+        op._fill = op.rows = rows.shape[0]
+        return op
+
+    def add_row(self, row: Any) -> None:
+        """Copy one row of the segments' shape and dtype after the others."""
+        segments = self.segments
+        if not segments or self._fill == segments[-1].shape[0]:
+            segments.append(np.empty((self._segment_rows, *self.row_shape), self.dtype))
+            self._fill = 0
+        segments[-1][self._fill] = row
+        self._fill += 1
+        self.rows += 1
+
+    def add(self, rows: np.ndarray) -> None:
+        """Copy checked rows (cast within their kind to the segments' dtype) after the others."""
+        count = rows.shape[0]
+        done = 0
+        if self.segments:
+            last = self.segments[-1]
+            done = min(count, last.shape[0] - self._fill)
+            if done:
+                np.copyto(last[self._fill : self._fill + done], rows[:done], casting="same_kind")
+                self._fill += done
+        if done < count:
+            rest = rows[done:]
+            size = max(self._segment_rows, rest.shape[0])
+            segment = np.empty((size, *self.row_shape), self.dtype)
+            np.copyto(segment[: rest.shape[0]], rest, casting="same_kind")
+            self.segments.append(segment)
+            self._fill = rest.shape[0]
+        self.rows += count
+
+    def parts(self) -> list[np.ndarray]:
+        """The rows held, in order: full segments, then the filled part of the last one."""
+        if not self.segments:
+            return []
+        return [*self.segments[:-1], self.segments[-1][: self._fill]]
+
+
+class TextAppend(AppendOp):
+    """Strings for a string array (or log lines for the ``Logger``), in order."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.texts: list[str] = []
+
+    def add(self, text: str) -> None:
+        """Add one string after the others."""
+        self.texts.append(text)
+        self.rows += 1
 
 
 class FlushOp(Op):

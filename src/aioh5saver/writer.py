@@ -13,17 +13,19 @@ import asyncio
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import aiofiles
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
+import numpy as np
 
 from ._errors import SaverClosedError
 from .budget import ByteBudget
 from .core import WriterCore
 from .noderef import NodeRef
-from .ops import AppendOp, CloseOp, Op, OpState, SaveCopyOp
+from .ops import AppendOp, CloseOp, Op, OpState, RowsAppend, SaveCopyOp, TextAppend
 
 __all__ = ["Writer"]
 
@@ -40,6 +42,8 @@ class Writer:
         self.closing = False
         self.stopped = False
         self._queue: deque[Op] = deque()
+        # The queued append of each array that later appends join, until a barrier or a batch.
+        self._gathering: dict[str, AppendOp] = {}
         self._wakeup = anyio.Event()
         self._limiter = anyio.CapacityLimiter(1)
         self._oldest_unflushed: float | None = None
@@ -56,12 +60,57 @@ class Writer:
         return await anyio.to_thread.run_sync(self.core.open, limiter=self._limiter)
 
     def submit(self, op: Op) -> None:
-        """Queue an operation for the next batch and wake the writer."""
+        """Queue an operation for the next batch and wake the writer. An operation other than
+        an append is a barrier: later appends gather in new operations behind it."""
+        if not isinstance(op, AppendOp):
+            self._gathering.clear()
         self._queue.append(op)
-        if isinstance(op, AppendOp) and self._oldest_unflushed is None:
-            self._oldest_unflushed = time.monotonic()
         if not self._wakeup.is_set():
             self._wakeup.set()
+
+    def accept_row(self, path: str, row: Any, dtype: np.dtype[Any], cost: int) -> None:
+        """Copy one row of the array's shape and dtype into the operation gathering this
+        array's rows (queued after the last barrier), or into a new one."""
+        op = self._rows_op(path, row.shape, dtype)
+        op.add_row(row)
+        op.cost += cost
+
+    def accept_rows(self, path: str, rows: np.ndarray, dtype: np.dtype[Any], cost: int) -> None:
+        """Copy checked rows ``(n, *row)`` like :meth:`accept_row`."""
+        op = self._rows_op(path, rows.shape[1:], dtype)
+        op.add(rows)
+        op.cost += cost
+
+    def _rows_op(self, path: str, row_shape: tuple[int, ...], dtype: np.dtype[Any]) -> RowsAppend:
+        op = self._gathering.get(path)
+        if not isinstance(op, RowsAppend):
+            op = RowsAppend(path, row_shape, dtype)
+            self._enqueue_append(op)
+        return op
+
+    def accept_handed_over(self, path: str, rows: np.ndarray, cost: int) -> None:
+        """Queue rows the caller hands over, as they are; later rows gather behind them."""
+        op = RowsAppend.handed_over(path, rows)
+        op.cost = cost
+        self._enqueue_append(op, gathering=False)
+
+    def accept_text(self, path: str, text: str, cost: int) -> None:
+        """Add a string to the operation gathering this string array's rows, or to a new one."""
+        op = self._gathering.get(path)
+        if not isinstance(op, TextAppend):
+            op = TextAppend(path)
+            self._enqueue_append(op)
+        op.add(text)
+        op.cost += cost
+
+    def _enqueue_append(self, op: AppendOp, *, gathering: bool = True) -> None:
+        if gathering:
+            self._gathering[op.path] = op
+        else:
+            self._gathering.pop(op.path, None)
+        if self._oldest_unflushed is None:
+            self._oldest_unflushed = time.monotonic()
+        self.submit(op)
 
     async def call(self, op: Op) -> object:
         """Queue ``op`` and wait for its answer.
@@ -91,6 +140,7 @@ class Writer:
                 flush_due = await self._wait_for_work()
                 batch = list(self._queue)
                 self._queue.clear()
+                self._gathering.clear()
                 for op in batch:
                     if op.state is OpState.PENDING:
                         op.state = OpState.RUNNING
@@ -171,6 +221,7 @@ class Writer:
         error = self.core.broken or SaverClosedError(
             "the saver closed before this operation ran: expected an open saver"
         )
+        self._gathering.clear()
         released = 0
         while self._queue:
             op = self._queue.popleft()
