@@ -1,0 +1,6 @@
+"""The benchmark harness: aioh5saver against what labs use today, measured side by side.
+
+Run it with ``aioh5saver bench [--quick] [--out DIR]`` or ``python -m benchmarks``. Workloads
+are in :mod:`.workloads`, the contenders (aioh5saver and the baselines) in :mod:`.contenders`,
+what is measured during a run in :mod:`.probes`, and the report in :mod:`.report`.
+"""
