@@ -204,11 +204,11 @@ async def test_awaited_operation_cancelled_before_its_batch_is_dropped(
     writer_busy, release = threading.Event(), threading.Event()
     original = WriterCore.execute
 
-    def held(self: WriterCore, batch: list, flush_due: bool) -> None:
+    def held(self: WriterCore, batch: list, flush_deadline: float | None) -> None:
         if any(getattr(op, "method", "") == "is_node_in_group" for op in batch):
             writer_busy.set()
             release.wait(10)
-        original(self, batch, flush_due)
+        original(self, batch, flush_deadline)
 
     monkeypatch.setattr(WriterCore, "execute", held)
     async with AsyncH5Saver.open(h5_path) as saver:
@@ -275,9 +275,9 @@ async def test_no_h5py_call_runs_on_the_event_loop_thread(
     threads: set[int] = set()
     original = WriterCore.execute
 
-    def recording(self: WriterCore, batch: list, flush_due: bool) -> None:
+    def recording(self: WriterCore, batch: list, flush_deadline: float | None) -> None:
         threads.add(threading.get_ident())
-        original(self, batch, flush_due)
+        original(self, batch, flush_deadline)
 
     monkeypatch.setattr(WriterCore, "execute", recording)
     async with AsyncH5Saver.open(h5_path) as saver:

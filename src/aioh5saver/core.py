@@ -91,8 +91,10 @@ class WriterCore:
 
     # -- batches ------------------------------------------------------------------------------
 
-    def execute(self, batch: list[Op], flush_due: bool) -> None:
-        """Run one batch in order, answering every operation in it (``result`` or ``error``)."""
+    def execute(self, batch: list[Op], flush_deadline: float | None) -> None:
+        """Run one batch in order, answering every operation in it (``result`` or ``error``);
+        flush after it if the monotonic clock has reached ``flush_deadline`` by then (checked
+        at the end, so that a long batch does not delay the flush by one more batch)."""
         self.batches += 1
         segment: dict[str, list[AppendOp]] = {}
         for op in batch:
@@ -106,11 +108,12 @@ class WriterCore:
             self._run(op)
         self._write_appends(segment)
         if self.broken is None and not self.closed:
-            self._guard(self._after_batch, flush_due)
+            self._guard(self._after_batch, flush_deadline)
 
-    def _after_batch(self, flush_due: bool) -> None:
+    def _after_batch(self, flush_deadline: float | None) -> None:
         interval_reached = 0 < self.flush_interval <= self._appends_since_flush
-        if self._unflushed and (flush_due or interval_reached):
+        period_reached = flush_deadline is not None and time.monotonic() >= flush_deadline
+        if self._unflushed and (period_reached or interval_reached):
             self._flush()
         if self.swmr_wanted and not self.swmr_active:
             self._start_swmr()

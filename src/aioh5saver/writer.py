@@ -137,7 +137,7 @@ class Writer:
         """Drain the queue batch by batch until a :class:`CloseOp` has run."""
         try:
             while not self.stopped:
-                flush_due = await self._wait_for_work()
+                await self._wait_for_work()
                 batch = list(self._queue)
                 self._queue.clear()
                 self._gathering.clear()
@@ -145,7 +145,7 @@ class Writer:
                     if op.state is OpState.PENDING:
                         op.state = OpState.RUNNING
                 with anyio.CancelScope(shield=True):
-                    await self._run_batch(batch, flush_due)
+                    await self._run_batch(batch)
         finally:
             self.stopped = True
             self._answer_leftovers()
@@ -154,12 +154,12 @@ class Writer:
                 with anyio.CancelScope(shield=True):
                     final: list[Op] = [CloseOp()]
                     await anyio.to_thread.run_sync(
-                        self.core.execute, final, False, limiter=self._limiter
+                        self.core.execute, final, None, limiter=self._limiter
                     )
 
-    async def _wait_for_work(self) -> bool:
+    async def _wait_for_work(self) -> None:
         """Wait for queued operations, or for the flush period of the oldest unflushed row to
-        run out; returns True when a flush is due."""
+        run out."""
         while not self._queue:
             deadline = self._flush_deadline()
             if deadline is None:
@@ -168,20 +168,20 @@ class Writer:
                 with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
                     await self._wakeup.wait()
                 if not self._queue and time.monotonic() >= deadline:
-                    return True
+                    break
             self._wakeup = anyio.Event()
         self._wakeup = anyio.Event()
-        deadline = self._flush_deadline()
-        return deadline is not None and time.monotonic() >= deadline
 
     def _flush_deadline(self) -> float | None:
         if self.flush_period is None or self._oldest_unflushed is None:
             return None
         return self._oldest_unflushed + self.flush_period
 
-    async def _run_batch(self, batch: list[Op], flush_due: bool) -> None:
+    async def _run_batch(self, batch: list[Op]) -> None:
         started = time.monotonic()
-        await anyio.to_thread.run_sync(self.core.execute, batch, flush_due, limiter=self._limiter)
+        await anyio.to_thread.run_sync(
+            self.core.execute, batch, self._flush_deadline(), limiter=self._limiter
+        )
         for op in batch:
             if isinstance(op, SaveCopyOp) and op.error is None:
                 await self._copy_file(op)

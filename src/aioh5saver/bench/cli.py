@@ -33,15 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     parser.add_argument(
-        "--out", type=Path, default=Path("bench-report"), help="report folder (default: %(default)s)"
+        "--out",
+        type=Path,
+        default=Path("bench-report"),
+        help="report folder (default: %(default)s)",
     )
-    parser.add_argument("--rounds", type=_positive_int, default=None, help="rounds (default: 3 quick, 5 full)")
+    parser.add_argument(
+        "--rounds", type=_positive_int, default=None, help="rounds (default: 3 quick, 5 full)"
+    )
     parser.add_argument(
         "--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3"
     )
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help="folder for the files written (default: a temporary folder inside --out)",
     )
     return parser
@@ -76,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (3 if args.quick else 5)
     contenders = [name for name in CONTENDERS if name != "pymodaq_data" or pymodaq_available()]
     if "pymodaq_data" not in contenders:
-        print("pymodaq_data is not installed (pip install 'aioh5saver[bench]'): "
-              "its baseline is left out", file=sys.stderr)
+        print(
+            "pymodaq_data is not installed (pip install 'aioh5saver[bench]'): "
+            "its baseline is left out",
+            file=sys.stderr,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=args.data_dir or args.out, prefix="data-") as data:
@@ -126,10 +136,18 @@ def _progress(done: int, total: int, result: RunResult, started: float) -> None:
 def _outrun(folder: Path, *, quick: bool) -> dict[str, Any] | None:
     """The memory check, in a process of its own."""
     command = [
-        sys.executable, "-m", "aioh5saver.bench.outrun", "--folder", str(folder),
-        "--frames", "60" if quick else "200",
+        sys.executable,
+        "-m",
+        "aioh5saver.bench.outrun",
+        "--folder",
+        str(folder),
+        "--frames",
+        "60" if quick else "200",
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    # Our own interpreter and module, with arguments we built.
+    completed = subprocess.run(  # noqa: S603
+        command, capture_output=True, text=True, timeout=300, check=False
+    )
     if completed.returncode != 0:
         print(f"the memory check failed: {completed.stderr.strip()}", file=sys.stderr)
         return None

@@ -23,7 +23,9 @@ from .probes import RssSampler
 __all__ = ["measure"]
 
 
-async def measure(folder: Path, *, budget_bytes: int, producers: int, frames: int) -> dict[str, float]:
+async def measure(
+    folder: Path, *, budget_bytes: int, producers: int, frames: int
+) -> dict[str, float]:
     """Producers append 1024x1024 uint16 frames flat out through a saver whose budget is
     ``budget_bytes``; returns the peak memory growth, the most bytes ever pending and how many
     producers were seen waiting for room."""
@@ -43,8 +45,13 @@ async def measure(folder: Path, *, budget_bytes: int, producers: int, frames: in
                 detector = await saver.add_det_group(scan, title=f"camera {index}")
                 arrays.append(
                     await saver.add_array(
-                        detector, "data", "data_enlargeable", data_shape=(1024, 1024),
-                        array_type="uint16", enlargeable=True, data_dimension="Data2D",
+                        detector,
+                        "data",
+                        "data_enlargeable",
+                        data_shape=(1024, 1024),
+                        array_type="uint16",
+                        enlargeable=True,
+                        data_dimension="Data2D",
                     )
                 )
 

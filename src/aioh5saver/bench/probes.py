@@ -116,9 +116,17 @@ class SwmrReader:
     """A reader in another process that records when each row of one array became visible."""
 
     def __init__(self, path: Path, dataset: str, *, expected_rows: int, timeout_s: float) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", _READER_SCRIPT, str(path), dataset, str(timeout_s),
-             str(expected_rows)],
+        # Our own interpreter running our own script.
+        self._process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-c",
+                _READER_SCRIPT,
+                str(path),
+                dataset,
+                str(timeout_s),
+                str(expected_rows),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )

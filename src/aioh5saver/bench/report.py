@@ -203,8 +203,10 @@ def terminal_table(summaries: list[Summary], targets: list[Target]) -> str:
     """The figures and the targets as aligned plain text."""
     header, rows = _rows(summaries)
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-             for line in (header, *rows)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in (header, *rows)
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append("")
     for target in targets:
@@ -252,7 +254,9 @@ def plot(summaries: list[Summary], path: Path) -> bool:
     for column, workload in enumerate(workloads):
         mine = [summary for summary in summaries if summary.workload == workload]
         labels = [summary.label for summary in mine]
-        colours = ["tab:blue" if summary.contender == "aioh5saver" else "tab:gray" for summary in mine]
+        colours = [
+            "tab:blue" if summary.contender == "aioh5saver" else "tab:gray" for summary in mine
+        ]
         top, bottom = axes[0][column], axes[1][column]
         top.barh(labels, [summary.mb_per_s for summary in mine], color=colours)
         top.set_xscale("log")
@@ -283,8 +287,7 @@ def write_reports(
     data = {
         "context": context,
         "summaries": [
-            {field: getattr(summary, field) for field in Summary.__slots__}
-            for summary in summaries
+            {field: getattr(summary, field) for field in Summary.__slots__} for summary in summaries
         ],
         "targets": [
             {"name": t.name, "required": t.required, "measured": t.measured, "met": t.met}

@@ -1,0 +1,214 @@
+"""Appends gather per array between barriers, and the GIL switch-interval lease."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import h5py
+import numpy as np
+import pytest
+
+import aioh5saver.ops
+from aioh5saver import AsyncH5Saver, InvalidArgumentError, NodeRef
+from aioh5saver.core import WriterCore
+from aioh5saver.ops import CALL_OVERHEAD_BYTES
+
+pytestmark = pytest.mark.anyio
+
+
+async def _array(saver: AsyncH5Saver, name: str, dtype: str = "int64") -> NodeRef:
+    return await saver.add_array(
+        saver.raw_group,
+        name,
+        "data_enlargeable",
+        data_shape=(2,),
+        array_type=dtype,
+        enlargeable=True,
+        data_dimension="Data1D",
+    )
+
+
+def _read(path: Path, node: str) -> np.ndarray:
+    with h5py.File(path, "r") as file:
+        return np.asarray(file[node][()])
+
+
+@contextmanager
+def _writer_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """While the writer thread runs a batch holding ``get_node``, it waits for ``release``."""
+    busy, release = threading.Event(), threading.Event()
+    original = WriterCore.execute
+
+    def held(self: WriterCore, batch: list, flush_deadline: float | None) -> None:
+        if any(getattr(op, "method", "") == "get_node" for op in batch):
+            busy.set()
+            release.wait(10)
+        original(self, batch, flush_deadline)
+
+    monkeypatch.setattr(WriterCore, "execute", held)
+    try:
+        yield busy, release
+    finally:
+        release.set()
+
+
+async def test_appends_to_one_array_between_barriers_gather_in_one_queued_operation(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the writer is busy, 300 appends to one array and 50 to another queue as two
+    operations; a barrier starts new ones; the file holds every row, each array in order."""
+    with _writer_held(monkeypatch) as (busy, release):
+        async with AsyncH5Saver.open(h5_path) as saver:
+            first, second = await _array(saver, "first"), await _array(saver, "second")
+            async with anyio.create_task_group() as group:
+                group.start_soon(saver.get_node, first)
+                await anyio.to_thread.run_sync(busy.wait, 10)
+                for row in range(300):
+                    await saver.append(first, np.array([row, -row]))
+                    if row % 6 == 0:
+                        await saver.append(second, np.array([row, row]))
+                assert saver.statistics().ops_queued == 2
+                assert saver.statistics().bytes_pending == 350 * (16 + CALL_OVERHEAD_BYTES)
+                group.start_soon(saver.add_det_group, saver.raw_group)
+                while saver.statistics().ops_queued < 3:
+                    await anyio.lowlevel.checkpoint()
+                await saver.append(first, np.array([[300, -300], [301, -301]]))
+                assert saver.statistics().ops_queued == 4
+                release.set()
+            await saver.flush()
+            assert saver.statistics().bytes_pending == 0
+    rows = _read(h5_path, "/RawData/First")
+    assert rows[:, 0].tolist() == list(range(302))
+    assert (rows[:, 1] == -rows[:, 0]).all()
+    assert _read(h5_path, "/RawData/Second")[:, 0].tolist() == list(range(0, 300, 6))
+
+
+async def test_rows_across_many_segments_keep_their_order(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With segments of 3 rows, single rows and batches larger than a segment, gathered in one
+    operation, reach the file in the order they were appended."""
+    monkeypatch.setattr(aioh5saver.ops, "SEGMENT_BYTES", 48)
+    expected: list[int] = []
+    with _writer_held(monkeypatch) as (busy, release):
+        async with AsyncH5Saver.open(h5_path) as saver:
+            array = await _array(saver, "rows")
+            async with anyio.create_task_group() as group:
+                group.start_soon(saver.get_node, array)
+                await anyio.to_thread.run_sync(busy.wait, 10)
+                value = 0
+                for size in (1, 1, 7, 1, 2, 3, 10, 1):
+                    batch = np.arange(value, value + size)
+                    data = np.stack([batch, batch], axis=1)
+                    await saver.append(array, data[0] if size == 1 else data)
+                    expected += batch.tolist()
+                    value += size
+                assert saver.statistics().ops_queued == 1
+                release.set()
+    assert _read(h5_path, "/RawData/Rows")[:, 0].tolist() == expected
+
+
+async def test_handed_over_rows_keep_their_place_between_copied_rows(h5_path: Path) -> None:
+    """Rows handed over with copy=False are written between the copied rows appended before
+    and after them."""
+    async with AsyncH5Saver.open(h5_path) as saver:
+        array = await _array(saver, "mixed")
+        await saver.append(array, np.array([0, 0]))
+        await saver.append(array, np.array([[1, 1], [2, 2]]), copy=False)
+        await saver.append(array, np.array([3, 3]))
+        await saver.append(array, np.array([4, 4]), copy=False)
+        await saver.append(array, np.array([5, 5]))
+    assert _read(h5_path, "/RawData/Mixed")[:, 0].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+async def test_gathered_rows_of_a_castable_dtype_are_converted_exactly(h5_path: Path) -> None:
+    """int32 rows gathered into an int64 array, and float32 rows into a float64 array, are
+    written with their exact values."""
+    async with AsyncH5Saver.open(h5_path) as saver:
+        integers = await _array(saver, "ints")
+        floats = await _array(saver, "floats", "float64")
+        await saver.append(integers, np.array([2**31 - 1, -(2**31)], dtype=np.int32))
+        await saver.append(integers, np.array([[7, 8]], dtype=np.int16))
+        await saver.append(floats, np.array([0.1, 2.5], dtype=np.float32))
+    assert _read(h5_path, "/RawData/Ints").tolist() == [[2**31 - 1, -(2**31)], [7, 8]]
+    assert _read(h5_path, "/RawData/Floats")[0].tolist() == [float(np.float32(0.1)), 2.5]
+
+
+async def test_a_copied_row_is_the_callers_no_more(h5_path: Path) -> None:
+    """With copy=True, changing the caller's buffer after append returns changes nothing in
+    the file."""
+    async with AsyncH5Saver.open(h5_path) as saver:
+        array = await _array(saver, "owned")
+        row = np.array([1, 1])
+        await saver.append(array, row)
+        row[:] = 9
+        batch = np.array([[2, 2], [3, 3]])
+        await saver.append(array, batch)
+        batch[:] = 9
+    assert _read(h5_path, "/RawData/Owned")[:, 0].tolist() == [1, 2, 3]
+
+
+async def test_switch_interval_is_shortened_while_savers_are_open_then_restored(
+    tmp_path: Path,
+) -> None:
+    """The GIL switch interval is 1 ms while any saver is open (two here, in two tasks, the
+    first opened closing first) and comes back to what it was when the last one closes."""
+    before = sys.getswitchinterval()
+    assert before > 0.001
+    first_open, second_open, first_closed = anyio.Event(), anyio.Event(), anyio.Event()
+    seen: dict[str, float] = {}
+
+    async def first() -> None:
+        async with AsyncH5Saver.open(tmp_path / "a.h5"):
+            first_open.set()
+            await second_open.wait()
+        first_closed.set()
+
+    async def second() -> None:
+        await first_open.wait()
+        async with AsyncH5Saver.open(tmp_path / "b.h5"):
+            second_open.set()
+            await first_closed.wait()
+            seen["one closed, one open"] = sys.getswitchinterval()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(first)
+        group.start_soon(second)
+    assert seen["one closed, one open"] == pytest.approx(0.001)
+    assert sys.getswitchinterval() == before
+
+
+async def test_switch_interval_none_leaves_the_interpreter_alone(h5_path: Path) -> None:
+    """switch_interval=None does not touch the interpreter's setting."""
+    before = sys.getswitchinterval()
+    async with AsyncH5Saver.open(h5_path, switch_interval=None):
+        assert sys.getswitchinterval() == before
+    assert sys.getswitchinterval() == before
+
+
+async def test_switch_interval_set_by_someone_else_meanwhile_is_kept(h5_path: Path) -> None:
+    """If the program sets its own switch interval while a saver is open, closing the saver
+    keeps the program's value."""
+    before = sys.getswitchinterval()
+    try:
+        async with AsyncH5Saver.open(h5_path):
+            sys.setswitchinterval(0.002)
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "1ms", True, float("nan")])
+def test_switch_interval_must_be_none_or_positive_seconds(h5_path: Path, bad: object) -> None:
+    """A switch_interval that is not None or a positive number raises InvalidArgumentError
+    naming the argument and what was given."""
+    with pytest.raises(InvalidArgumentError, match=r"switch_interval: expected None or a positive"):
+        AsyncH5Saver.open(h5_path, switch_interval=bad)  # type: ignore[arg-type]
