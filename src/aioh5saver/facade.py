@@ -44,7 +44,15 @@ DEFAULT_SWITCH_INTERVAL_S = 0.001
 # so that it cannot starve the other producers, the writer or the loop.
 _YIELD_INTERVAL_S = 0.00004
 
+# Rows at least this large are copied on a worker thread, off the event loop: a camera frame
+# copied on the loop stalls every other task for as long as the copy takes.
+_THREAD_COPY_BYTES = 1 << 20
+
 Where = NodeRef | str
+
+
+def _copy_rows(target: np.ndarray, rows: np.ndarray) -> None:
+    np.copyto(target, rows, casting="same_kind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +284,9 @@ class AsyncH5Saver:
                 and isinstance(data, np.ndarray | np.generic)
                 and data.shape == ref.row_shape
                 and data.dtype == ref.dtype
+                and data.nbytes < _THREAD_COPY_BYTES
             ):
-                # One row of the array's own dtype, the common case: no conversion, no view.
+                # One small row of the array's own dtype, the common case: no conversion.
                 cost = data.nbytes + CALL_OVERHEAD_BYTES
                 await self._reserve(cost)
                 writer.accept_row(ref.path, data, ref.dtype, cost)
@@ -285,7 +294,10 @@ class AsyncH5Saver:
                 rows = check_rows(data, ref.row_shape, ref.dtype, ref.path)
                 cost = rows.nbytes + CALL_OVERHEAD_BYTES
                 await self._reserve(cost)
-                writer.accept_rows(ref.path, rows, ref.dtype, cost)
+                if rows.nbytes < _THREAD_COPY_BYTES:
+                    writer.accept_rows(ref.path, rows, ref.dtype, cost)
+                else:
+                    await self._accept_large_copy(ref.path, rows, ref.dtype, cost)
             else:
                 rows = as_rows(data, ref.row_shape, ref.dtype, ref.path)
                 cost = rows.nbytes + CALL_OVERHEAD_BYTES
@@ -304,6 +316,22 @@ class AsyncH5Saver:
                 f"append to {ref.path}: expected an enlargeable array (EARRAY) or a string "
                 f"array, got a {ref.kind}"
             )
+
+    async def _accept_large_copy(
+        self, path: str, rows: np.ndarray, dtype: np.dtype[Any], cost: int
+    ) -> None:
+        """Copy rows of a megabyte or more on a worker thread (numpy releases the GIL while it
+        copies), so that the event loop runs on meanwhile; then queue the copy as it is. The
+        budget ``cost`` is already held: it is given back if this does not complete."""
+        writer = self._writer
+        try:
+            segment = writer.segments.take(rows.shape[0], rows.shape[1:], dtype)
+            await anyio.to_thread.run_sync(_copy_rows, segment, rows)
+            self._check_open("append")
+        except BaseException:
+            writer.budget.release(cost)
+            raise
+        writer.accept_handed_over(path, segment, cost, pool=writer.segments)
 
     async def _reserve(self, cost: int) -> None:
         """Take ``cost`` bytes of the budget, waiting for room; the saver must still be open

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .segments import SegmentPool
+
 __all__ = [
     "AppendOp",
     "CallOp",
@@ -30,9 +32,11 @@ __all__ = [
 # flood of tiny appends is bounded too.
 CALL_OVERHEAD_BYTES = 64
 
-# Gathered rows are copied into segments of about this size: large enough that a segment is
-# written with one call, small enough that a segment's unused tail wastes little.
-SEGMENT_BYTES = 1 << 20
+# Gathered rows are copied into segments that start at FIRST_SEGMENT_BYTES (or one row) and
+# double up to SEGMENT_BYTES: a slow array wastes little, and a fast one is written in large
+# pieces (one HDF5 write of 8 MiB measured 1.2-1.5x faster than eight of 1 MiB).
+FIRST_SEGMENT_BYTES = 64 << 10
+SEGMENT_BYTES = 8 << 20
 
 
 class OpState(enum.Enum):
@@ -89,27 +93,51 @@ class AppendOp(Op):
 
 
 class RowsAppend(AppendOp):
-    """Rows for an EARRAY, copied into segments of about :data:`SEGMENT_BYTES` each.
+    """Rows for an EARRAY, copied into segments of growing size (see :data:`SEGMENT_BYTES`).
 
     Segments are filled in order and never moved, so a row is copied once on its way to the
     file; a handed-over buffer (``append(copy=False)``) is kept as it is, as the only segment.
+    Segments come from ``pool`` (the writer gives them back there once written).
     """
 
-    __slots__ = ("_fill", "_segment_rows", "dtype", "row_shape", "segments")
+    __slots__ = (
+        "_fill",
+        "_pool",
+        "_row_nbytes",
+        "_segment_rows",
+        "dtype",
+        "row_shape",
+        "segments",
+    )
 
-    def __init__(self, path: str, row_shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+    def __init__(
+        self,
+        path: str,
+        row_shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        pool: SegmentPool | None = None,
+    ) -> None:
         super().__init__(path)
         self.row_shape = row_shape
         self.dtype = dtype
         self.segments: list[np.ndarray] = []
+        self._pool = pool
         self._fill = 0
-        row_nbytes = max(1, dtype.itemsize * math.prod(row_shape))
-        self._segment_rows = max(1, SEGMENT_BYTES // row_nbytes)
+        self._row_nbytes = max(1, dtype.itemsize * math.prod(row_shape))
+        self._segment_rows = max(1, FIRST_SEGMENT_BYTES // self._row_nbytes)
+
+    @property
+    def pool(self) -> SegmentPool | None:
+        """Where this operation's segments came from (None for the caller's own rows)."""
+        return self._pool
 
     @classmethod
-    def handed_over(cls, path: str, rows: np.ndarray) -> RowsAppend:
-        """An operation that owns ``rows`` as given (no copy); nothing is added to it."""
-        op = cls(path, rows.shape[1:], rows.dtype)
+    def handed_over(
+        cls, path: str, rows: np.ndarray, pool: SegmentPool | None = None
+    ) -> RowsAppend:
+        """An operation that owns ``rows`` as given (no copy; they go back to ``pool`` once
+        written, if they came from it); nothing is added to it."""
+        op = cls(path, rows.shape[1:], rows.dtype, pool)
         op.segments.append(rows)
         op._fill = op.rows = rows.shape[0]
         return op
@@ -118,7 +146,7 @@ class RowsAppend(AppendOp):
         """Copy one row of the segments' shape and dtype after the others."""
         segments = self.segments
         if not segments or self._fill == segments[-1].shape[0]:
-            segments.append(np.empty((self._segment_rows, *self.row_shape), self.dtype))
+            segments.append(self._new_segment(self._next_segment_rows()))
             self._fill = 0
         segments[-1][self._fill] = row
         self._fill += 1
@@ -136,12 +164,22 @@ class RowsAppend(AppendOp):
                 self._fill += done
         if done < count:
             rest = rows[done:]
-            size = max(self._segment_rows, rest.shape[0])
-            segment = np.empty((size, *self.row_shape), self.dtype)
+            size = max(self._next_segment_rows(), rest.shape[0])
+            segment = self._new_segment(size)
             np.copyto(segment[: rest.shape[0]], rest, casting="same_kind")
             self.segments.append(segment)
             self._fill = rest.shape[0]
         self.rows += count
+
+    def _new_segment(self, rows: int) -> np.ndarray:
+        if self._pool is None:
+            return np.empty((rows, *self.row_shape), self.dtype)
+        return self._pool.take(rows, self.row_shape, self.dtype)
+
+    def _next_segment_rows(self) -> int:
+        rows = self._segment_rows
+        self._segment_rows = max(rows, min(2 * rows, SEGMENT_BYTES // self._row_nbytes))
+        return rows
 
     def parts(self) -> list[np.ndarray]:
         """The rows held, in order: full segments, then the filled part of the last one."""

@@ -26,10 +26,14 @@ from .budget import ByteBudget
 from .core import WriterCore
 from .noderef import NodeRef
 from .ops import AppendOp, CloseOp, Op, OpState, RowsAppend, SaveCopyOp, TextAppend
+from .segments import SegmentPool
 
 __all__ = ["Writer"]
 
 _COPY_CHUNK_BYTES = 8 << 20
+
+# At most this much memory is kept in spare segments for reuse (less with a small budget).
+_SPARE_SEGMENT_BYTES = 64 << 20
 
 
 class Writer:
@@ -38,6 +42,7 @@ class Writer:
     def __init__(self, core: WriterCore, *, max_pending_bytes: int, flush_period: float | None):
         self.core = core
         self.budget = ByteBudget(max_pending_bytes)
+        self.segments = SegmentPool(min(_SPARE_SEGMENT_BYTES, max_pending_bytes // 4))
         self.flush_period = flush_period
         self.closing = False
         self.stopped = False
@@ -84,13 +89,16 @@ class Writer:
     def _rows_op(self, path: str, row_shape: tuple[int, ...], dtype: np.dtype[Any]) -> RowsAppend:
         op = self._gathering.get(path)
         if not isinstance(op, RowsAppend):
-            op = RowsAppend(path, row_shape, dtype)
+            op = RowsAppend(path, row_shape, dtype, self.segments)
             self._enqueue_append(op)
         return op
 
-    def accept_handed_over(self, path: str, rows: np.ndarray, cost: int) -> None:
-        """Queue rows the caller hands over, as they are; later rows gather behind them."""
-        op = RowsAppend.handed_over(path, rows)
+    def accept_handed_over(
+        self, path: str, rows: np.ndarray, cost: int, *, pool: SegmentPool | None = None
+    ) -> None:
+        """Queue rows handed over as they are (given back to ``pool`` once written, if they
+        came from it); later rows gather behind them."""
+        op = RowsAppend.handed_over(path, rows, pool)
         op.cost = cost
         self._enqueue_append(op, gathering=False)
 
@@ -211,6 +219,9 @@ class Writer:
         for op in batch:
             if isinstance(op, AppendOp):
                 released += op.cost
+                if isinstance(op, RowsAppend) and op.pool is self.segments:
+                    for segment in op.segments:
+                        self.segments.give(segment)
             elif op.waiter is not None and op.state is not OpState.DROPPED:
                 op.waiter.set()
         if released:
