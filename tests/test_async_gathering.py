@@ -14,10 +14,12 @@ import h5py
 import numpy as np
 import pytest
 
+import aioh5saver.facade
 import aioh5saver.ops
 from aioh5saver import AsyncH5Saver, InvalidArgumentError, NodeRef
 from aioh5saver.core import WriterCore
 from aioh5saver.ops import CALL_OVERHEAD_BYTES
+from aioh5saver.segments import SegmentPool
 
 pytestmark = pytest.mark.anyio
 
@@ -213,3 +215,88 @@ def test_switch_interval_must_be_none_or_positive_seconds(h5_path: Path, bad: ob
     naming the argument and what was given."""
     with pytest.raises(InvalidArgumentError, match=r"switch_interval: expected None or a positive"):
         AsyncH5Saver.open(h5_path, switch_interval=bad)  # type: ignore[arg-type]
+
+
+async def test_a_large_row_is_copied_before_append_returns(h5_path: Path) -> None:
+    """A 2 MiB frame (copied off the event loop) is the saver's once append returns: changing
+    the caller's buffer afterwards does not change what is written."""
+    async with AsyncH5Saver.open(h5_path) as saver:
+        frames = await saver.add_array(
+            saver.raw_group,
+            "frames",
+            "data_enlargeable",
+            data_shape=(1024, 1024),
+            array_type="uint16",
+            enlargeable=True,
+            data_dimension="Data2D",
+        )
+        frame = np.full((1024, 1024), 7, dtype=np.uint16)
+        await saver.append(frames, frame)
+        frame[:] = 9
+        await saver.append(frames, frame)
+        frame[:] = 11
+        stack = np.stack([frame, frame + 1]).astype(np.uint8)  # a castable batch
+        await saver.append(frames, stack)
+        stack[:] = 0
+    with h5py.File(h5_path, "r") as file:
+        written = file["/RawData/Frames"]
+        assert [int(written[index].min()) for index in range(4)] == [7, 9, 11, 12]
+        assert [int(written[index].max()) for index in range(4)] == [7, 9, 11, 12]
+
+
+async def test_cancelled_large_copy_is_not_accepted_and_gives_its_budget_back(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append cancelled while its large rows are being copied raises the cancellation,
+    queues nothing and holds no budget afterwards."""
+    copying, finish = threading.Event(), threading.Event()
+    original = aioh5saver.facade._copy_rows
+
+    def slow_copy(target: np.ndarray, rows: np.ndarray) -> None:
+        copying.set()
+        finish.wait(10)
+        original(target, rows)
+
+    monkeypatch.setattr(aioh5saver.facade, "_copy_rows", slow_copy)
+    async with AsyncH5Saver.open(h5_path) as saver:
+        frames = await saver.add_array(
+            saver.raw_group,
+            "frames",
+            "data_enlargeable",
+            data_shape=(1024, 1024),
+            array_type="uint16",
+            enlargeable=True,
+            data_dimension="Data2D",
+        )
+        with anyio.CancelScope() as scope:
+
+            async def cancel_while_copying() -> None:
+                await anyio.to_thread.run_sync(copying.wait, 10)
+                scope.cancel()
+                finish.set()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(cancel_while_copying)
+                await saver.append(frames, np.ones((1024, 1024), dtype=np.uint16))
+        assert scope.cancelled_caught
+        assert saver.statistics().bytes_pending == 0
+        assert saver.statistics().ops_queued == 0
+        await saver.flush()
+    with h5py.File(h5_path, "r") as file:
+        assert file["/RawData/Frames"].shape == (0, 1024, 1024)
+
+
+def test_segment_pool_reuses_given_segments_within_its_bound() -> None:
+    """A segment given back is returned by the next take of the same size; segments beyond the
+    bound are not kept."""
+    pool = SegmentPool(max_bytes=3 * 80)
+    dtype = np.dtype("float64")
+    first = pool.take(10, (), dtype)
+    pool.give(first)
+    assert pool.take(10, (), dtype) is first
+    assert pool.take(5, (), dtype) is not first
+    kept = [pool.take(10, (), dtype) for _ in range(4)]
+    for segment in kept:
+        pool.give(segment)
+    assert pool.held_bytes == 3 * 80
+    assert {id(pool.take(10, (), dtype)) for _ in range(3)} <= {id(s) for s in kept[:3]}

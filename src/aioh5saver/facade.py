@@ -327,6 +327,8 @@ class AsyncH5Saver:
         try:
             segment = writer.segments.take(rows.shape[0], rows.shape[1:], dtype)
             await anyio.to_thread.run_sync(_copy_rows, segment, rows)
+            # A cancellation that came during the copy is honoured: nothing is accepted.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             self._check_open("append")
         except BaseException:
             writer.budget.release(cost)
