@@ -96,8 +96,8 @@ async def test_appends_to_one_array_between_barriers_gather_in_one_queued_operat
 async def test_rows_across_many_segments_keep_their_order(
     h5_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With segments of 1, 2 and then 3 rows, single rows and batches larger than a segment, gathered in one
-    operation, reach the file in the order they were appended."""
+    """With segments of 1, 2 and then 3 rows, single rows and batches larger than a segment,
+    gathered in one operation, reach the file in the order they were appended."""
     monkeypatch.setattr(aioh5saver.ops, "FIRST_SEGMENT_BYTES", 16)
     monkeypatch.setattr(aioh5saver.ops, "SEGMENT_BYTES", 48)
     expected: list[int] = []
