@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3"
     )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(PLAN_NAMES),
+        help="comma-separated subset of: %(default)s",
+    )
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument(
         "--data-dir",
@@ -64,6 +69,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# Each contender without SWMR, then aioh5saver with it (baselines run without SWMR).
+PLAN_NAMES = (*CONTENDERS, "aioh5saver+SWMR")
+
+
+def _plan(names: str, *, pymodaq: bool) -> list[tuple[str, bool]]:
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in PLAN_NAMES]
+    if unknown or not wanted:
+        raise SystemExit(
+            f"aioh5saver bench: error: --contenders: expected names among {list(PLAN_NAMES)}, "
+            f"got {names!r}"
+        )
+    if not pymodaq and "pymodaq_data" in wanted:
+        print(
+            "pymodaq_data is not installed (pip install 'aioh5saver[bench]'): "
+            "its baseline is left out",
+            file=sys.stderr,
+        )
+        wanted.remove("pymodaq_data")
+    return [(name.removesuffix("+SWMR"), name.endswith("+SWMR")) for name in wanted]
+
+
 def _select(workloads: tuple[Workload, ...], names: str) -> list[Workload]:
     wanted = [name.strip().upper() for name in names.split(",") if name.strip()]
     known = {workload.name: workload for workload in workloads}
@@ -81,19 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     workloads = _select(QUICK if args.quick else FULL, args.workloads)
     rounds = args.rounds or (3 if args.quick else 5)
-    contenders = [name for name in CONTENDERS if name != "pymodaq_data" or pymodaq_available()]
-    if "pymodaq_data" not in contenders:
-        print(
-            "pymodaq_data is not installed (pip install 'aioh5saver[bench]'): "
-            "its baseline is left out",
-            file=sys.stderr,
-        )
+    plan = _plan(args.contenders, pymodaq=pymodaq_available())
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=args.data_dir or args.out, prefix="data-") as data:
         folder = Path(data)
         _warm_up(workloads, folder, args.backend)
-        plan = [(name, False) for name in contenders] + [("aioh5saver", True)]
         total = rounds * len(workloads) * len(plan)
         results: list[RunResult] = []
         for round_index in range(rounds):

@@ -130,12 +130,14 @@ def evaluate_targets(summaries: list[Summary], outrun: dict[str, Any] | None) ->
             if subject is None:
                 continue
             value = ratio(summaries, subject, baseline)
+            if math.isnan(value):
+                continue  # that baseline did not run
             targets.append(
                 Target(
                     f"{workload}{mode} vs {baseline}",
                     f">= {least:g}x",
                     f"{value:.2f}x",
-                    not math.isnan(value) and value >= least,
+                    value >= least,
                 )
             )
         for subject in summaries:
