@@ -274,6 +274,17 @@ def plot(summaries: list[Summary], path: Path) -> bool:
     return True
 
 
+def _nan_to_null(value: Any) -> Any:
+    """JSON has no NaN: a figure that was not measured is written as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _nan_to_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_null(item) for item in value]
+    return value
+
+
 def write_reports(
     folder: Path,
     results: list[RunResult],
@@ -314,7 +325,7 @@ def write_reports(
         ],
     }
     json_path = folder / "report.json"
-    json_path.write_text(json.dumps(data, indent=2, allow_nan=True) + "\n")
+    json_path.write_text(json.dumps(_nan_to_null(data), indent=2, allow_nan=False) + "\n")
     written.append(json_path)
     markdown_path = folder / "report.md"
     markdown_path.write_text(markdown(summaries, targets, context))
