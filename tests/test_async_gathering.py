@@ -16,6 +16,7 @@ import pytest
 
 import aioh5saver.facade
 import aioh5saver.ops
+import aioh5saver.writer
 from aioh5saver import AsyncH5Saver, InvalidArgumentError, NodeRef
 from aioh5saver.core import WriterCore
 from aioh5saver.ops import CALL_OVERHEAD_BYTES
@@ -300,3 +301,27 @@ def test_segment_pool_reuses_given_segments_within_its_bound() -> None:
         pool.give(segment)
     assert pool.held_bytes == 3 * 80
     assert {id(pool.take(10, (), dtype)) for _ in range(3)} <= {id(s) for s in kept[:3]}
+
+
+async def test_a_batch_takes_queued_rows_up_to_its_byte_bound(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With batches bounded to 150 bytes of rows, six queued appends of 80 bytes (to six
+    arrays) are written in three batches of two, and all of them reach the file."""
+    monkeypatch.setattr(aioh5saver.writer, "_BATCH_BYTES", 150)
+    with _writer_held(monkeypatch) as (busy, release):
+        async with AsyncH5Saver.open(h5_path) as saver:
+            arrays = [await _array(saver, f"a{index}") for index in range(6)]
+            async with anyio.create_task_group() as group:
+                group.start_soon(saver.get_node, arrays[0])
+                await anyio.to_thread.run_sync(busy.wait, 10)
+                before = saver.statistics().batches
+                for index, array in enumerate(arrays):
+                    await saver.append(array, np.array([index, index]))
+                assert saver.statistics().ops_queued == 6
+                release.set()
+            await saver.flush()
+            # The held batch, three batches of rows, and the flush's own batch.
+            assert saver.statistics().batches - before == 1 + 3 + 1
+    for index in range(6):
+        assert _read(h5_path, f"/RawData/A{index}").tolist() == [[index, index]]

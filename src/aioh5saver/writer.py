@@ -32,6 +32,9 @@ __all__ = ["Writer"]
 
 _COPY_CHUNK_BYTES = 8 << 20
 
+# A batch takes queued operations up to about this many bytes of rows.
+_BATCH_BYTES = 32 << 20
+
 # At most this much memory is kept in spare segments for reuse (less with a small budget).
 _SPARE_SEGMENT_BYTES = 64 << 20
 
@@ -146,9 +149,7 @@ class Writer:
         try:
             while not self.stopped:
                 await self._wait_for_work()
-                batch = list(self._queue)
-                self._queue.clear()
-                self._gathering.clear()
+                batch = self._take_batch()
                 for op in batch:
                     if op.state is OpState.PENDING:
                         op.state = OpState.RUNNING
@@ -164,6 +165,21 @@ class Writer:
                     await anyio.to_thread.run_sync(
                         self.core.execute, final, None, limiter=self._limiter
                     )
+
+    def _take_batch(self) -> list[Op]:
+        """The queued operations, oldest first, up to about :data:`_BATCH_BYTES` of rows (at
+        least one operation): a bounded batch keeps the time between two flush checks, and so
+        the delay before SWMR readers see a row, short when producers outrun the disk."""
+        batch: list[Op] = []
+        size = 0
+        while self._queue and (not batch or size < _BATCH_BYTES):
+            op = self._queue.popleft()
+            batch.append(op)
+            if isinstance(op, AppendOp):
+                size += op.cost
+                if self._gathering.get(op.path) is op:
+                    del self._gathering[op.path]
+        return batch
 
     async def _wait_for_work(self) -> None:
         """Wait for queued operations, or for the flush period of the oldest unflushed row to
