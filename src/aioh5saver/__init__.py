@@ -6,6 +6,7 @@ The public names are re-exported here once; ``__all__`` is checked by a test.
 from ._errors import (
     ClosedFileError,
     CorruptFileError,
+    FileInUseError,
     InvalidArgumentError,
     InvalidEnumError,
     InvalidNameError,
@@ -27,19 +28,25 @@ from .enums import DataDim, DataType, FileType, GroupType, SaveType
 from .facade import AsyncH5Saver, SaverStatistics
 from .noderef import NodeRef
 from .nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
+from .reader import ArrayUpdate, WriterClosed, follow
+from .recover import RecoveryReport, recover, render_recovery
 from .saver import H5SaverLowLevel
+from .tree import FileReport, NodeInfo, inspect_file, render_report
 
 __all__ = [
     "CARRAY",
     "EARRAY",
     "GROUP",
     "VLARRAY",
+    "ArrayUpdate",
     "AsyncH5Saver",
     "Attributes",
     "ClosedFileError",
     "CorruptFileError",
     "DataDim",
     "DataType",
+    "FileInUseError",
+    "FileReport",
     "FileType",
     "GroupType",
     "H5Backend",
@@ -49,10 +56,12 @@ __all__ = [
     "InvalidNameError",
     "MissingFileError",
     "Node",
+    "NodeInfo",
     "NodeKindError",
     "NodeNotFoundError",
     "NodeRef",
     "ReadOnlyError",
+    "RecoveryReport",
     "SaveType",
     "SaverClosedError",
     "SaverError",
@@ -63,6 +72,12 @@ __all__ = [
     "UnsafeContentError",
     "UnsupportedBackendError",
     "WriterBrokenError",
+    "WriterClosed",
     "decode_attr",
     "encode_attr",
+    "follow",
+    "inspect_file",
+    "recover",
+    "render_recovery",
+    "render_report",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "ClosedFileError",
     "CorruptFileError",
+    "FileInUseError",
     "InvalidArgumentError",
     "InvalidEnumError",
     "InvalidNameError",
@@ -110,3 +111,8 @@ class CorruptFileError(SaverError, OSError):
 class WriterBrokenError(SaverError, OSError):
     """The file failed underneath the writer (I/O error, disk full); every pending and later
     operation raises this, with the original failure chained as ``__cause__``."""
+
+
+class FileInUseError(SaverError, OSError):
+    """Another process has the file in a way that forbids the operation: it writes it without
+    SWMR (so it cannot be read meanwhile), or writes it at all (so it must not be recovered)."""
