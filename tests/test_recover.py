@@ -172,9 +172,23 @@ def test_recover_makes_a_killed_swmr_writers_file_writable_and_keeps_its_rows(
     anyio.run(append_more)
     with h5py.File(h5_path, "r") as file:
         data = file[array_path][()]
+        staging_left = [name for name in file["RawData"] if name.endswith("__swmr_staging")]
     assert data.shape == (rows + 5, 4)
     assert (data[rows:] == -1.0).all()
     np.testing.assert_array_equal(data[:rows, 0], np.arange(rows, dtype=np.float64))
+    # Continuing folded the staged log lines in and brought the shape attributes up to date,
+    # so that PyMoDAQ reads what the killed writer logged.
+    assert staging_left == []
+    saver = h5s.H5SaverLowLevel.from_file(h5_path, mode="r")
+    try:
+        assert saver.get_node("/RawData/Logger").read() == [
+            "before SWMR",
+            "staged under SWMR 1",
+            "staged under SWMR 2",
+        ]
+        assert saver.get_node(array_path).attrs["shape"] == (rows + 5, 4)
+    finally:
+        saver.close_file()
 
 
 def _set_eof(path: Path, eof: int) -> None:
