@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
+import aioh5saver.core
 import aioh5saver.facade
 import aioh5saver.ops
 import aioh5saver.writer
@@ -325,3 +326,59 @@ async def test_a_batch_takes_queued_rows_up_to_its_byte_bound(
             assert saver.statistics().batches - before == 1 + 3 + 1
     for index in range(6):
         assert _read(h5_path, f"/RawData/A{index}").tolist() == [[index, index]]
+
+
+async def test_nodes_created_one_after_another_under_swmr_cost_one_pause(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under SWMR, a late instrument creating a group and three arrays while another producer
+    keeps appending ends SWMR once, not four times; rows appended meanwhile are written; SWMR
+    starts again with the first append after the resume delay."""
+    pauses: list[float] = []
+    original = WriterCore._pause_swmr
+
+    def counting(self: WriterCore) -> None:
+        pauses.append(1.0)
+        original(self)
+
+    monkeypatch.setattr(WriterCore, "_pause_swmr", counting)
+    monkeypatch.setattr(aioh5saver.core, "SWMR_RESUME_DELAY_S", 60.0)
+    async with AsyncH5Saver.open(h5_path, swmr=True) as saver:
+        steady = await _array(saver, "steady")
+        await saver.append(steady, np.array([0, 0]))
+        await saver.flush()
+        assert saver.statistics().swmr_active
+        group = await saver.add_det_group(saver.raw_group, title="late")
+        for index in range(3):
+            await saver.append(steady, np.array([index + 1, 0]))
+            await saver.flush()
+            await saver.add_array(
+                group,
+                f"late{index}",
+                "data_enlargeable",
+                data_shape=(2,),
+                array_type="int64",
+                enlargeable=True,
+                data_dimension="Data1D",
+            )
+        assert len(pauses) == 1
+        assert not saver.statistics().swmr_active
+        monkeypatch.setattr(aioh5saver.core, "SWMR_RESUME_DELAY_S", 0.0)
+        await saver.append(steady, np.array([4, 0]))
+        await saver.flush()
+        assert saver.statistics().swmr_active
+    assert _read(h5_path, "/RawData/Steady")[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+async def test_swmr_resumes_by_itself_when_no_operation_follows(h5_path: Path) -> None:
+    """After a structure change ends SWMR, an idle writer starts SWMR again on its own once
+    the resume delay has passed, with no further call."""
+    async with AsyncH5Saver.open(h5_path, swmr=True) as saver:
+        steady = await _array(saver, "steady")
+        await saver.append(steady, np.array([0, 0]))
+        await saver.flush()
+        await saver.add_det_group(saver.raw_group, title="late")
+        assert not saver.statistics().swmr_active
+        with anyio.fail_after(10):
+            while not saver.statistics().swmr_active:
+                await anyio.sleep(0.01)  # polling the writer's state

@@ -91,6 +91,7 @@ WRITER_SCRIPT = textwrap.dedent(
         )
         for index in range(rows):
             await saver.append(array, np.full(4, float(index)))
+        await saver.start_swmr()  # at once: SWMR would resume by itself a moment later
         await saver.add_log("staged under SWMR 1")
         await saver.add_log("staged under SWMR 2")
         await saver.flush()

@@ -10,6 +10,7 @@ itself (an I/O error, a full disk) breaks the writer: that operation and every l
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ from .saver import H5SaverLowLevel
 from .staging import append_staged, create_staging, fold_staged_strings
 
 __all__ = ["WriterCore"]
+
+# After a structure change ends SWMR, SWMR starts again only once no other change has come for
+# this long: a late instrument that creates its groups and arrays one after the other costs one
+# SWMR pause, not one per node (each pause closes and reopens the file). Rows appended meanwhile
+# are written all the same, without SWMR.
+SWMR_RESUME_DELAY_S = 0.25
 
 # Exceptions that say an operation's input was wrong; anything else raised while writing is a
 # failure of the file.
@@ -72,6 +79,8 @@ class WriterCore:
         self._appends_since_flush = 0
         self._unflushed = False
         self._arrays: dict[str, Node] = {}
+        self._structure_changed_at = -math.inf
+        self._swmr_started_once = False
         self._staging: dict[str, h5py.Dataset] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -126,7 +135,7 @@ class WriterCore:
         period_reached = flush_deadline is not None and time.monotonic() >= flush_deadline
         if self._unflushed and (period_reached or interval_reached):
             self._flush()
-        if self.swmr_wanted and not self.swmr_active:
+        if self.swmr_wanted and not self.swmr_active and self._may_resume_swmr():
             self._start_swmr()
 
     def _run(self, op: Op) -> None:
@@ -163,8 +172,10 @@ class WriterCore:
 
     def _dispatch(self, op: Op) -> Any:
         if isinstance(op, CallOp):
-            if op.structural and self.swmr_active:
-                self._pause_swmr()
+            if op.structural:
+                self._structure_changed_at = time.monotonic()
+                if self.swmr_active:
+                    self._pause_swmr()
             result = getattr(self.saver, op.method)(*op.args, **op.kwargs)
             if op.structural:
                 self._arrays.clear()
@@ -213,7 +224,8 @@ class WriterCore:
             return
         if self.broken is None and self.swmr_capable and not self.swmr_active:
             self.swmr_wanted = True  # with swmr=True, SWMR starts before the first append
-            self._guard(self._start_swmr)
+            if self._may_resume_swmr():
+                self._guard(self._start_swmr)
         for path, ops in segment.items():
             if self.broken is not None:
                 for op in ops:
@@ -288,6 +300,22 @@ class WriterCore:
 
     # -- SWMR ---------------------------------------------------------------------------------
 
+    def swmr_resume_at(self) -> float | None:
+        """When (monotonic clock) SWMR, paused by structure changes, is due to start again;
+        None if it is on, not wanted, or the file is closed or broken."""
+        if self.swmr_active or not self.swmr_wanted or self.closed or self.broken is not None:
+            return None
+        if not self._swmr_started_once:
+            return -math.inf
+        return self._structure_changed_at + SWMR_RESUME_DELAY_S
+
+    def _may_resume_swmr(self) -> bool:
+        """SWMR starts at once the first time (before the first append), and resumes after a
+        pause once structure changes have stopped coming."""
+        if not self._swmr_started_once:
+            return True
+        return time.monotonic() >= self._structure_changed_at + SWMR_RESUME_DELAY_S
+
     def _start_swmr(self) -> None:
         """Give every string array a staging array, then turn SWMR on."""
         if self.swmr_active:
@@ -299,6 +327,7 @@ class WriterCore:
         }
         self.saver.enable_swmr()
         self.swmr_active = True
+        self._swmr_started_once = True
 
     def _pause_swmr(self) -> None:
         """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in."""

@@ -85,6 +85,9 @@ DEFAULT_MAX_MEMORY = 2 << 30
 # ending SWMR and starting it again) before it is reported as not readable.
 NOT_SWMR_GRACE = 2.0
 
+# One attempt at reading a file a writer has open lasts at most this long before it is retried.
+WRITING_ATTEMPT_S = 5.0
+
 
 def is_staging(path: str) -> bool:
     """True if ``path`` names a SWMR staging array (``<name>__swmr_staging``)."""
@@ -184,23 +187,38 @@ def inspect_file(
     _check_timeout(timeout)
     where = os.fspath(path)
     deadline = time.monotonic() + timeout
-    superblock, swmr_read = wait_readable(where, grace=min(NOT_SWMR_GRACE, timeout))
-    answer = run_child(
-        [
-            "inspect",
-            where,
-            "--mode",
-            "swmr" if swmr_read else "plain",
-            "--log-lines",
-            str(log_lines),
-            "--max-nodes",
-            str(max_nodes),
-        ],
-        where=where,
-        timeout=max(0.0, deadline - time.monotonic()),
-        max_memory=max_memory,
-        timeout_given=timeout,
-    )
+    while True:
+        superblock, swmr_read = wait_readable(
+            where, grace=min(NOT_SWMR_GRACE, max(0.0, deadline - time.monotonic()))
+        )
+        remaining = max(0.0, deadline - time.monotonic())
+        # A live writer may end SWMR (to create nodes) between our look at its state and the
+        # child's open, which then fails or waits: such an attempt is short and is retried.
+        attempt = min(remaining, WRITING_ATTEMPT_S) if superblock.writing else remaining
+        try:
+            answer = run_child(
+                [
+                    "inspect",
+                    where,
+                    "--mode",
+                    "swmr" if swmr_read else "plain",
+                    "--log-lines",
+                    str(log_lines),
+                    "--max-nodes",
+                    str(max_nodes),
+                ],
+                where=where,
+                timeout=attempt,
+                max_memory=max_memory,
+                timeout_given=timeout,
+            )
+        except CorruptFileError:
+            if superblock.writing and time.monotonic() < deadline:
+                continue
+            raise
+        if "fatal" in answer and superblock.writing and time.monotonic() < deadline:
+            continue
+        break
     if "fatal" in answer:
         raise _fatal_error(where, answer, superblock)
     log = answer["log"]

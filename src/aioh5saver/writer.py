@@ -182,10 +182,10 @@ class Writer:
         return batch
 
     async def _wait_for_work(self) -> None:
-        """Wait for queued operations, or for the flush period of the oldest unflushed row to
-        run out."""
+        """Wait for queued operations, for the flush period of the oldest unflushed row to run
+        out, or for SWMR to be due to start again after structure changes."""
         while not self._queue:
-            deadline = self._flush_deadline()
+            deadline = _earliest(self._flush_deadline(), self.core.swmr_resume_at())
             if deadline is None:
                 await self._wakeup.wait()
             else:
@@ -259,6 +259,11 @@ class Writer:
                 op.waiter.set()
         if released:
             self.budget.release(released)
+
+
+def _earliest(*times: float | None) -> float | None:
+    known = [at for at in times if at is not None]
+    return min(known) if known else None
 
 
 async def _copy_file(source: Path, target: Path) -> None:
