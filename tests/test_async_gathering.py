@@ -38,6 +38,19 @@ async def _array(saver: AsyncH5Saver, name: str, dtype: str = "int64") -> NodeRe
     )
 
 
+async def _frames_array(saver: AsyncH5Saver) -> NodeRef:
+    """An array of 1024x1024 uint16 frames (2 MiB rows: copied off the event loop)."""
+    return await saver.add_array(
+        saver.raw_group,
+        "frames",
+        "data_enlargeable",
+        data_shape=(1024, 1024),
+        array_type="uint16",
+        enlargeable=True,
+        data_dimension="Data2D",
+    )
+
+
 def _read(path: Path, node: str) -> np.ndarray:
     with h5py.File(path, "r") as file:
         return np.asarray(file[node][()])
@@ -223,15 +236,7 @@ async def test_a_large_row_is_copied_before_append_returns(h5_path: Path) -> Non
     """A 2 MiB frame (copied off the event loop) is the saver's once append returns: changing
     the caller's buffer afterwards does not change what is written."""
     async with AsyncH5Saver.open(h5_path) as saver:
-        frames = await saver.add_array(
-            saver.raw_group,
-            "frames",
-            "data_enlargeable",
-            data_shape=(1024, 1024),
-            array_type="uint16",
-            enlargeable=True,
-            data_dimension="Data2D",
-        )
+        frames = await _frames_array(saver)
         frame = np.full((1024, 1024), 7, dtype=np.uint16)
         await saver.append(frames, frame)
         frame[:] = 9
@@ -261,15 +266,7 @@ async def test_cancelled_large_copy_is_not_accepted_and_gives_its_budget_back(
 
     monkeypatch.setattr(aioh5saver.facade, "_copy_rows", slow_copy)
     async with AsyncH5Saver.open(h5_path) as saver:
-        frames = await saver.add_array(
-            saver.raw_group,
-            "frames",
-            "data_enlargeable",
-            data_shape=(1024, 1024),
-            array_type="uint16",
-            enlargeable=True,
-            data_dimension="Data2D",
-        )
+        frames = await _frames_array(saver)
         with anyio.CancelScope() as scope:
 
             async def cancel_while_copying() -> None:

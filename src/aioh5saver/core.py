@@ -261,11 +261,11 @@ class WriterCore:
         for op in ops:
             if not isinstance(op, RowsAppend):
                 raise TypeError(f"append to {node.path}: expected rows, got a string")
-            if op.dtype != dtype or (op.segments and op.segments[0].shape[1:] != row_shape):
+            if op.dtype != dtype or op.row_shape != row_shape:
                 # The array was replaced after the rows were checked: this append fails alone.
                 op.error = TypeError(
                     f"append to {node.path}: expected rows of shape {row_shape} and dtype "
-                    f"{dtype}, got {op.segments[0].shape[1:]} and {op.dtype}"
+                    f"{dtype}, got {op.row_shape} and {op.dtype}"
                 )
                 self.append_errors.append(op.error)
                 continue

@@ -176,8 +176,6 @@ def _outrun(folder: Path, *, quick: bool) -> dict[str, Any] | None:
 
 
 def _context(args: argparse.Namespace, rounds: int) -> dict[str, Any]:
-    from .. import __name__ as package
-
     versions = {
         "python": platform.python_version(),
         "h5py": h5py.__version__,
@@ -195,5 +193,4 @@ def _context(args: argparse.Namespace, rounds: int) -> dict[str, Any]:
         "rounds": rounds,
         "backend": args.backend,
         "versions": ", ".join(f"{name} {version}" for name, version in versions.items()),
-        "package": package,
     }
