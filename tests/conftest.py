@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,18 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def h5_path(tmp_path: Path) -> Path:
     """A path for a new HDF5 file in the test's own folder."""
     return tmp_path / "test.h5"
+
+
+#: ``AIOH5SAVER_STRESS=full`` runs the stress tests (kills, soak, model) at their full size;
+#: CI and a plain ``pytest`` run them small.
+FULL_STRESS = os.environ.get("AIOH5SAVER_STRESS", "") == "full"
+
+
+@pytest.fixture
+def stress_size() -> Callable[[int, int], int]:
+    """``stress_size(small, full)``: the size a stress test runs at in this run."""
+
+    def size(small: int, full: int) -> int:
+        return full if FULL_STRESS else small
+
+    return size
