@@ -34,6 +34,7 @@ from .ops import (
     TextAppend,
 )
 from .saver import H5SaverLowLevel
+from .space import SpaceGuard
 from .staging import append_staged, create_staging, fold_staged_strings
 
 __all__ = ["WriterCore"]
@@ -47,6 +48,14 @@ SWMR_RESUME_DELAY_S = 0.25
 # Exceptions that say an operation's input was wrong; anything else raised while writing is a
 # failure of the file.
 _CALLER_ERRORS = (ValueError, TypeError, KeyError, LookupError)
+
+# Room claimed for a call that changes the file's structure or attributes (object headers,
+# links, attribute storage), on top of the arrays it is given to store; and for the index
+# entries and part-filled last chunk of an array that grows.
+CALL_GROWTH_BYTES = 64 << 10
+ARRAY_GROWTH_BYTES = 4 << 10
+# Each staged or folded string costs this much beyond its text (heap and staging overhead).
+STRING_GROWTH_BYTES = 64
 
 
 class WriterCore:
@@ -82,6 +91,7 @@ class WriterCore:
         self._structure_changed_at = -math.inf
         self._swmr_started_once = False
         self._staging: dict[str, h5py.Dataset] = {}
+        self._space = SpaceGuard(Path(path))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -116,6 +126,8 @@ class WriterCore:
         flush after it if the monotonic clock has reached ``flush_deadline`` by then (checked
         at the end, so that a long batch does not delay the flush by one more batch)."""
         self.batches += 1
+        if self.broken is None and not self.closed:
+            self._guard(self._measure_space)
         segment: dict[str, list[AppendOp]] = {}
         for op in batch:
             if op.state is OpState.DROPPED:
@@ -173,6 +185,7 @@ class WriterCore:
     def _dispatch(self, op: Op) -> Any:
         if isinstance(op, CallOp):
             if op.structural:
+                self._claim_space(_call_growth(op), f"{op.method}")
                 self._structure_changed_at = time.monotonic()
                 if self.swmr_active:
                     self._pause_swmr()
@@ -272,6 +285,9 @@ class WriterCore:
             parts.extend(op.parts())
         if not parts:
             return
+        chunk_bytes = math.prod(dataset.chunks or (1,)) * dtype.itemsize
+        growth = sum(part.nbytes for part in parts) + chunk_bytes + ARRAY_GROWTH_BYTES
+        self._claim_space(growth, f"append to {node.path}")
         node.append_parts(parts)
         self._count_rows(sum(part.shape[0] for part in parts), sum(part.nbytes for part in parts))
 
@@ -279,9 +295,12 @@ class WriterCore:
         texts = [text for op in ops if isinstance(op, TextAppend) for text in op.texts]
         if len(texts) < sum(op.rows for op in ops):
             raise TypeError(f"append to {node.path}: expected strings, got rows of an array")
+        growth = sum(len(text) * 4 + STRING_GROWTH_BYTES for text in texts) + ARRAY_GROWTH_BYTES
         if self.swmr_active:
+            self._claim_space(growth, f"append to {node.path}", kept_for_fold=growth)
             append_staged(self._staging[node.path], texts)
         else:
+            self._claim_space(growth, f"append to {node.path}")
             node.extend(texts)
         self._count_rows(len(texts), sum(len(text) for text in texts))
 
@@ -293,10 +312,29 @@ class WriterCore:
 
     def _flush(self) -> None:
         self.saver.flush()
+        self._space.flushed(self._file_size())
         self.flushes += 1
         self._appends_since_flush = 0
         self._unflushed = False
         self.last_flush = time.monotonic()
+
+    # -- room on disk -------------------------------------------------------------------------
+
+    def _file_size(self) -> int:
+        file = self.saver.h5file
+        assert file is not None
+        return int(file.id.get_filesize())
+
+    def _measure_space(self) -> None:
+        self._space.measure(self._file_size())
+
+    def _claim_space(self, nbytes: int, action: str, *, kept_for_fold: int = 0) -> None:
+        """Claim room for a write, or raise OSError before making it. Claims are upper bounds
+        that stay counted until a flush places them in the file: when one does not fit, a
+        flush makes the account exact before it is refused."""
+        if not self._space.fits(nbytes + kept_for_fold) and self._space.unflushed_bytes:
+            self._flush()
+        self._space.claim(nbytes, action, kept_for_fold=kept_for_fold)
 
     # -- SWMR ---------------------------------------------------------------------------------
 
@@ -320,11 +358,11 @@ class WriterCore:
         """Give every string array a staging array, then turn SWMR on."""
         if self.swmr_active:
             return
-        self._staging = {
-            node.path: create_staging(node)
-            for node in self.saver.walk_nodes("/")
-            if isinstance(node, StringARRAY)
-        }
+        string_arrays = [
+            node for node in self.saver.walk_nodes("/") if isinstance(node, StringARRAY)
+        ]
+        self._claim_space(len(string_arrays) * CALL_GROWTH_BYTES, "start SWMR")
+        self._staging = {node.path: create_staging(node) for node in string_arrays}
         self.saver.enable_swmr()
         self.swmr_active = True
         self._swmr_started_once = True
@@ -337,6 +375,7 @@ class WriterCore:
         self._staging = {}
         file = self.saver.h5file
         assert file is not None
+        self._space.folded()
         fold_staged_strings(file)
 
     def _close_file(self) -> None:
@@ -351,13 +390,26 @@ class WriterCore:
         self.closed = True
 
     def abandon(self) -> None:
-        """Close the file after a failure, keeping whatever can still be kept."""
+        """Close the file after a failure, keeping whatever can still be kept: after a write
+        refused for want of room nothing has failed, so it closes as usual, with its staged
+        strings folded in, in the room kept for that."""
         self._arrays.clear()
         try:
-            self.saver.close_file()
+            if self._space.refused:
+                self._close_file()
+            else:
+                self.saver.close_file()
         except Exception as exc:
             self._break(exc)
         self.closed = True
+
+
+def _call_growth(op: CallOp) -> int:
+    """Room for a structural call: its own metadata, and the arrays it is given to store."""
+    values = [*op.args, *op.kwargs.values()]
+    return CALL_GROWTH_BYTES + sum(
+        value.nbytes for value in values if isinstance(value, np.ndarray)
+    )
 
 
 def to_wire(value: Any) -> Any:
