@@ -283,6 +283,12 @@ DISK_FULL_CHILD = textwrap.dedent(
     from aioh5saver import AsyncH5Saver, WriterBrokenError
 
     PATH, BACKEND, LIMIT, SWMR = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
+    if sys.argv[5] == "unguarded":
+        # As if another process filled the disk between two batches: the write really fails.
+        from aioh5saver.space import SpaceGuard
+
+        SpaceGuard.fits = lambda self, nbytes: True
+        SpaceGuard.claim = lambda self, nbytes, action, kept_for_fold=0: None
 
 
     def report(**event):
@@ -365,20 +371,9 @@ async def test_real_full_disk_in_a_child_process_breaks_the_writer_and_the_proce
     from then on, quickly; it goes on using HDF5 and exits normally (h5py 3.16 / HDF5 2.0
     segfault when a file whose write failed is released). The file is whole without recover:
     every row and log line acknowledged by a flush is there, intact, in order."""
-    script = tmp_path / "disk_full_child.py"
-    script.write_text(DISK_FULL_CHILD)
     path = tmp_path / "full.h5"
     limit = 4 * 2**20
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, str(script), str(path), anyio_backend, str(limit), str(int(swmr))]
-    with anyio.fail_after(60):
-        result = await anyio.run_process(command, check=False, env=env)
-    stdout = result.stdout.decode()
-    stderr = result.stderr.decode()
-    assert result.returncode == 0, (result.returncode, stdout, stderr[-3000:])
-    events = {event["event"]: event for event in map(json.loads, stdout.splitlines())}
-    assert list(events) == ["first_failure", "later", "left", "done"], (stdout, stderr[-2000:])
-
+    events = await _run_disk_full_child(tmp_path, path, anyio_backend, limit, swmr, "guarded")
     failure = events["first_failure"]["failure"]
     acked = events["first_failure"]["acked"]
     assert failure is not None, "the child filled its limit without any error"
@@ -409,6 +404,56 @@ async def test_real_full_disk_in_a_child_process_breaks_the_writer_and_the_proce
     assert logs == [f"row {index}" for index in range(len(logs))]
     report = aioh5saver.recover(path)
     assert not report.changed, aioh5saver.render_recovery(report)
+
+
+async def _run_disk_full_child(
+    tmp_path: Path, path: Path, backend: str, limit: int, swmr: bool, guard: str
+) -> dict[str, Any]:
+    """Run DISK_FULL_CHILD; it must exit normally, having reported every step."""
+    script = tmp_path / "disk_full_child.py"
+    script.write_text(DISK_FULL_CHILD)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, str(script), str(path), backend, str(limit), str(int(swmr)), guard]
+    with anyio.fail_after(60):
+        result = await anyio.run_process(command, check=False, env=env)
+    stdout = result.stdout.decode()
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, (result.returncode, stdout, stderr[-3000:])
+    events = {event["event"]: event for event in map(json.loads, stdout.splitlines())}
+    assert list(events) == ["first_failure", "later", "left", "done"], (stdout, stderr[-2000:])
+    return events
+
+
+@pytest.mark.timeout(90)
+async def test_a_write_that_really_fails_leaves_the_process_running_and_the_file_recoverable(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    """When a write fails for real (the disk filled by someone else between two batches), the
+    writer breaks, the file is let go of without being closed (closing it would crash the
+    process), the child goes on using HDF5 and exits normally; after recover, every row the
+    child's flushes acknowledged is there, intact."""
+    path = tmp_path / "failed.h5"
+    events = await _run_disk_full_child(tmp_path, path, anyio_backend, 4 * 2**20, True, "unguarded")
+    failure = events["first_failure"]["failure"]
+    acked = events["first_failure"]["acked"]
+    assert failure is not None
+    assert failure["broken"], failure
+    assert "refused before writing" not in failure["cause"]
+    assert failure["cause_errno"] == errno.EFBIG or "errno = 27" in failure["cause"], failure
+    assert acked["rows"] > 0
+    assert events["left"]["broken"]
+
+    report = aioh5saver.recover(path)
+    assert report.changed, aioh5saver.render_recovery(report)
+    with h5py.File(path, "r") as file:
+        rows = file["RawData/Big"][()]
+    assert rows.shape[0] >= acked["rows"]
+    np.testing.assert_array_equal(rows[: acked["rows"], 0], np.arange(acked["rows"]))
+    assert (rows == rows[:, :1]).all(), "a row holds values of another row"
+    # A row the failed write was writing is whole or, where its chunk never reached the disk,
+    # reads as the fill value (0).
+    for index in range(acked["rows"], rows.shape[0]):
+        assert rows[index, 0] in (index, 0), (index, rows[index, 0])
 
 
 class FakeDisk:

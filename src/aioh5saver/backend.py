@@ -53,6 +53,7 @@ __all__ = [
     "format_version",
     "group_type_name",
     "is_swmr_compatible_file",
+    "let_go_of_failed_file",
 ]
 
 SUPPORTED_BACKENDS = ("h5py",)
@@ -81,6 +82,19 @@ def chunk_shape(row_shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64)) * itemsize)
     target = _CHUNK_BYTES_SMALL_ROWS if row_bytes < _SMALL_ROW_BYTES else _CHUNK_BYTES_LARGE_ROWS
     return (max(1, target // row_bytes), *(max(1, n) for n in row_shape))
+
+
+def let_go_of_failed_file(file: h5py.File) -> None:
+    """Make sure nothing ever closes ``file``, whose pending writes failed.
+
+    HDF5 can neither write nor drop such a file's dirty metadata, and with h5py 3.16 / HDF5 2.0
+    closing it, or letting Python release its objects, crashes the process (a segfault in
+    ``H5F__dest``). So every open HDF5 object of the file gets one more reference: the file
+    stays open, unchanged, until the process exits, and is left as a killed writer's file is,
+    for :func:`aioh5saver.recover`. The process goes on, and may open other files.
+    """
+    for object_id in h5py.h5f.get_obj_ids(file.id, h5py.h5f.OBJ_ALL):
+        h5py.h5i.inc_ref(object_id)
 
 
 def check_node_name(name: object, argument: str = "name") -> str:
@@ -218,17 +232,29 @@ class H5Backend:
         return self._h5file
 
     def close_file(self) -> None:
-        """Flush and close the file (no-op when none is open)."""
+        """Flush and close the file (no-op when none is open). A file whose flush fails is
+        let go of without closing (:func:`let_go_of_failed_file`) and the failure raised."""
         file = self._h5file
         self._swmr_enabled = False
         self._h5file = None
         if file is None or not file.id.valid:
             return
-        try:
-            if file.mode != "r":
+        if file.mode != "r":
+            try:
                 file.flush()
-        finally:
-            file.close()
+            except Exception:
+                let_go_of_failed_file(file)
+                raise
+        file.close()
+
+    def let_go_of_file(self) -> None:
+        """Stop using the file without closing it, after its writes failed
+        (:func:`let_go_of_failed_file`)."""
+        file = self._h5file
+        self._swmr_enabled = False
+        self._h5file = None
+        if file is not None and file.id.valid:
+            let_go_of_failed_file(file)
 
     def flush(self) -> None:
         """Flush the file's buffers to the operating system."""

@@ -180,7 +180,24 @@ class WriterCore:
             )
             broken.__cause__ = cause
             self.broken = broken
+            if not self._space.refused:
+                self._secure_file()
         return self.broken
+
+    def _secure_file(self) -> None:
+        """After a failure: a file that still flushes is sound and closes as usual at the end;
+        one that does not is let go of at once, before any of its objects is released (HDF5
+        would crash releasing them)."""
+        file = self.saver.h5file
+        if self.closed or file is None or not file.id.valid:
+            return
+        try:
+            file.flush()  # HDF5's own answer: can the file still be written out?
+        except Exception:
+            self.saver.let_go_of_file()
+            self._arrays.clear()
+            self._staging = {}
+            self.closed = True
 
     def _dispatch(self, op: Op) -> Any:
         if isinstance(op, CallOp):
