@@ -24,6 +24,7 @@ import pytest
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver, NodeRef, SaverError, WriterBrokenError
+from aioh5saver.array_writer import ArrayWriter
 from aioh5saver.core import WriterCore
 from aioh5saver.nodes import EARRAY
 
@@ -141,7 +142,7 @@ async def test_io_error_in_an_append_breaks_every_pending_and_later_call(
     """An EIO while writing rows fails the flushes and get_node queued behind it, and every
     later call at once, with WriterBrokenError chained to that OSError; leaving raises it too."""
     gate = Gate(OSError(errno.EIO, "Input/output error (injected)"), successes=3)
-    monkeypatch.setattr(EARRAY, "append_parts", gate.wrap(EARRAY.append_parts))
+    monkeypatch.setattr(ArrayWriter, "append", gate.wrap(ArrayWriter.append))
 
     async def session() -> None:
         async with AsyncH5Saver.open(h5_path) as saver:

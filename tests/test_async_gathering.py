@@ -9,16 +9,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import h5py
 import numpy as np
 import pytest
 
+import aioh5saver
 import aioh5saver.core
 import aioh5saver.facade
 import aioh5saver.ops
 import aioh5saver.writer
 from aioh5saver import AsyncH5Saver, InvalidArgumentError, NodeRef
+from aioh5saver.array_writer import ArrayWriter
 from aioh5saver.core import WriterCore
 from aioh5saver.ops import CALL_OVERHEAD_BYTES
 from aioh5saver.segments import SegmentPool
@@ -379,3 +382,41 @@ async def test_swmr_resumes_by_itself_when_no_operation_follows(h5_path: Path) -
         with anyio.fail_after(10):
             while not saver.statistics().swmr_active:
                 await anyio.sleep(0.01)  # polling the writer's state
+
+
+async def test_shape_attribute_is_current_at_every_barrier_and_flush_and_written_once_per_flush(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer keeps each array's row count itself and writes the ``shape`` attribute
+    PyMoDAQ reads only when it is due: a read after appends sees it current, a flush writes it
+    once per array appended to however many batches came before, and the closed file holds
+    the final shapes."""
+    recorded: list[str] = []
+    original = ArrayWriter.record_shape
+
+    def record_shape(self: ArrayWriter) -> None:
+        recorded.append(self.path)
+        original(self)
+
+    monkeypatch.setattr(ArrayWriter, "record_shape", record_shape)
+    async with AsyncH5Saver.open(h5_path) as saver:
+        first, second = await _array(saver, "first"), await _array(saver, "second")
+        await saver.append(first, np.zeros((3, 2), np.int64))
+        assert await saver.get_attr(first, "shape") == (3, 2)
+        assert recorded == [first.path]
+
+        batches_before = saver.statistics().batches
+        for index in range(20):
+            await saver.append(first, np.full(2, index, np.int64))
+            await saver.append(second, np.full(2, index, np.int64))
+            if index % 5 == 4:  # let the writer write these in a batch of their own
+                while saver.statistics().ops_queued:
+                    await anyio.lowlevel.checkpoint()
+        await saver.flush()
+        assert saver.statistics().batches >= batches_before + 4
+        assert sorted(recorded[1:]) == sorted([first.path, second.path])
+        assert await saver.get_attr(second, "shape") == (20, 2)
+        await saver.append(second, np.zeros(2, np.int64))
+    with h5py.File(h5_path, "r") as file:
+        assert aioh5saver.decode_attr(file[first.path].attrs["shape"]) == (23, 2)
+        assert aioh5saver.decode_attr(file[second.path].attrs["shape"]) == (21, 2)

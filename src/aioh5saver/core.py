@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from ._errors import InvalidArgumentError, WriterBrokenError
+from .array_writer import ArrayWriter
 from .noderef import NodeRef
 from .nodes import EARRAY, Node, StringARRAY
 from .ops import (
@@ -88,6 +89,7 @@ class WriterCore:
         self._appends_since_flush = 0
         self._unflushed = False
         self._arrays: dict[str, Node] = {}
+        self._writers: dict[str, ArrayWriter] = {}
         self._structure_changed_at = -math.inf
         self._swmr_started_once = False
         self._staging: dict[str, h5py.Dataset] = {}
@@ -137,6 +139,8 @@ class WriterCore:
                 continue
             self._write_appends(segment)
             segment = {}
+            if self.broken is None and not self.closed:
+                self._guard(self._record_shapes)
             self._run(op)
         self._write_appends(segment)
         if self.broken is None and not self.closed:
@@ -195,7 +199,7 @@ class WriterCore:
             file.flush()  # HDF5's own answer: can the file still be written out?
         except Exception:
             self.saver.let_go_of_file()
-            self._arrays.clear()
+            self._forget_arrays()
             self._staging = {}
             self.closed = True
 
@@ -208,7 +212,7 @@ class WriterCore:
                     self._pause_swmr()
             result = getattr(self.saver, op.method)(*op.args, **op.kwargs)
             if op.structural:
-                self._arrays.clear()
+                self._forget_arrays()
             return to_wire(result)
         if isinstance(op, FlushOp):
             self._raise_append_errors()
@@ -285,8 +289,10 @@ class WriterCore:
         return node
 
     def _append_rows(self, node: EARRAY, ops: list[AppendOp]) -> None:
-        dataset = node.node
-        row_shape, dtype = dataset.shape[1:], dataset.dtype
+        writer = self._writers.get(node.path)
+        if writer is None:
+            writer = self._writers[node.path] = ArrayWriter(node)
+        row_shape, dtype = writer.row_shape, writer.dtype
         parts: list[np.ndarray] = []
         for op in ops:
             if not isinstance(op, RowsAppend):
@@ -302,10 +308,9 @@ class WriterCore:
             parts.extend(op.parts())
         if not parts:
             return
-        chunk_bytes = math.prod(dataset.chunks or (1,)) * dtype.itemsize
-        growth = sum(part.nbytes for part in parts) + chunk_bytes + ARRAY_GROWTH_BYTES
+        growth = sum(part.nbytes for part in parts) + writer.chunk_bytes + ARRAY_GROWTH_BYTES
         self._claim_space(growth, f"append to {node.path}")
-        node.append_parts(parts)
+        writer.append(parts)
         self._count_rows(sum(part.shape[0] for part in parts), sum(part.nbytes for part in parts))
 
     def _append_strings(self, node: StringARRAY, ops: list[AppendOp]) -> None:
@@ -327,7 +332,22 @@ class WriterCore:
         self._appends_since_flush += rows
         self._unflushed = True
 
+    def _record_shapes(self) -> None:
+        """Bring the ``shape`` attributes of the arrays appended to up to date (deferred to
+        barriers and flushes: one attribute write per array, not per batch; SWMR forbids them,
+        and its end reconciles every shape)."""
+        if self.swmr_active:
+            return
+        for writer in self._writers.values():
+            if writer.shape_due:
+                writer.record_shape()
+
+    def _forget_arrays(self) -> None:
+        self._arrays.clear()
+        self._writers.clear()
+
     def _flush(self) -> None:
+        self._record_shapes()
         self.saver.flush()
         self._space.flushed(self._file_size())
         self.flushes += 1
@@ -375,6 +395,7 @@ class WriterCore:
         """Give every string array a staging array, then turn SWMR on."""
         if self.swmr_active:
             return
+        self._record_shapes()
         string_arrays = [
             node for node in self.saver.walk_nodes("/") if isinstance(node, StringARRAY)
         ]
@@ -388,7 +409,7 @@ class WriterCore:
         """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in."""
         self.saver.finalize_swmr(keep_open=True)
         self.swmr_active = False
-        self._arrays.clear()
+        self._forget_arrays()
         self._staging = {}
         file = self.saver.h5file
         assert file is not None
@@ -400,17 +421,18 @@ class WriterCore:
             return
         if self.swmr_active:
             self._pause_swmr()
+        self._record_shapes()
         self.saver.close_file()
         self.flushes += 1
         self._unflushed = False
-        self._arrays.clear()
+        self._forget_arrays()
         self.closed = True
 
     def abandon(self) -> None:
         """Close the file after a failure, keeping whatever can still be kept: after a write
         refused for want of room nothing has failed, so it closes as usual, with its staged
         strings folded in, in the room kept for that."""
-        self._arrays.clear()
+        self._forget_arrays()
         try:
             if self._space.refused:
                 self._close_file()
@@ -436,7 +458,9 @@ def to_wire(value: Any) -> Any:
         return NodeRef.of(value)
     if isinstance(value, dict):
         return {key: to_wire(item) for key, item in value.items()}
-    if isinstance(value, list | tuple) or hasattr(value, "__next__"):
+    if isinstance(value, tuple):
+        return tuple(to_wire(item) for item in value)
+    if isinstance(value, list) or hasattr(value, "__next__"):
         return [to_wire(item) for item in value]
     if isinstance(value, h5py.HLObject):
         raise TypeError(f"expected a value that may leave the writer thread, got {value!r}")

@@ -47,6 +47,8 @@ __all__ = [
     "StringARRAY",
     "as_rows",
     "check_rows",
+    "h5_errors",
+    "require_writable",
     "wrap_node",
 ]
 
@@ -90,7 +92,7 @@ def _location(obj: Any) -> str:
         return repr(obj)
 
 
-def _require_writable(obj: Any, action: str) -> None:
+def require_writable(obj: Any, action: str) -> None:
     with h5_errors(obj, action):
         mode = obj.file.mode
     if mode == "r":
@@ -141,7 +143,7 @@ class Attributes:
         if name == "title":
             name = "TITLE"
         obj = self._node.node
-        _require_writable(obj, f"set attribute {name!r}")
+        require_writable(obj, f"set attribute {name!r}")
         encoded = encode_attr(value)
         with h5_errors(obj, f"set attribute {name!r}"):
             obj.attrs[name] = encoded
@@ -284,7 +286,7 @@ class GROUP(Node):
 
     def remove_children(self) -> None:
         """Delete every child of this group."""
-        _require_writable(self._node, f"remove the children of {self.path}")
+        require_writable(self._node, f"remove the children of {self.path}")
         with h5_errors(self._node, f"remove the children of {self.path}"):
             for name in list(self._node.keys()):
                 del self._node[name]
@@ -316,7 +318,7 @@ class CARRAY(Node):
             return self._node[item]
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        _require_writable(self._node, f"write into {self.path}")
+        require_writable(self._node, f"write into {self.path}")
         with h5_errors(self._node, f"write into {self.path}"):
             self._node[key] = value
 
@@ -404,7 +406,7 @@ class EARRAY(CARRAY):
     def append_parts(self, parts: list[np.ndarray]) -> None:
         """Write checked batches of rows, in order, with one resize and one ``shape`` update."""
         dataset = self._node
-        _require_writable(dataset, f"append to {self.path}")
+        require_writable(dataset, f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
             dataset.resize(start + sum(part.shape[0] for part in parts), axis=0)
@@ -443,7 +445,7 @@ class VLARRAY(EARRAY):
         """Write variable-length rows with one resize and one ``shape`` update (row by row:
         h5py cannot slice-write equal-length vlen rows)."""
         dataset = self._node
-        _require_writable(dataset, f"append to {self.path}")
+        require_writable(dataset, f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
             dataset.resize(start + len(rows), axis=0)
