@@ -420,3 +420,43 @@ async def test_shape_attribute_is_current_at_every_barrier_and_flush_and_written
     with h5py.File(h5_path, "r") as file:
         assert aioh5saver.decode_attr(file[first.path].attrs["shape"]) == (23, 2)
         assert aioh5saver.decode_attr(file[second.path].attrs["shape"]) == (21, 2)
+
+
+async def test_swmr_restarts_find_string_arrays_without_walking_the_file_again(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer walks the file for string arrays once, at the first SWMR start; later
+    starts use the string arrays noted as they were created (a walk is slow beside a busy
+    loop), and a pause records the shapes of the arrays that grew under SWMR without a walk
+    either. A string array created between two SWMR periods still gets its staging array:
+    its lines, written under SWMR, are in it after close."""
+    walks: list[str] = []
+    original = aioh5saver.H5SaverLowLevel.walk_nodes
+
+    def counting(self: aioh5saver.H5SaverLowLevel, *args: object, **kwargs: object) -> object:
+        walks.append("walk")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(aioh5saver.H5SaverLowLevel, "walk_nodes", counting)
+    monkeypatch.setattr(aioh5saver.core, "SWMR_RESUME_DELAY_S", 0.0)
+    async with AsyncH5Saver.open(h5_path, swmr=True) as saver:
+        steady = await _array(saver, "steady")
+        await saver.append(steady, np.array([0, 0]))
+        await saver.add_log("first period")
+        await saver.flush()
+        assert saver.statistics().swmr_active
+        notes = await saver.add_string_array(saver.raw_group, "notes")
+        await saver.append(steady, np.array([1, 0]))
+        await saver.flush()
+        assert saver.statistics().swmr_active
+        await saver.append(notes, "written under SWMR")
+        await saver.add_log("second period")
+        await saver.flush()
+        assert walks == ["walk"]
+    reader = aioh5saver.H5SaverLowLevel.from_file(h5_path, new_file=False, mode="r")
+    try:
+        assert list(reader.get_node(notes.path).read()) == ["written under SWMR"]
+        assert list(reader.get_set_logger().read()) == ["first period", "second period"]
+        assert reader.get_attr(steady.path, "shape") == (2, 2)
+    finally:
+        reader.close_file()

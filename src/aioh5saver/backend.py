@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -339,14 +339,16 @@ class H5Backend:
         """True: the h5py backend can write with SWMR."""
         return True
 
-    def reconcile_swmr_attrs(self) -> None:
+    def reconcile_swmr_attrs(self, paths: Iterable[str] | None = None) -> None:
         """Record each enlargeable array's real shape in its ``shape`` attribute (deferred while
-        SWMR was on) and clear the ``swmr_active`` flag."""
+        SWMR was on) and clear the ``swmr_active`` flag; only the arrays at ``paths`` if given
+        (a writer that knows which arrays grew need not walk the file)."""
         file = self._writable_file("reconcile attributes after SWMR")
         with h5_errors(file, "reconcile attributes after SWMR"):
             if "swmr_active" in file.attrs:
                 file.attrs["swmr_active"] = False
-        for node in self.walk_nodes("/"):
+        nodes = self.walk_nodes("/") if paths is None else map(self.get_node, paths)
+        for node in nodes:
             if isinstance(node, EARRAY):
                 with h5_errors(node.node, f"reconcile {node.path}"):
                     node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
