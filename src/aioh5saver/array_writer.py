@@ -3,12 +3,13 @@
 h5py releases the GIL around every HDF5 call, even one that only reads a dataset's shape or
 type, and while the event loop is busy each call waits up to the interpreter's switch interval
 to get the GIL back. A batch's cost is therefore counted in HDF5 calls, not bytes: the
-high-level path (shape, dtype, resize, a slice write, and a ``shape`` attribute rewrite) made
-about thirty per array and took 8 ms a batch for 8 arrays beside a busy loop, against 0.3 ms
-for this path (measured here, median of 60 batches). So the handle keeps what it knows (row
+high-level path (shape, dtype, chunks, resize, a slice write with its selections, and a
+``shape`` attribute rewrite, each several calls) took 8.4 ms a batch for 8 arrays of 1,500
+scalar rows beside a busy loop, against 0.3 ms for this path (median of 60 batches, here). So the handle keeps what it knows (row
 count, row shape, dtype, chunk size, memory type) and writes with one extent change, one file
-space and one write per part; the ``shape`` attribute PyMoDAQ reads is written when asked, at
-barriers and flushes, not once per batch.
+space and, per part, one plain write for rows that do not fill a chunk plus one direct chunk
+write per whole chunk; the ``shape`` attribute PyMoDAQ reads is written when asked, at barriers
+and flushes, not once per batch.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ class ArrayWriter:
     """Appends checked rows to one EARRAY, which only this handle changes while it lives."""
 
     __slots__ = (
+        "_chunk_rows",
         "_dataset",
         "_memory_type",
+        "_origin",
         "_recorded_rows",
         "chunk_bytes",
         "dtype",
@@ -47,10 +50,21 @@ class ArrayWriter:
             shape = dataset.shape
             self.dtype: np.dtype = dataset.dtype
             chunks = dataset.chunks
+            filters = dataset.id.get_create_plist().get_nfilters()
         self._dataset = dataset
         self.rows: int = int(shape[0])
         self.row_shape: tuple[int, ...] = tuple(shape[1:])
+        self._origin = tuple(0 for _ in self.row_shape)
         self.chunk_bytes = math.prod(chunks or (1,)) * self.dtype.itemsize
+        # Whole chunks of whole rows, stored as they are in memory, are written directly: no
+        # copy into HDF5's chunk cache (1.3-2x the MB/s of a plain write of 8 MiB, seen here).
+        direct = (
+            chunks is not None
+            and tuple(chunks[1:]) == self.row_shape
+            and filters == 0
+            and self.dtype.kind in "biuf"
+        )
+        self._chunk_rows = int(chunks[0]) if direct and chunks is not None else 0
         self._memory_type = h5t.py_create(self.dtype)
         self._recorded_rows: int = self.rows
 
@@ -66,10 +80,36 @@ class ArrayWriter:
             file_space = dataset_id.get_space()
             for part in parts:
                 rows = np.ascontiguousarray(part)  # a handed-over batch may be a strided view
-                file_space.select_hyperslab((start, *(0 for _ in self.row_shape)), rows.shape)
-                memory_space = h5s.create_simple(rows.shape)
-                dataset_id.write(memory_space, file_space, rows, mtype=self._memory_type)
+                head, whole = self._whole_chunks(start, rows.shape[0])
+                if head:
+                    self._write(file_space, start, rows[:head])
+                for offset in range(head, head + whole, self._chunk_rows or 1):
+                    chunk = rows[offset : offset + self._chunk_rows]
+                    dataset_id.write_direct_chunk(
+                        (start + offset, *self._origin), chunk.data.cast("B")
+                    )
+                if head + whole < rows.shape[0]:
+                    self._write(file_space, start + head + whole, rows[head + whole :])
                 start += rows.shape[0]
+
+    @property
+    def writes_whole_chunks_directly(self) -> bool:
+        """True if whole chunks bypass HDF5's chunk cache (chunks of whole rows, no filter)."""
+        return self._chunk_rows > 0
+
+    def _whole_chunks(self, start: int, count: int) -> tuple[int, int]:
+        """How many of ``count`` rows written at row ``start`` come before the first chunk
+        boundary, and how many after them fill whole chunks (0 when not written directly)."""
+        if not self._chunk_rows:
+            return count, 0
+        head = min(-start % self._chunk_rows, count)
+        whole = (count - head) // self._chunk_rows * self._chunk_rows
+        return head, whole
+
+    def _write(self, file_space: h5s.SpaceID, start: int, rows: np.ndarray) -> None:
+        file_space.select_hyperslab((start, *self._origin), rows.shape)
+        memory_space = h5s.create_simple(rows.shape)
+        self._dataset.id.write(memory_space, file_space, rows, mtype=self._memory_type)
 
     @property
     def shape_due(self) -> bool:
