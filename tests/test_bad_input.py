@@ -286,6 +286,67 @@ CASES: list[
         ValueError,
         ("file_name", "float 3.5"),
     ),
+    (
+        "name '.'",
+        lambda s: s.get_set_group("/RawData", "."),
+        aioh5saver.InvalidNameError,
+        ValueError,
+        ("not '.'", "got '.'"),
+    ),
+    (
+        "child name of a wrong type",
+        lambda s: s.get_node("/RawData", 5),
+        aioh5saver.InvalidNameError,
+        ValueError,
+        ("name", "str", "int 5"),
+    ),
+    (
+        "infinite fill value for an int array",
+        lambda s: s.add_array(
+            "/RawData",
+            "x",
+            "data",
+            data_shape=(2,),
+            array_type="int8",
+            scan_shape=(2,),
+            add_scan_dim=True,
+            fill_value=np.inf,
+            data_dimension="Data1D",
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("fill_value", "int8", "float inf"),
+    ),
+    (
+        "object array to save",
+        lambda s: s.add_array(
+            "/RawData", "x", "data", array_to_save=np.array([object()]), data_dimension="Data1D"
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("numeric or fixed-width", "object array"),
+    ),
+    (
+        "unknown dtype for an enlargeable array",
+        lambda s: s.create_earray("/RawData", "y", "flaot", (2,)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("numpy dtype", "'flaot'"),
+    ),
+    (
+        "read a group",
+        lambda s: s.read("/RawData"),
+        aioh5saver.NodeKindError,
+        TypeError,
+        ("an array", "group /RawData"),
+    ),
+    (
+        "save_file onto the open file",
+        lambda s: s.save_file(s.filename),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("filename", "other than the open file"),
+    ),
 ]
 
 

@@ -121,6 +121,7 @@ _NOT_ON_THE_FACADE = {
     "open_file": "AsyncH5Saver.open takes its place",
     "set_backend": "h5py is the only backend",
     "reopen": "the writer reopens the file itself when SWMR or a copy needs it",
+    "let_go_of_file": "the writer lets go of a file whose writes failed itself",
 }
 
 

@@ -1,9 +1,10 @@
 """Every exception aioh5saver raises.
 
 Each one derives from :class:`SaverError` and, where there is one, from the builtin a caller
-would naturally catch (``ValueError``, ``TypeError``, ``KeyError``, ``OSError``), so that code
-written against plain h5py or pymodaq_data keeps working. Messages say what was expected and
-what was given; :func:`describe` formats the "given" part the same way everywhere.
+would naturally catch (``ValueError``, ``TypeError``, ``KeyError``, ``OSError``,
+``RuntimeError``), so that code written against plain h5py or pymodaq_data keeps working.
+Messages say what was expected and what was given; :func:`describe` formats the "given" part
+the same way everywhere.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "ClosedFileError",
     "CorruptFileError",
     "FileInUseError",
+    "ForeignEventLoopError",
     "InvalidArgumentError",
     "InvalidEnumError",
     "InvalidNameError",
@@ -93,6 +95,12 @@ class ClosedFileError(SaverError, ValueError):
 
 class SaverClosedError(ClosedFileError):
     """The async saver was closed: it accepts no more operations."""
+
+
+class ForeignEventLoopError(SaverError, RuntimeError):
+    """An async saver was called from a thread or an event loop other than the one that opened
+    it: its writer task, queue and events belong to that loop. From a worker thread, call it
+    through ``anyio.from_thread.run``."""
 
 
 class UnsafeContentError(SaverError, ValueError):

@@ -22,6 +22,7 @@ import numpy as np
 from ._errors import (
     ClosedFileError,
     CorruptFileError,
+    FileInUseError,
     InvalidArgumentError,
     InvalidNameError,
     NodeKindError,
@@ -49,14 +50,18 @@ __all__ = [
     "capitalize",
     "check_count",
     "check_node_name",
+    "check_title",
     "chunk_shape",
     "format_version",
     "group_type_name",
     "is_swmr_compatible_file",
     "let_go_of_failed_file",
+    "reconcile_swmr_attrs_of",
 ]
 
 SUPPORTED_BACKENDS = ("h5py",)
+# The compressions h5py writes without plugins.
+_COMPRESSIONS = frozenset({"gzip", "lzf", "szip"})
 _FILE_MODES = frozenset({"r", "r+", "a", "w", "w-", "x"})
 # Enlargeable arrays get chunks of about this many bytes (and at least one row), so that an
 # append of a batch writes whole chunks; small rows get smaller chunks, so that a file with many
@@ -84,6 +89,44 @@ def chunk_shape(row_shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return (max(1, target // row_bytes), *(max(1, n) for n in row_shape))
 
 
+def reconcile_swmr_attrs_of(backend: H5Backend, paths: Iterable[str] | None) -> None:
+    """:meth:`H5Backend.reconcile_swmr_attrs` for the arrays at ``paths`` only, or for all if
+    None (a writer that knows which arrays grew under SWMR need not walk the file)."""
+    file = backend._writable_file("reconcile attributes after SWMR")
+    with h5_errors(file, "reconcile attributes after SWMR"):
+        if "swmr_active" in file.attrs:
+            file.attrs["swmr_active"] = False
+    nodes = backend.walk_nodes("/") if paths is None else map(backend.get_node, paths)
+    for node in nodes:
+        if isinstance(node, EARRAY):
+            with h5_errors(node.node, f"reconcile {node.path}"):
+                node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
+
+
+# The files this process has open for writing, by device and inode: HDF5 would let a second
+# saver open one of them again (it shares the open file), and two writers would then write
+# the same file unknown to each other.
+_OPEN_FOR_WRITING: set[tuple[int, int]] = set()
+
+
+def _file_key(file: h5py.File) -> tuple[int, int]:
+    status = os.fstat(file.id.get_vfd_handle())
+    return status.st_dev, status.st_ino
+
+
+def _refuse_a_second_writer(path: Path, mode: str) -> None:
+    try:
+        status = path.stat()
+    except OSError:
+        return  # no such file yet: nobody writes it
+    if (status.st_dev, status.st_ino) in _OPEN_FOR_WRITING:
+        raise FileInUseError(
+            errno.EBUSY,
+            f"cannot open {path} (mode {mode!r}): expected a file no one writes, got one this "
+            "process has open for writing already (one saver per file)",
+        )
+
+
 def let_go_of_failed_file(file: h5py.File) -> None:
     """Make sure nothing ever closes ``file``, whose pending writes failed.
 
@@ -95,6 +138,17 @@ def let_go_of_failed_file(file: h5py.File) -> None:
     """
     for object_id in h5py.h5f.get_obj_ids(file.id, h5py.h5f.OBJ_ALL):
         h5py.h5i.inc_ref(object_id)
+
+
+def check_title(title: object, action: str) -> str:
+    """``title`` as stored in a ``TITLE`` attribute: text without NUL (HDF5 strings end at
+    one)."""
+    text = str(title)
+    if "\0" in text:
+        raise InvalidArgumentError(
+            f"{action}: expected a title without NUL characters, got {describe(title)}"
+        )
+    return text
 
 
 def check_node_name(name: object, argument: str = "name") -> str:
@@ -209,18 +263,28 @@ class H5Backend:
                 kwargs.setdefault("swmr", True)
             else:
                 kwargs.setdefault("libver", "latest")
+        if mode != "r":
+            _refuse_a_second_writer(Path(fullpathname), mode)
         try:
             self._h5file = h5py.File(str(fullpathname), mode=mode, **kwargs)
         except FileNotFoundError:
             raise
         except OSError as exc:
-            in_use = "already open" in str(exc) or "unable to lock file" in str(exc)
+            if "already open" in str(exc):
+                raise FileInUseError(
+                    exc.errno,
+                    f"cannot open {fullpathname} (mode {mode!r}): expected a file no one has "
+                    f"open, got one already open in this process ({exc})",
+                ) from exc
+            in_use = "unable to lock file" in str(exc)
             if in_use or exc.errno in (errno.EAGAIN, errno.EACCES, errno.EEXIST, errno.ENOENT):
                 raise
             raise CorruptFileError(
                 f"cannot open {fullpathname} (mode {mode!r}): expected an HDF5 file, got one "
                 f"h5py cannot read ({exc})"
             ) from exc
+        if mode != "r":
+            _OPEN_FOR_WRITING.add(_file_key(self._h5file))
         if mode in ("w", "w-", "x"):
             root = self.root()
             root.attrs["TITLE"] = title
@@ -243,8 +307,9 @@ class H5Backend:
             try:
                 file.flush()
             except Exception:
-                let_go_of_failed_file(file)
+                let_go_of_failed_file(file)  # still open: it stays in _OPEN_FOR_WRITING
                 raise
+            _OPEN_FOR_WRITING.discard(_file_key(file))
         file.close()
 
     def let_go_of_file(self) -> None:
@@ -281,6 +346,11 @@ class H5Backend:
         """Compress arrays created from now on (``'gzip'``, or its PyTables name ``'zlib'``)."""
         if compression == "zlib":
             compression = "gzip"
+        if compression not in _COMPRESSIONS:
+            raise InvalidArgumentError(
+                f"compression: expected one of {sorted(_COMPRESSIONS)} or 'zlib', got "
+                f"{describe(compression)}"
+            )
         self.compression = {"compression": compression, "compression_opts": compression_opts}
 
     # -- attributes ---------------------------------------------------------------------------
@@ -339,19 +409,10 @@ class H5Backend:
         """True: the h5py backend can write with SWMR."""
         return True
 
-    def reconcile_swmr_attrs(self, paths: Iterable[str] | None = None) -> None:
+    def reconcile_swmr_attrs(self) -> None:
         """Record each enlargeable array's real shape in its ``shape`` attribute (deferred while
-        SWMR was on) and clear the ``swmr_active`` flag; only the arrays at ``paths`` if given
-        (a writer that knows which arrays grew need not walk the file)."""
-        file = self._writable_file("reconcile attributes after SWMR")
-        with h5_errors(file, "reconcile attributes after SWMR"):
-            if "swmr_active" in file.attrs:
-                file.attrs["swmr_active"] = False
-        nodes = self.walk_nodes("/") if paths is None else map(self.get_node, paths)
-        for node in nodes:
-            if isinstance(node, EARRAY):
-                with h5_errors(node.node, f"reconcile {node.path}"):
-                    node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
+        SWMR was on) and clear the ``swmr_active`` flag."""
+        reconcile_swmr_attrs_of(self, None)
 
     def finalize_swmr(self, keep_open: bool = False) -> None:
         """End SWMR: close the file, reopen it for appending (:meth:`reopen`) and reconcile the
@@ -524,6 +585,7 @@ class H5Backend:
                 f"create_carray {name!r}: expected the data to store (a numpy array), got None"
             )
         action = f"create the array {name!r}"
+        title = check_title(title, action)
         parent = self._new_child_parent(where, name, action)
         data = np.asarray(obj)
         if data.dtype == object:
@@ -532,7 +594,7 @@ class H5Backend:
             )
         with h5_errors(parent, action):
             dataset = parent.create_dataset(name, data=data, **(self.compression or {}))
-            dataset.attrs["TITLE"] = str(title)
+            dataset.attrs["TITLE"] = title
             dataset.attrs["CLASS"] = "CARRAY"
         array = CARRAY(dataset, self.backend)
         self._describe_array(array, data.shape, data.dtype, "")
@@ -543,6 +605,7 @@ class H5Backend:
     ) -> EARRAY:
         """An array enlargeable along its first axis, with rows of shape ``data_shape``."""
         action = f"create the enlargeable array {name!r}"
+        title = check_title(title, action)
         row_shape = _as_shape(data_shape, "data_shape")
         try:
             dtype = np.dtype(dtype)
@@ -557,7 +620,7 @@ class H5Backend:
             dataset = parent.create_dataset(
                 name, shape=(0, *row_shape), dtype=dtype, maxshape=(None, *row_shape), **options
             )
-            dataset.attrs["TITLE"] = str(title)
+            dataset.attrs["TITLE"] = title
             dataset.attrs["CLASS"] = "EARRAY"
             dataset.attrs["EXTDIM"] = 0
         array = EARRAY(dataset, self.backend)
@@ -568,15 +631,21 @@ class H5Backend:
         """An enlargeable array of variable-length rows; ``dtype='string'`` makes a
         :class:`StringARRAY`."""
         action = f"create the variable-length array {name!r}"
+        title = check_title(title, action)
         is_string = isinstance(dtype, str) and dtype == "string"
-        base = np.dtype(np.uint8) if is_string else np.dtype(dtype)
+        try:
+            base = np.dtype(np.uint8) if is_string else np.dtype(dtype)
+        except TypeError as exc:
+            raise InvalidArgumentError(
+                f"{action}: expected a numpy dtype or 'string', got {describe(dtype)}"
+            ) from exc
         parent = self._new_child_parent(where, name, action)
         options: dict[str, Any] = dict(self.compression or {})
         with h5_errors(parent, action):
             dataset = parent.create_dataset(
                 name, shape=(0,), dtype=h5py.vlen_dtype(base), maxshape=(None,), **options
             )
-            dataset.attrs["TITLE"] = str(title)
+            dataset.attrs["TITLE"] = title
             dataset.attrs["CLASS"] = "VLARRAY"
             dataset.attrs["EXTDIM"] = 0
         array: VLARRAY = (StringARRAY if is_string else VLARRAY)(dataset, self.backend)
@@ -599,9 +668,10 @@ class H5Backend:
             return group
         action = f"create the group {name!r} in {parent.path}"
         self._writable_file(action)
+        title = check_title(title, action)
         with h5_errors(parent.node, action):
             created = parent.node.create_group(name)
-            created.attrs["TITLE"] = str(title)
+            created.attrs["TITLE"] = title
             created.attrs["CLASS"] = "GROUP"
             for key, value in kwargs.items():
                 created.attrs[key] = value

@@ -18,8 +18,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ._errors import InvalidArgumentError, NodeNotFoundError, WriterBrokenError
+from ._errors import (
+    InvalidArgumentError,
+    NodeNotFoundError,
+    ShapeMismatchError,
+    UncastableDTypeError,
+    WriterBrokenError,
+)
 from .array_writer import ArrayWriter
+from .backend import reconcile_swmr_attrs_of
 from .noderef import NodeRef
 from .nodes import EARRAY, Node, StringARRAY
 from .ops import (
@@ -301,9 +308,11 @@ class WriterCore:
                 raise TypeError(f"append to {node.path}: expected rows, got a string")
             if op.dtype != dtype or op.row_shape != row_shape:
                 # The array was replaced after the rows were checked: this append fails alone.
-                op.error = TypeError(
+                mismatch = ShapeMismatchError if op.row_shape != row_shape else UncastableDTypeError
+                op.error = mismatch(
                     f"append to {node.path}: expected rows of shape {row_shape} and dtype "
-                    f"{dtype}, got {op.row_shape} and {op.dtype}"
+                    f"{dtype}, got {op.row_shape} and {op.dtype} (checked against an array "
+                    "since replaced, or of another file)"
                 )
                 self.append_errors.append(op.error)
                 continue
@@ -439,7 +448,7 @@ class WriterCore:
         """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in."""
         grown = [writer.path for writer in self._writers.values() if writer.shape_due]
         self.saver.reopen()
-        self.saver.reconcile_swmr_attrs(grown)
+        reconcile_swmr_attrs_of(self.saver, grown)
         self.swmr_active = False
         self._forget_arrays()
         self._staging = {}

@@ -7,6 +7,9 @@ disk; everything else waits for its answer from the writer thread.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -20,7 +23,9 @@ import anyio.lowlevel
 import numpy as np
 
 from ._errors import (
+    ForeignEventLoopError,
     InvalidArgumentError,
+    MissingFileError,
     NodeKindError,
     SaverClosedError,
     UncastableDTypeError,
@@ -55,6 +60,51 @@ def _copy_rows(target: np.ndarray, rows: np.ndarray) -> None:
     np.copyto(target, rows, casting="same_kind")
 
 
+def _check_file_path(path: object) -> Path:
+    """``path`` as a Path, if it is a str or path-like object that names a file (not empty,
+    not ending in a separator)."""
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(text, str):
+        raise InvalidArgumentError(
+            f"path: expected a file path (str or os.PathLike), got {describe(path)}"
+        )
+    if Path(text).name in ("", ".", "..") or text.endswith(("/", os.sep)):
+        raise InvalidArgumentError(f"path: expected the path of a file, got {describe(path)}")
+    return Path(text)
+
+
+def _current_loop() -> tuple[object, object]:
+    """What identifies the event loop running this call: anyio's token for it (None if anyio
+    finds none) and the running asyncio loop (None if none). Both are needed: inside an
+    asyncio loop started within a trio run, anyio still reports the trio run."""
+    try:
+        token: object = anyio.lowlevel.current_token()
+    except Exception:  # no event loop that anyio knows runs here
+        token = None
+    return token, _running_asyncio_loop()
+
+
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _is_trio(token: object) -> bool:
+    native = getattr(token, "native_token", token)
+    return type(native).__module__.startswith("trio")
+
+
+def _loop_name(loop: tuple[object, object], owner: tuple[object, object]) -> str:
+    token, running = loop
+    if running is not None and running is not owner[1]:
+        return "an asyncio loop"
+    if token is None:
+        return "no event loop anyio knows"
+    return "a trio run" if _is_trio(token) else "an asyncio loop"
+
+
 @dataclass(frozen=True, slots=True)
 class SaverStatistics:
     """A snapshot of the saver's state, cheap enough to take for every progress-bar refresh."""
@@ -73,7 +123,9 @@ class SaverStatistics:
 class AsyncH5Saver:
     """A PyMoDAQ HDF5 file written by one writer task for many concurrent producers.
 
-    Open it with ``async with AsyncH5Saver.open(path, ...) as saver``.
+    Open it with ``async with AsyncH5Saver.open(path, ...) as saver``: once, in one task. It
+    serves the event loop that entered it; other threads call it through
+    ``anyio.from_thread.run`` (anything else raises :class:`ForeignEventLoopError`).
     """
 
     def __init__(
@@ -89,6 +141,7 @@ class AsyncH5Saver:
         max_pending_bytes: int = 256 * 2**20,
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> None:
+        file_path = _check_file_path(path)
         check_count(flush_interval, "flush_interval")
         if switch_interval is not None and not (
             isinstance(switch_interval, int | float)
@@ -100,7 +153,9 @@ class AsyncH5Saver:
                 f"{describe(switch_interval)}"
             )
         if flush_period is not None and not (
-            isinstance(flush_period, int | float) and flush_period > 0
+            isinstance(flush_period, int | float)
+            and not isinstance(flush_period, bool)
+            and flush_period > 0
         ):
             raise InvalidArgumentError(
                 f"flush_period: expected None or a positive number of seconds, got "
@@ -114,8 +169,14 @@ class AsyncH5Saver:
             raise InvalidArgumentError(
                 f"max_pending_bytes: expected a positive int, got {describe(max_pending_bytes)}"
             )
+        if metadata is not None and not (
+            isinstance(metadata, Mapping) and all(isinstance(key, str) for key in metadata)
+        ):
+            raise InvalidArgumentError(
+                f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
+            )
         core = WriterCore(
-            Path(path),
+            file_path,
             save_type=save_type,
             new_file=new_file,
             metadata=dict(metadata) if metadata is not None else None,
@@ -129,6 +190,16 @@ class AsyncH5Saver:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._open = False
         self._switch_interval = SwitchIntervalLease(switch_interval)
+        # A saver is entered once, by one task: True from the start of __aenter__ (back to
+        # False only if opening the file fails).
+        self._entered = False
+        # The thread and event loop that opened the saver: its writer task, queue and events
+        # belong to them (None until opened).
+        self._owner_thread: int | None = None
+        self._owner_thread_name = ""
+        self._owner_loop: tuple[object, object] = (None, None)
+        self._closing: anyio.Event | None = None
+        self._path = file_path
 
     @classmethod
     def open(
@@ -169,11 +240,26 @@ class AsyncH5Saver:
         )
 
     async def __aenter__(self) -> Self:
-        if self._task_group is not None:
+        if self._entered:
+            if self._owner_thread is not None and not self._open and self._task_group is None:
+                raise SaverClosedError(
+                    "async with: expected a saver not yet entered, got a closed one; "
+                    "open a new one with AsyncH5Saver.open(...)"
+                )
             raise InvalidArgumentError(
-                "async with: expected a saver not yet entered, got one entered"
+                "async with: expected a saver not yet entered, got one already entered "
+                "(a saver is entered once, by one task)"
             )
-        self._raw_group = await self._writer.open()
+        self._entered = True
+        try:
+            self._check_folder()
+            self._raw_group = await self._writer.open()
+        except BaseException:
+            self._entered = False
+            raise
+        self._owner_thread = threading.get_ident()
+        self._owner_thread_name = threading.current_thread().name
+        self._owner_loop = _current_loop()
         self._open = True
         self._switch_interval.take()
         task_group = anyio.create_task_group()
@@ -205,14 +291,30 @@ class AsyncH5Saver:
 
     async def aclose(self) -> None:
         """Write everything accepted, end SWMR, fold staged strings in and close the file.
-        Closing again does nothing."""
+        Closing again waits for the first close to finish, then does nothing. A cancelled
+        close still completes (shielded): the file is never left half-closed."""
         if not self._open:
+            if self._closing is not None:
+                self._check_owner("aclose")
+                await self._closing.wait()
             return
+        self._check_owner("aclose")
         self._open = False
         self._writer.closing = True
-        if self._writer.stopped:
-            return
-        await self._writer.call(CloseOp())
+        closing = self._closing = anyio.Event()
+        try:
+            if not self._writer.stopped:
+                with anyio.CancelScope(shield=True):
+                    await self._writer.call(CloseOp())
+        finally:
+            closing.set()
+
+    def _check_folder(self) -> None:
+        if not self._path.parent.is_dir():
+            raise MissingFileError(
+                f"path: expected a file in an existing folder, got {self._path}, whose folder "
+                "does not exist"
+            )
 
     def __del__(self) -> None:
         if getattr(self, "_open", False):
@@ -229,7 +331,10 @@ class AsyncH5Saver:
     def raw_group(self) -> NodeRef:
         """The raw-data group (``/RawData``)."""
         if self._raw_group is None:
-            raise SaverClosedError("raw_group: expected an opened saver, got one not yet opened")
+            raise SaverClosedError(
+                "raw_group: expected an open saver, got one not yet opened (enter it first: "
+                "'async with AsyncH5Saver.open(...) as saver')"
+            )
         return self._raw_group
 
     def statistics(self) -> SaverStatistics:
@@ -254,7 +359,36 @@ class AsyncH5Saver:
         if broken is not None:
             raise broken
         if not self._open or self._writer.closing or self._writer.stopped:
+            if self._owner_thread is None:
+                raise SaverClosedError(
+                    f"{action}: expected an open saver, got one not yet opened (enter it "
+                    "first: 'async with AsyncH5Saver.open(...) as saver')"
+                )
             raise SaverClosedError(f"{action}: expected an open saver, got a closed one")
+        if threading.get_ident() != self._owner_thread:
+            self._foreign_thread(action)
+
+    def _check_owner(self, action: str) -> None:
+        """Raise unless called from the thread and event loop that opened the saver. Run before
+        every call that waits: a wait in a foreign loop would never end."""
+        if threading.get_ident() != self._owner_thread:
+            self._foreign_thread(action)
+        owner = self._owner_loop
+        loop = _current_loop()
+        if loop[0] != owner[0] or loop[1] is not owner[1]:
+            raise ForeignEventLoopError(
+                f"{action}: expected a call from the event loop that opened the saver "
+                f"({_loop_name(owner, owner)}), got one from another event loop "
+                f"({_loop_name(loop, owner)}) in the same thread; a saver serves one event loop"
+            )
+
+    def _foreign_thread(self, action: str) -> None:
+        raise ForeignEventLoopError(
+            f"{action}: expected a call from the event loop that opened the saver, in thread "
+            f"{self._owner_thread_name!r}, got one from thread "
+            f"{threading.current_thread().name!r}; from a worker thread, call it through "
+            "anyio.from_thread.run()"
+        )
 
     # -- appends ------------------------------------------------------------------------------
 
@@ -270,6 +404,8 @@ class AsyncH5Saver:
         now = time.perf_counter()
         if now >= self._next_yield:
             self._next_yield = now + _YIELD_INTERVAL_S
+            if _running_asyncio_loop() is not self._owner_loop[1]:
+                self._check_owner("append")  # cheaply caught here: an asyncio run in a trio run
             # Before anything is accepted, so that a cancellation delivered here truthfully
             # means that nothing was.
             await anyio.lowlevel.checkpoint()
@@ -325,6 +461,7 @@ class AsyncH5Saver:
         budget ``cost`` is already held: it is given back if this does not complete."""
         writer = self._writer
         try:
+            self._check_owner("append")
             segment = writer.segments.take(rows.shape[0], rows.shape[1:], dtype)
             await anyio.to_thread.run_sync(_copy_rows, segment, rows)
             # A cancellation that came during the copy is honoured: nothing is accepted.
@@ -341,6 +478,7 @@ class AsyncH5Saver:
         budget = self._writer.budget
         if budget.try_acquire(cost):
             return
+        self._check_owner("append")
         await budget.acquire(cost)
         try:
             self._check_open("append")
@@ -361,6 +499,7 @@ class AsyncH5Saver:
 
     async def add_log(self, msg: str) -> None:
         """Append a line to the ``Logger`` (accepted like an append)."""
+        self._check_open("add_log")
         await self.append(f"{self.raw_group.path}/Logger", msg)
 
     # -- barriers -----------------------------------------------------------------------------
@@ -368,11 +507,13 @@ class AsyncH5Saver:
     async def flush(self) -> None:
         """Return once everything accepted before this call is written and flushed to the OS."""
         self._check_open("flush")
+        self._check_owner("flush")
         await self._writer.call(FlushOp())
 
     async def start_swmr(self) -> None:
         """Turn SWMR on now (the saver must be opened with ``swmr=True``)."""
         self._check_open("start_swmr")
+        self._check_owner("start_swmr")
         await self._writer.call(SwmrOp(start=True))
 
     async def enable_swmr(self) -> None:
@@ -383,11 +524,23 @@ class AsyncH5Saver:
         """Write a consistent copy of the file, with everything accepted so far, to
         ``filename`` (copied with aiofiles while the writer waits)."""
         self._check_open("save_file")
-        if filename is None or str(filename) == "":
+        self._check_owner("save_file")
+        if not isinstance(filename, str | Path) or str(filename) == "":
             raise InvalidArgumentError(
                 f"filename: expected the path of the copy to write, got {describe(filename)}"
             )
-        await self._writer.call(SaveCopyOp(Path(filename)))
+        target = Path(filename)
+        if target.is_dir():
+            raise InvalidArgumentError(
+                f"filename: expected the path of a file to write the copy to, got {target}, "
+                "a folder"
+            )
+        source = self._writer.core.saver.file_path
+        if source is not None and target.exists() and os.path.samefile(source, target):
+            raise InvalidArgumentError(
+                f"filename: expected a path other than the open file, got {target}"
+            )
+        await self._writer.call(SaveCopyOp(target))
 
     async def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
         """:meth:`save_file` under the synchronous saver's other name."""
@@ -398,6 +551,7 @@ class AsyncH5Saver:
         unless ``keep_open``. Appends after it start SWMR again if the saver was opened with
         ``swmr=True``."""
         self._check_open("finalize_swmr")
+        self._check_owner("finalize_swmr")
         await self._writer.call(SwmrOp(start=False))
         if not keep_open:
             await self.aclose()
@@ -429,6 +583,7 @@ class AsyncH5Saver:
 
     async def _call(self, method: str, *args: Any, structural: bool = False, **kwargs: Any) -> Any:
         self._check_open(method)
+        self._check_owner(method)
         return await self._writer.call(CallOp(method, args, kwargs, structural))
 
     async def _create(self, method: str, *args: Any, **kwargs: Any) -> NodeRef:

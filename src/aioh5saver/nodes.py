@@ -23,6 +23,7 @@ import numpy as np
 from ._errors import (
     ClosedFileError,
     CorruptFileError,
+    InvalidNameError,
     NodeKindError,
     NodeNotFoundError,
     ReadOnlyError,
@@ -142,6 +143,11 @@ class Attributes:
     def __setitem__(self, name: str, value: Any) -> None:
         if name == "title":
             name = "TITLE"
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise InvalidNameError(
+                f"set attribute of {self._node.path}: expected a non-empty attribute name "
+                f"without NUL characters, got {describe(name)}"
+            )
         obj = self._node.node
         require_writable(obj, f"set attribute {name!r}")
         encoded = encode_attr(value)
