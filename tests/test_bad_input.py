@@ -341,6 +341,27 @@ CASES: list[
         ("an array", "group /RawData"),
     ),
     (
+        "metadata that is not a mapping with str keys",
+        lambda s: H5SaverLowLevel().init_file(Path(s.filename).with_name("m.h5"), metadata=5),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("metadata", "mapping with str keys", "int 5"),
+    ),
+    (
+        "a file in a folder that does not exist",
+        lambda s: H5SaverLowLevel().init_file(Path(s.filename).parent / "nowhere" / "x.h5"),
+        aioh5saver.MissingFileError,
+        FileNotFoundError,
+        ("file_name", "existing folder", "nowhere"),
+    ),
+    (
+        "save_file into a folder",
+        lambda s: s.save_file(Path(s.filename).parent),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("filename", "a folder"),
+    ),
+    (
         "save_file onto the open file",
         lambda s: s.save_file(s.filename),
         aioh5saver.InvalidArgumentError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,17 @@ class H5SaverLowLevel(H5Backend):
                 f"file_name: expected a pathlib.Path or str, got {describe(file_name)}"
             )
         check_node_name(raw_group_name, "raw_group_name")
+        if metadata is not None and not (
+            isinstance(metadata, Mapping) and all(isinstance(key, str) for key in metadata)
+        ):
+            raise InvalidArgumentError(
+                f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
+            )
+        if not file_name.parent.is_dir():
+            raise MissingFileError(
+                f"file_name: expected a file in an existing folder, got {file_name}, whose "
+                "folder does not exist"
+            )
         now = datetime.datetime.now()
         name = file_name.name if "h5" in file_name.suffix else f"{file_name.stem}.h5"
         fullpath = file_name.parent / name
@@ -176,6 +188,11 @@ class H5SaverLowLevel(H5Backend):
         if filename is None or str(filename) == "":
             raise InvalidArgumentError(
                 f"filename: expected the path of the copy to write, got {describe(filename)}"
+            )
+        if Path(filename).is_dir():
+            raise InvalidArgumentError(
+                f"filename: expected the path of a file to write the copy to, got {filename}, "
+                "a folder"
             )
         self.save_file_as(filename)
 
