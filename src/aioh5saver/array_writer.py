@@ -5,11 +5,12 @@ type, and while the event loop is busy each call waits up to the interpreter's s
 to get the GIL back. A batch's cost is therefore counted in HDF5 calls, not bytes: the
 high-level path (shape, dtype, chunks, resize, a slice write with its selections, and a
 ``shape`` attribute rewrite, each several calls) took 8.4 ms a batch for 8 arrays of 1,500
-scalar rows beside a busy loop, against 0.3 ms for this path (median of 60 batches, here). So the handle keeps what it knows (row
-count, row shape, dtype, chunk size, memory type) and writes with one extent change, one file
-space and, per part, one plain write for rows that do not fill a chunk plus one direct chunk
-write per whole chunk; the ``shape`` attribute PyMoDAQ reads is written when asked, at barriers
-and flushes, not once per batch.
+scalar rows beside a busy loop, against 0.3 ms for this path (median of 60 batches, here).
+
+So the handle keeps what it knows (row count, row shape, dtype, chunk size, memory type) and
+writes with one extent change, one file space and, per part, one plain write for rows that do
+not fill a chunk plus one direct chunk write per whole chunk; the ``shape`` attribute PyMoDAQ
+reads is written when asked, at barriers and flushes, not once per batch.
 """
 
 from __future__ import annotations
