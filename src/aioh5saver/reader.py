@@ -53,18 +53,21 @@ from ._errors import (
     FileInUseError,
     InvalidArgumentError,
     MissingFileError,
+    UnsafeContentError,
     describe,
 )
-from .recover import lock_state, read_superblock
+from .recover import lock_state, read_superblock, writer_pids
 from .tree import (
     DEFAULT_MAX_MEMORY,
     ENLARGEABLE_KINDS,
+    NO_WRITER_HINT,
     STAGING_SUFFIX,
     WalkStats,
     child_command,
     count_staged,
     dataset_kind,
     is_staging,
+    is_staging_dtype,
     iter_nodes,
     not_swmr_message,
     open_h5,
@@ -173,10 +176,11 @@ async def follow(
             if not line:
                 if seconds is not None and now >= start + seconds:
                     return
+                hint = await anyio.to_thread.run_sync(_dead_writer_hint, where)
                 raise CorruptFileError(
                     f"{where}: expected HDF5 to read the file within the timeout of {timeout:g} "
                     "s, got no answer; the reading process was killed (a damaged file can make "
-                    "HDF5 hang)"
+                    f"HDF5 hang){hint}"
                 )
             event = json.loads(line)
             kind = event["event"]
@@ -187,7 +191,8 @@ async def follow(
                 continue
             not_swmr_since = None
             if kind == "fatal":
-                raise CorruptFileError(f"{where}: {event['message']}")
+                hint = await anyio.to_thread.run_sync(_dead_writer_hint, where)
+                raise CorruptFileError(f"{where}: {event['message']}{hint}")
             if kind == "missing":
                 raise MissingFileError(f"{where}: expected the file to follow, got it removed")
             if kind not in ("poll", "closed"):
@@ -204,6 +209,17 @@ async def follow(
                     process.kill()
             await process.aclose()
         errors.close()
+
+
+def _dead_writer_hint(where: str) -> str:
+    """What to add to a timeout's message when the superblock names a writer that no process
+    is: a killed writer's file, which ``recover`` makes readable."""
+    try:
+        superblock = read_superblock(where)
+        dead = superblock.writing and not writer_pids(where)
+    except (OSError, ValueError):
+        return ""
+    return f"; {NO_WRITER_HINT}" if dead else ""
 
 
 async def _next_line(
@@ -254,16 +270,18 @@ def _emit(**event: Any) -> None:
 
 
 def rows_by_array(file: Any, max_nodes: int) -> dict[str, int]:
-    """The row count of every enlargeable array of an open file, the complete strings of a
-    SWMR staging array counted in the array it stages for."""
+    """The row count of every enlargeable array of an open file (the first ``max_nodes`` nodes
+    met), the complete strings of a SWMR staging array counted in the array it stages for. A
+    dataset without a first axis (a scalar or an empty dataspace, whatever its ``CLASS``
+    says) has no rows to follow and is left out."""
     counts: dict[str, int] = {}
     staged: dict[str, int] = {}
-    for entry in iter_nodes(file, max_nodes=max_nodes, stats=WalkStats()):
-        if entry.obj is None or entry.kind != "dataset":
+    for entry in iter_nodes(file, max_nodes=max_nodes, stats=WalkStats(), count_rest=False):
+        if entry.obj is None or entry.kind != "dataset" or not entry.obj.shape:
             continue
         if dataset_kind(entry.obj, read_labels(entry.obj)) not in ENLARGEABLE_KINDS:
             continue
-        if is_staging(entry.path) and entry.obj.dtype.names is not None:
+        if is_staging(entry.path) and is_staging_dtype(entry.obj.dtype):
             staged[entry.path[: -len(STAGING_SUFFIX)]] = count_staged(entry.obj)
         else:
             counts[entry.path] = int(entry.obj.shape[0])
@@ -286,7 +304,7 @@ def _poll(where: str, max_nodes: int) -> dict[str, Any]:
         return _look(where, max_nodes)
     except (FileNotFoundError, MissingFileError):
         return {"event": "missing"}
-    except CorruptFileError as exc:
+    except (CorruptFileError, UnsafeContentError) as exc:
         # Messages travel without the file's name: the parent puts it in front.
         return {"event": "fatal", "message": str(exc).removeprefix(f"{where}: ")}
     except OSError as exc:  # the file replaced or moved between two reads: look again
@@ -316,6 +334,8 @@ def _look(where: str, max_nodes: int) -> dict[str, Any]:
             "event": "fatal",
             "message": "expected a file readable within the memory limit, got one needing more",
         }
+    except UnsafeContentError:
+        raise  # a refusal of what the file holds: retrying would refuse it again
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         return {"event": "retry", "error": error, "writing": superblock.writing}

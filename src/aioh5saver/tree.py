@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_ATTRS",
     "MAX_ATTR_BYTES",
     "MAX_DEPTH",
+    "MAX_STAGED_ROWS",
     "FileReport",
     "NodeInfo",
     "ValueText",
@@ -76,6 +78,9 @@ MAX_TEXT = 1024
 MAX_NAME = 255
 MAX_LINE = 2000
 MAX_ITEMS = 64
+# A SWMR staging array holds the strings logged during one SWMR session: more rows than this
+# is a crafted file, whose counting would take hours.
+MAX_STAGED_ROWS = 1 << 24
 # The answer of the child process, in characters of paths, names, texts and attribute values.
 ANSWER_BUDGET = 16 << 20
 # Past the listed nodes, links are still counted, up to this many.
@@ -87,6 +92,13 @@ NOT_SWMR_GRACE = 2.0
 
 # One attempt at reading a file a writer has open lasts at most this long before it is retried.
 WRITING_ATTEMPT_S = 5.0
+# A retry needs at least this long (a child process starting and opening the file): with less
+# time left, the failure of the last attempt is the answer.
+MIN_ATTEMPT_S = 1.0
+NO_WRITER_HINT = (
+    "its superblock says a writer has it open, but no process on this machine has it open "
+    "for writing: if its writer was killed, 'aioh5saver recover' makes it readable again"
+)
 
 
 def is_staging(path: str) -> bool:
@@ -116,7 +128,8 @@ class NodeInfo:
     from what the object is, not from its ``CLASS`` label), ``"dataset"`` for a dataset without
     a PyMoDAQ ``CLASS``, ``"datatype"`` for a committed datatype, ``"link"`` for a soft or
     external link or a second hard link to an object already listed (``target`` says where it
-    points). ``attrs`` are decoded safely; ``error`` says what could not be read.
+    points), ``"unreadable"`` for a link to an object HDF5 cannot open (damaged: ``error``
+    says how). ``attrs`` are decoded safely; ``error`` says what could not be read.
     """
 
     path: str
@@ -187,11 +200,16 @@ def inspect_file(
     _check_timeout(timeout)
     where = os.fspath(path)
     deadline = time.monotonic() + timeout
+    last_fatal: dict[str, Any] | None = None
     while True:
         superblock, swmr_read = wait_readable(
             where, grace=min(NOT_SWMR_GRACE, max(0.0, deadline - time.monotonic()))
         )
         remaining = max(0.0, deadline - time.monotonic())
+        if last_fatal is not None and remaining < MIN_ATTEMPT_S:
+            # No time left for a fair attempt: the last failure is what the file gives.
+            answer = last_fatal
+            break
         # A live writer may end SWMR (to create nodes) between our look at its state and the
         # child's open, which then fails or waits: such an attempt is short and is retried.
         attempt = min(remaining, WRITING_ATTEMPT_S) if superblock.writing else remaining
@@ -212,11 +230,17 @@ def inspect_file(
                 max_memory=max_memory,
                 timeout_given=timeout,
             )
-        except CorruptFileError:
+        except CorruptFileError as exc:
             if superblock.writing and time.monotonic() < deadline:
                 continue
+            if last_fatal is not None:  # the last attempt was only cut short by the deadline
+                answer = last_fatal
+                break
+            if superblock.writing and not writer_pids(where):
+                raise CorruptFileError(f"{exc}; {NO_WRITER_HINT}") from None
             raise
         if "fatal" in answer and superblock.writing and time.monotonic() < deadline:
+            last_fatal = answer
             continue
         break
     if "fatal" in answer:
@@ -356,7 +380,15 @@ def child_command(arguments: list[str], max_memory: int) -> tuple[list[str], dic
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     # One thread per math library: the child does no math, and threads cost address space.
     env.update({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    code = "import sys; from aioh5saver.tree import _child_main; sys.exit(_child_main())"
+    # The package is stood in for by a bare module holding only its path, so that the child
+    # imports the modules it runs and not the package's re-exports (the async saver, anyio...):
+    # that halves its start-up.
+    code = (
+        "import sys, types; package = types.ModuleType('aioh5saver'); "
+        f"package.__path__ = [{str(Path(__file__).resolve().parent)!r}]; "
+        "sys.modules['aioh5saver'] = package; "
+        "from aioh5saver.tree import _child_main; sys.exit(_child_main())"
+    )
     # -P: the current directory is not put on the path (a file there cannot shadow a module).
     command = [sys.executable, "-P", "-c", code, "--max-memory", str(max_memory), *arguments]
     return command, env
@@ -556,10 +588,12 @@ class Budget:
 
 def display_name(raw: bytes, budget: Budget | None = None) -> str:
     """A link or attribute name as text: UTF-8, undecodable bytes shown as ``\\xNN``, names
-    longer than :data:`MAX_NAME` characters cut."""
+    longer than :data:`MAX_NAME` characters cut, with their length and a digest of the whole
+    name, so that two long names sharing their beginning stay two paths."""
     name = raw.decode("utf-8", "backslashreplace")
     if len(name) > MAX_NAME:
-        name = f"{name[:MAX_NAME]}…[{len(name)} chars]"
+        digest = hashlib.blake2b(raw, digest_size=4).hexdigest()
+        name = f"{name[:MAX_NAME]}…[{len(name)} chars, #{digest}]"
     if budget is not None:
         budget.left -= len(name)
     return name
@@ -649,12 +683,15 @@ def iter_nodes(
     max_nodes: int,
     stats: WalkStats,
     budget: Budget | None = None,
+    count_rest: bool = True,
 ) -> Iterator[Entry]:
     """The nodes of ``file``, breadth first from the root, each object once; at most
-    ``max_nodes`` of them, the rest counted in ``stats``. Soft and external links are yielded
-    as links, never followed; a second hard link to an object is yielded as a link to the
-    path it was first met at. Datasets come as kind ``"dataset"``: :func:`dataset_kind` tells
-    which array they are."""
+    ``max_nodes`` of them, the rest counted in ``stats`` (unless ``count_rest`` is False: then
+    the walk stops there). Soft and external links are yielded as links, never followed; a
+    second hard link to an object is yielded as a link to the path it was first met at.
+    Datasets come as kind ``"dataset"``: :func:`dataset_kind` tells which array they are.
+
+    Raises what h5py raises if the root group itself cannot be opened (a damaged file)."""
     root = file["/"]
     seen: dict[tuple[int, int], str] = {_object_key(root.id): "/"}
     queue: deque[tuple[str, Any, int]] = deque([("/", root, 0)])
@@ -665,6 +702,8 @@ def iter_nodes(
         try:
             for raw in group.id:
                 if listed >= max_nodes or (budget is not None and budget.exhausted):
+                    if not count_rest:
+                        return
                     stats.omitted += 1
                     if stats.omitted >= COUNT_CAP:
                         stats.capped = True
@@ -714,7 +753,7 @@ def _entry(
         kind = {h5py.h5o.TYPE_GROUP: "GROUP", h5py.h5o.TYPE_DATASET: "dataset"}
         return Entry(path, kind.get(info.type, "datatype"), obj=obj)
     except Exception as exc:  # a damaged object: shown with its error, the walk goes on
-        return Entry(path, "dataset", error=f"{type(exc).__name__}: {exc}")
+        return Entry(path, "unreadable", error=f"{type(exc).__name__}: {exc}")
 
 
 def _wrap(object_id: Any) -> Any:
@@ -866,9 +905,26 @@ def _sort_key(node: dict[str, Any]) -> list[str]:
     return [] if path == "/" else path.split("/")[1:]
 
 
+def hard_get(file: Any, path: str) -> Any:
+    """The object at the absolute ``path`` if every link on the way is a hard link, else None
+    (missing, damaged, or reached through a soft or external link: those are never followed,
+    as an external link could point at another file, or at a named pipe that blocks)."""
+    import h5py
+
+    obj = file["/"]
+    for name in path.strip("/").split("/"):
+        raw = name.encode("utf-8", "surrogateescape")
+        if not isinstance(obj, h5py.Group) or not obj.id.links.exists(raw):
+            return None
+        if obj.id.links.get_info(raw).type != h5py.h5l.TYPE_HARD:
+            return None
+        obj = _wrap(h5py.h5o.open(obj.id, raw))
+    return obj
+
+
 def find_logger(file: Any) -> str | None:
     """The path of the file's Logger: ``/RawData/Logger``, else a ``Logger`` directly in a
-    group under the root."""
+    group under the root; only hard links are followed to find it."""
     import h5py
 
     candidates = ["/RawData/Logger"]
@@ -876,24 +932,41 @@ def find_logger(file: Any) -> str | None:
         for raw in file.id:
             if len(candidates) > 64:
                 break
-            name = raw.decode("utf-8", "replace")
+            name = raw.decode("utf-8", "surrogateescape")
             if name != "RawData":
                 candidates.append(f"/{name}/Logger")
     for candidate in candidates:
         obj = None
         with contextlib.suppress(Exception):  # a damaged or missing candidate is no logger
-            obj = file.get(candidate)
+            obj = hard_get(file, candidate)
         if isinstance(obj, h5py.Dataset) and h5py.check_vlen_dtype(obj.dtype) is not None:
             return candidate
     return None
 
 
+def is_staging_dtype(dtype: Any) -> bool:
+    """True if ``dtype`` has the fields of a SWMR staging array (``size``, ``more``, ``text``)."""
+    names = getattr(dtype, "names", None)
+    return names is not None and {"size", "more", "text"} <= set(names)
+
+
 def count_staged(dataset: Any) -> int:
     """How many complete strings a SWMR staging array holds (pieces with ``more`` unset end a
-    string), read in blocks."""
+    string), read in blocks. A staging array of more than :data:`MAX_STAGED_ROWS` rows (a
+    crafted one: counting it would take hours) raises :class:`UnsafeContentError`."""
     import numpy as np
 
+    if dataset.ndim != 1:
+        raise UnsafeContentError(
+            f"expected a SWMR staging array of one dimension, got {dataset.name} of shape "
+            f"{dataset.shape}"
+        )
     total = int(dataset.shape[0])
+    if total > MAX_STAGED_ROWS:
+        raise UnsafeContentError(
+            f"expected a SWMR staging array of at most {MAX_STAGED_ROWS} rows, got "
+            f"{dataset.name} of {total} rows: not counted"
+        )
     count = 0
     for start in range(0, total, 1 << 16):
         more = dataset.fields("more")[start : min(total, start + (1 << 16))]
@@ -901,10 +974,20 @@ def count_staged(dataset: Any) -> int:
     return count
 
 
+def _staged_text(data: bytes) -> str:
+    """A staged string: UTF-8 with lone surrogates (as the writer encodes it); bytes that are
+    not even that (a crafted file) shown as ``\\xNN``."""
+    try:
+        return data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "backslashreplace")
+
+
 def _staged_tail(dataset: Any, count: int) -> list[str]:
     """The last ``count`` complete strings of a staging array, each cut to :data:`MAX_LINE`,
     reading at most 64 Ki rows from its end."""
     total = int(dataset.shape[0])
+    width = int(dataset.dtype["text"].itemsize)
     window = 4 * count + 16
     while True:
         start = max(0, total - window)
@@ -916,9 +999,11 @@ def _staged_tail(dataset: Any, count: int) -> list[str]:
             if not started:
                 started = not more  # the rest of a string begun before the window
                 continue
+            # A piece's size never exceeds the field's width (a crafted one is cut to it).
+            size = max(0, min(int(size), width))
             pieces.append(bytes(text).ljust(size, b"\0")[:size])
             if not more:
-                texts.append(b"".join(pieces).decode("utf-8", "surrogatepass")[:MAX_LINE])
+                texts.append(_staged_text(b"".join(pieces))[:MAX_LINE])
                 pieces = []
         if len(texts) >= count or start == 0 or window >= 1 << 16:
             return texts[-count:] if count else []
@@ -936,10 +1021,10 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
     if path is None:
         return log
     log["path"] = path
+    lines: list[str] = []
     try:
         logger = file[path]
         rows = int(logger.shape[0])
-        lines: list[str] = []
         first = max(0, rows - log_lines)
         if log_lines:
             for index, row in enumerate(logger[first:rows], start=first):
@@ -947,14 +1032,15 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
                     lines.append(decode_pickled_str(bytes(row))[:MAX_LINE])
                 except UnsafeContentError as exc:
                     lines.append(f"<row {index} not shown: {exc}>")
-        staging = file.get(path + STAGING_SUFFIX)
-        staged = 0
-        if isinstance(staging, h5py.Dataset):
+        log.update(total=rows, lines=lines[-log_lines:] if log_lines else [])
+        # The staged lines, apart: a staging array refused leaves the Logger's lines shown.
+        staging = hard_get(file, path + STAGING_SUFFIX)
+        if isinstance(staging, h5py.Dataset) and is_staging_dtype(staging.dtype):
             staged = count_staged(staging)
             lines += _staged_tail(staging, log_lines)
-        log.update(
-            total=rows + staged, staged=staged, lines=lines[-log_lines:] if log_lines else []
-        )
+            log.update(
+                total=rows + staged, staged=staged, lines=lines[-log_lines:] if log_lines else []
+            )
     except MemoryError:
         log["error"] = "a log line is too large to read"
     except Exception as exc:
@@ -1030,6 +1116,8 @@ def _child_main(argv: list[str] | None = None) -> int:
         answer = _inspect_in_child(args.path, args.mode == "swmr", args.log_lines, args.max_nodes)
     except MemoryError:
         answer = {"fatal": "MemoryError", "message": "the file needs more memory than allowed"}
+    except Exception as exc:  # HDF5 failing somewhere unexpected: a clear answer, no traceback
+        answer = {"fatal": type(exc).__name__, "message": str(exc)}
     sys.stdout.write(json.dumps(answer))
     sys.stdout.flush()
     return 0
