@@ -1012,11 +1012,6 @@ async def test_async_saver_opens_hostile_files_for_what_they_are(tmp_path: Path)
         assert json.loads(array.attrs["shape"])["data"] == "(4, 2)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.py: an exception of a read on the writer thread (numpy's MemoryError here) "
-    "is taken for a failed file: WriterBrokenError for it and every later call, close included",
-)
 async def test_async_read_of_an_absurd_shape_fails_alone(tmp_path: Path) -> None:
     """Reading a 2**60-byte array through the async saver raises a SaverError for that call
     only; the saver still reads and closes."""
@@ -1048,13 +1043,6 @@ def test_sync_reader_walks_odd_names_without_failing(tmp_path: Path) -> None:
     assert logger == ["first line", "log \x1b[31m red \x07"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nodes.py/backend.py: h5_errors(reading=True) turns only OSError into "
-    "CorruptFileError: damaged attribute storage gives a bare RuntimeError ('Can't "
-    "synchronously determine if attribute exists by name') from node_kind; a damaged root "
-    "header gives NodeNotFoundError(\"no node at '/RawData'\")",
-)
 @pytest.mark.parametrize("mode", DAMAGE_MODES)
 @pytest.mark.parametrize("point", list(DAMAGE_POINTS))
 def test_sync_reader_refuses_damaged_metadata_with_corrupt_file_error(
@@ -1085,12 +1073,6 @@ def test_sync_reader_is_bounded_on_a_looping_global_heap(tmp_path: Path) -> None
     assert outcome.get("family") is True, outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backend.py/nodes.py: read() allocates the whole shape: numpy's MemoryError "
-    "escapes for 2**60 bytes, and a shape that fits in memory (tens of GiB) is allocated "
-    "and filled",
-)
 def test_sync_reader_refuses_to_read_an_absurd_shape_whole(tmp_path: Path) -> None:
     """Reading a 2**60-byte array whole raises a SaverError before allocating it."""
     path = absurd_file(tmp_path / "absurd.h5")
@@ -1098,12 +1080,6 @@ def test_sync_reader_refuses_to_read_an_absurd_shape_whole(tmp_path: Path) -> No
         saver.read("/RawData/Huge")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nodes.py: GROUP.children() resolves every link with h5py's items(); a soft-link "
-    "cycle raises a bare RuntimeError ('Special link traversal failed (too many links)') "
-    "instead of being left out like a dangling link",
-)
 def test_sync_reader_leaves_out_soft_link_cycles(tmp_path: Path) -> None:
     """Soft links to themselves or to each other are not children, like dangling ones."""
     path = tmp_path / "soft.h5"
@@ -1118,11 +1094,6 @@ def test_sync_reader_leaves_out_soft_link_cycles(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="nodes.py: GROUP.children() follows external links: it blocks forever opening a "
-    "named pipe, reads other files, and walks the file itself again through a link to it",
-)
 def test_sync_reader_never_opens_an_external_link(tmp_path: Path) -> None:
     """The synchronous walk lists the file's own nodes only: it never opens an external
     link's file (the file itself, /dev/zero, a missing file, a named pipe)."""
@@ -1138,11 +1109,6 @@ def test_sync_reader_never_opens_an_external_link(tmp_path: Path) -> None:
     assert outcome.get("paths") == ["/", "/RawData", LOGGER, "/RawData/links"], outcome
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nodes.py: Node.path is str() of h5py's name, which is bytes for a name that is "
-    "not UTF-8: the path reads \"b'/RawData/...'\" and get_node() cannot find it again",
-)
 def test_sync_reader_paths_of_non_utf8_names_lead_back_to_their_nodes(tmp_path: Path) -> None:
     """Every path the synchronous walk gives, also under names that are not UTF-8, is an
     absolute path that get_node() resolves to the same node."""

@@ -4,6 +4,7 @@ The public names are re-exported here once; ``__all__`` is checked by a test.
 """
 
 from ._errors import (
+    ArrayTooLargeError,
     ClosedFileError,
     CorruptFileError,
     FileInUseError,
@@ -39,6 +40,7 @@ __all__ = [
     "EARRAY",
     "GROUP",
     "VLARRAY",
+    "ArrayTooLargeError",
     "ArrayUpdate",
     "AsyncH5Saver",
     "Attributes",

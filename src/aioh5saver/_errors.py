@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArrayTooLargeError",
     "ClosedFileError",
     "CorruptFileError",
     "FileInUseError",
@@ -101,6 +102,11 @@ class ForeignEventLoopError(SaverError, RuntimeError):
     """An async saver was called from a thread or an event loop other than the one that opened
     it: its writer task, queue and events belong to that loop. From a worker thread, call it
     through ``anyio.from_thread.run``."""
+
+
+class ArrayTooLargeError(SaverError, MemoryError):
+    """An array is larger than this machine's memory, so it cannot be read whole (its shape may
+    be a lie of a hostile file); read it in slices."""
 
 
 class UnsafeContentError(SaverError, ValueError):

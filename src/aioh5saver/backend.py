@@ -40,6 +40,7 @@ from .nodes import (
     VLARRAY,
     Node,
     StringARRAY,
+    check_fits_in_memory,
     h5_errors,
     wrap_node,
 )
@@ -138,6 +139,35 @@ def let_go_of_failed_file(file: h5py.File) -> None:
     """
     for object_id in h5py.h5f.get_obj_ids(file.id, h5py.h5f.OBJ_ALL):
         h5py.h5i.inc_ref(object_id)
+
+
+def _says_missing(exc: KeyError) -> bool:
+    """True if h5py's KeyError says a link does not exist, rather than that HDF5 could not read
+    the objects on the way (a damaged file)."""
+    text = str(exc)
+    return "doesn't exist" in text or "not found" in text or "does not exist" in text
+
+
+def _is_external_link(file: h5py.File, path: str | bytes) -> bool:
+    """True if ``path`` names an external link (which is never followed: it may name another
+    file, this one again, or a named pipe that blocks)."""
+    name = path.encode("utf-8") if isinstance(path, str) else path
+    if not name.strip(b"/"):
+        return False
+    try:
+        return bool(file.id.links.get_info(name).type == h5py.h5l.TYPE_EXTERNAL)
+    except (KeyError, RuntimeError, ValueError):
+        return False  # no such link: opening it says what is wrong
+
+
+def _h5_name(path: str) -> str | bytes:
+    """``path`` as h5py takes it: bytes where it holds a name that is not UTF-8 (kept as lone
+    surrogates in the paths this package gives)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+    return path
 
 
 def check_title(title: object, action: str) -> str:
@@ -443,13 +473,22 @@ class H5Backend:
             check_node_name(name)
         if isinstance(where, str):
             path = where if name is None else f"{where.rstrip('/')}/{name}"
-            with h5_errors(file, f"find {path}"):
+            h5_path = _h5_name(path)
+            if _is_external_link(file, h5_path):
+                raise NodeNotFoundError(
+                    f"no node at {path!r} in {self.file_path}: an external link, which is never "
+                    "followed"
+                )
+            with h5_errors(file, f"find {path}", reading=True):
                 try:
-                    obj = file.get(path)
+                    obj = file[h5_path]
                 except (KeyError, ValueError) as exc:
+                    if isinstance(exc, KeyError) and not _says_missing(exc):
+                        raise CorruptFileError(
+                            f"cannot find {path} in {self.file_path}: expected readable HDF5 "
+                            f"structures, got a damaged file ({exc})"
+                        ) from exc
                     raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}") from exc
-            if obj is None:
-                raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}")
         elif isinstance(where, h5py.Group | h5py.Dataset):
             obj = where
             if name is not None:
@@ -544,7 +583,8 @@ class H5Backend:
         node = self.get_node(array)
         if not isinstance(node, CARRAY):
             raise NodeKindError(f"read: expected an array, got the group {node.path}")
-        with h5_errors(node.node, f"read {node.path}"):
+        check_fits_in_memory(node.node, f"read {node.path}")
+        with h5_errors(node.node, f"read {node.path}", reading=True):
             return node.node[()]
 
     def read_strings(self, where: Any) -> list[str]:

@@ -175,7 +175,10 @@ class WriterCore:
         except _CALLER_ERRORS as exc:
             op.error = exc
         except Exception as exc:
-            op.error = self._break(exc)
+            # A read that fails (a damaged or hostile file, an absurd shape) fails alone; only
+            # a failed write means the file failed underneath the writer.
+            reading = isinstance(op, CallOp) and not op.structural
+            op.error = exc if reading else self._break(exc)
 
     def _guard(self, action: Any, *args: Any) -> None:
         """Run a write that belongs to no caller; its failure breaks the writer."""

@@ -13,6 +13,8 @@ so a ``CLASS`` attribute that lies cannot make a reader misuse it.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,6 +23,7 @@ import h5py
 import numpy as np
 
 from ._errors import (
+    ArrayTooLargeError,
     ClosedFileError,
     CorruptFileError,
     InvalidNameError,
@@ -77,7 +80,7 @@ def h5_errors(obj: Any, action: str, reading: bool = False) -> Iterator[None]:
             raise ReadOnlyError(
                 f"cannot {action}: expected a file opened for writing, got one opened read-only"
             ) from exc
-        if reading and isinstance(exc, OSError):
+        if reading and isinstance(exc, OSError | RuntimeError):
             raise CorruptFileError(
                 f"cannot {action} at {_location(obj)}: expected readable HDF5 structures, got "
                 f"a damaged file ({exc})"
@@ -209,9 +212,11 @@ class Node:
 
     @property
     def path(self) -> str:
-        """The node's absolute path in the file."""
+        """The node's absolute path in the file (bytes of a name that is not UTF-8 are kept as
+        lone surrogates, so that the path leads back to the node)."""
         with h5_errors(self._node, "read a node path"):
-            return str(self._node.name)
+            name = self._node.name
+        return name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else str(name)
 
     @property
     def title(self) -> Any:
@@ -268,14 +273,16 @@ class GROUP(Node):
 
     def children(self) -> dict[str, Node]:
         """The nodes directly under this group, wrapped, by name."""
-        with h5_errors(self._node, f"list the children of {self.path}", reading=True):
-            items = list(self._node.items())
-        # Dangling links and committed datatypes are not nodes of PyMoDAQ's tree: skip them.
-        return {
-            name: wrap_node(child, self.backend)
-            for name, child in items
-            if isinstance(child, h5py.Group | h5py.Dataset)
-        }
+        children: dict[str, Node] = {}
+        group = self._node
+        with h5_errors(group, f"list the children of {self.path}", reading=True):
+            for name in group.id:  # the names as stored: bytes
+                child = _resolve_inside_file(group, name)
+                # Committed datatypes are not nodes of PyMoDAQ's tree either.
+                if isinstance(child, h5py.Group | h5py.Dataset):
+                    key = name.decode("utf-8", "surrogateescape")
+                    children[key] = wrap_node(child, self.backend)
+        return children
 
     def get_child(self, name: str) -> Node:
         """The child called ``name``."""
@@ -316,6 +323,7 @@ class CARRAY(Node):
 
     def read(self) -> Any:
         """The whole array as a numpy array."""
+        check_fits_in_memory(self._node, f"read {self.path}")
         with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[()]
 
@@ -514,6 +522,33 @@ class StringARRAY(VLARRAY):
 _WRAPPERS: dict[str, type[Node]] = {
     cls.kind: cls for cls in (GROUP, CARRAY, EARRAY, VLARRAY, StringARRAY)
 }
+
+
+def _resolve_inside_file(group: h5py.Group, name: bytes) -> Any:
+    """The object the link ``name`` of ``group`` leads to, or None if it leads nowhere in this
+    file. An external link is never opened (it may name another file, this one again, or a
+    named pipe that blocks); a soft link that dangles or loops is left out."""
+    link_type = group.id.links.get_info(name).type
+    if link_type == h5py.h5l.TYPE_EXTERNAL:
+        return None
+    try:
+        return group[name]
+    except (KeyError, RuntimeError, OSError):
+        if link_type == h5py.h5l.TYPE_SOFT:
+            return None
+        raise
+
+
+def check_fits_in_memory(dataset: h5py.Dataset, action: str) -> None:
+    """Raise :class:`ArrayTooLargeError` if ``dataset`` is larger than this machine's memory."""
+    with h5_errors(dataset, action, reading=True):
+        size = math.prod(dataset.shape or ()) * dataset.dtype.itemsize
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if size > memory:
+        raise ArrayTooLargeError(
+            f"{action}: expected an array that fits in memory ({memory / 2**30:.1f} GiB here), "
+            f"got one of shape {dataset.shape} ({size / 2**30:.3g} GiB); read it in slices"
+        )
 
 
 def node_kind(obj: Any) -> str:

@@ -81,11 +81,21 @@ def read_staged(staging: Any) -> list[str]:
     texts: list[str] = []
     pieces: list[bytes] = []
     for size, more, text in rows.tolist():
-        pieces.append(bytes(text).ljust(size, b"\0")[:size])
+        # A crafted size cannot make a piece longer than its field.
+        pieces.append(bytes(text).ljust(min(size, PIECE_BYTES), b"\0")[:size])
         if not more:
-            texts.append(b"".join(pieces).decode("utf-8", "surrogatepass"))
+            texts.append(_decode(b"".join(pieces)))
             pieces = []
     return texts
+
+
+def _decode(payload: bytes) -> str:
+    """The text of staged bytes: what :func:`_pieces` encoded (lone surrogates included), or,
+    for bytes no writer of ours wrote, the UTF-8 text with each undecodable byte replaced."""
+    try:
+        return payload.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return payload.decode("utf-8", "replace")
 
 
 def fold_staged_strings(root: h5py.Group) -> dict[str, int]:
