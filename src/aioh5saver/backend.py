@@ -46,6 +46,7 @@ from .nodes import (
 )
 
 __all__ = [
+    "CHUNK_CACHE_BYTES",
     "SUPPORTED_BACKENDS",
     "H5Backend",
     "capitalize",
@@ -61,6 +62,10 @@ __all__ = [
 ]
 
 SUPPORTED_BACKENDS = ("h5py",)
+# Each open array's chunk cache: one chunk of a large-row array (1 MiB) and some. Appends never
+# go back to a finished chunk, so a bigger cache holds nothing useful, and HDF5 2.0 gives every
+# open array 8 MiB by default: a file of 20 arrays took 160 MiB of memory for nothing.
+CHUNK_CACHE_BYTES = (1 << 20) + (1 << 18)
 # The compressions h5py writes without plugins.
 _COMPRESSIONS = frozenset({"gzip", "lzf", "szip"})
 _FILE_MODES = frozenset({"r", "r+", "a", "w", "w-", "x"})
@@ -293,6 +298,7 @@ class H5Backend:
                 kwargs.setdefault("swmr", True)
             else:
                 kwargs.setdefault("libver", "latest")
+        kwargs.setdefault("rdcc_nbytes", CHUNK_CACHE_BYTES)
         if mode != "r":
             _refuse_a_second_writer(Path(fullpathname), mode)
         try:
