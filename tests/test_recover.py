@@ -317,3 +317,45 @@ def test_render_recovery_says_what_was_done(h5_path: Path) -> None:
     assert "flags were cleared" in text
     assert "/RawData/Data  12 rows" in text
     assert "4 log lines, 1 of them" in text
+
+
+def test_the_sync_saver_continuing_a_killed_swmr_writers_file_folds_its_staged_lines_first(
+    h5_path: Path,
+) -> None:
+    """A file left as a SWMR writer leaves it when killed (``swmr_active`` set, log lines in
+    the Logger's staging array, a stale ``shape`` attribute) is brought up to date when the
+    synchronous saver opens it to continue: the staged lines come before the new one, the
+    staging array is gone and the shapes are true."""
+    from aioh5saver.staging import STAGING_SUFFIX, append_staged, create_staging
+
+    saver = h5s.H5SaverLowLevel()
+    saver.init_file(h5_path, new_file=True, swmr_mode=True)
+    saver.add_log("before the crash")
+    array = saver.add_array(
+        saver.raw_group,
+        "data",
+        "data_enlargeable",
+        data_shape=(2,),
+        array_type=np.int64,
+        enlargeable=True,
+        data_dimension="Data1D",
+    )
+    array_path = array.path
+    staging = create_staging(saver.get_set_logger())
+    append_staged(staging, ["staged one", "staged two"])
+    array.node.resize((3, 2))  # rows written under SWMR: the shape attribute still says 0
+    saver.h5file.attrs["swmr_active"] = True
+    saver.close_file()
+
+    saver = h5s.H5SaverLowLevel.from_file(h5_path, new_file=False, swmr_mode=True)
+    try:
+        saver.add_log("after the crash")
+        lines = saver.get_set_logger().read()
+        shape = saver.get_attr(array_path, "shape")
+    finally:
+        saver.close_file()
+    assert lines == ["before the crash", "staged one", "staged two", "after the crash"]
+    assert shape == (3, 2)
+    with h5py.File(h5_path, "r") as file:
+        assert not any(name.endswith(STAGING_SUFFIX) for name in file["RawData"])
+        assert not file.attrs["swmr_active"]

@@ -109,20 +109,9 @@ class WriterCore:
         """Open or create the file; returns the raw group."""
         path, new_file, metadata, swmr = self._open_args
         self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
-        if not new_file:
-            self._finish_interrupted_swmr()
         raw = self.saver.raw_group
         assert isinstance(raw, Node)
         return NodeRef.of(raw)
-
-    def _finish_interrupted_swmr(self) -> None:
-        """A writer killed under SWMR leaves ``shape`` attributes behind and log lines in
-        staging arrays, which PyMoDAQ does not read: bring them up to date before continuing."""
-        file = self.saver.h5file
-        assert file is not None
-        if bool(file.attrs.get("swmr_active", False)):
-            self.saver.reconcile_swmr_attrs()
-            fold_staged_strings(file)
 
     def reopen_after_copy(self) -> None:
         """Open the file again after :class:`SaveCopyOp` closed it."""

@@ -389,7 +389,7 @@ class RecoveryReport:
     address was lowered to the real size. ``arrays`` maps each enlargeable array to its rows
     (SWMR staging arrays excluded); ``log_lines`` counts the Logger's lines, staged ones
     included, of which ``staged_strings`` are still in SWMR staging arrays (PyMoDAQ does not
-    see them there: aioh5saver folds them in when it next ends SWMR on the file).
+    see them there: aioh5saver folds them in when a saver next opens the file for writing).
     """
 
     path: str
@@ -532,11 +532,11 @@ def render_recovery(report: RecoveryReport) -> str:
         ]
     else:
         lines.append("No enlargeable arrays")
-    log = f"{report.log_lines} log lines"
+    log = f"{report.log_lines} log line{'' if report.log_lines == 1 else 's'}"
     if report.staged_strings:
         log += (
             f", {report.staged_strings} of them still in SWMR staging arrays (aioh5saver folds "
-            "them into the Logger when it next writes the file with SWMR and closes it)"
+            "them into the Logger when a saver next opens the file for writing)"
         )
     lines.append(log)
     return "\n".join(lines)

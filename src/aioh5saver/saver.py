@@ -32,6 +32,7 @@ from .backend import (
 )
 from .enums import DataDim, DataType, GroupType, SaveType, coerce_enum
 from .nodes import CARRAY, GROUP, Node, StringARRAY
+from .staging import fold_staged_strings
 
 __all__ = ["H5SaverLowLevel"]
 
@@ -149,6 +150,8 @@ class H5SaverLowLevel(H5Backend):
             fullpath, "w" if new_file else mode, title="PyMoDAQ file", swmr_mode=swmr_mode
         )
         read_only = not new_file and mode == "r"
+        if not new_file and not read_only:
+            self._finish_interrupted_swmr()
         if read_only:
             self._raw_group = self._get_group(f"/{raw_group_name}")
             logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
@@ -168,6 +171,16 @@ class H5SaverLowLevel(H5Backend):
                 self._raw_group.attrs[key] = value
         self.file_loaded = True
         return new_file
+
+    def _finish_interrupted_swmr(self) -> None:
+        """A writer killed under SWMR leaves ``shape`` attributes behind and log lines in
+        staging arrays, which PyMoDAQ does not read: bring them up to date before continuing
+        (before anything is appended, so that the lines keep their order)."""
+        file = self.h5file
+        assert file is not None
+        if bool(file.attrs.get("swmr_active", False)):
+            self.reconcile_swmr_attrs()
+            fold_staged_strings(file)
 
     def close_file(self) -> None:
         """Flush and close the file (no-op when none is open)."""
