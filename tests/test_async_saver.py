@@ -386,3 +386,31 @@ def test_a_saver_left_open_emits_a_resource_warning(h5_path: Path) -> None:
     with pytest.warns(ResourceWarning, match="never closed"):
         del saver
         gc.collect()
+
+
+async def test_add_log_writes_to_the_logger_get_set_logger_returned(h5_path: Path) -> None:
+    """As with the synchronous saver, once get_set_logger(where) has returned a Logger, later
+    add_log lines go to it, not to the raw group's."""
+    async with AsyncH5Saver.open(h5_path) as saver:
+        det = await saver.add_det_group(saver.raw_group, title="det")
+        logger = await saver.get_set_logger(det)
+        await saver.add_log("to the detector's logger")
+        await saver.flush()
+        assert await saver.read_strings(logger) == ["to the detector's logger"]
+        assert await saver.read_strings(f"{saver.raw_group.path}/Logger") == []
+
+
+async def test_read_strings_under_swmr_includes_lines_still_staged(h5_path: Path) -> None:
+    """While SWMR is on, lines wait in a staging array; read_strings gives them all the same,
+    after the lines written before SWMR."""
+    async with AsyncH5Saver.open(h5_path, swmr=True) as saver:
+        await saver.add_log("before SWMR")
+        await saver.flush()
+        await saver.start_swmr()
+        await saver.add_log("under SWMR")
+        await saver.flush()
+        assert saver.statistics().swmr_active
+        assert await saver.read_strings(f"{saver.raw_group.path}/Logger") == [
+            "before SWMR",
+            "under SWMR",
+        ]

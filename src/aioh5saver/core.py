@@ -43,7 +43,7 @@ from .ops import (
 )
 from .saver import H5SaverLowLevel
 from .space import SpaceGuard
-from .staging import append_staged, create_staging, fold_staged_strings
+from .staging import append_staged, create_staging, fold_staged_strings, read_staged
 
 __all__ = ["WriterCore"]
 
@@ -211,6 +211,8 @@ class WriterCore:
                 if self.swmr_active:
                     self._pause_swmr()
             result = getattr(self.saver, op.method)(*op.args, **op.kwargs)
+            if op.method == "read_strings" and self.swmr_active:
+                result = [*result, *self._staged_strings(op.args[0])]
             if op.structural:
                 self._forget_arrays()
                 self._note_string_array(result)
@@ -405,6 +407,11 @@ class WriterCore:
         self.saver.enable_swmr()
         self.swmr_active = True
         self._swmr_started_once = True
+
+    def _staged_strings(self, where: Any) -> list[str]:
+        """The strings of a string array written since SWMR started, still in staging."""
+        staging = self._staging.get(self.saver.get_node(where).path)
+        return [] if staging is None else read_staged(staging)
 
     def _note_string_array(self, created: Any) -> None:
         """Keep the list of string arrays up to date after a structural call: a creation

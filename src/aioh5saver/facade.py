@@ -200,6 +200,8 @@ class AsyncH5Saver:
         self._owner_loop: tuple[object, object] = (None, None)
         self._closing: anyio.Event | None = None
         self._path = file_path
+        # Where add_log writes: the raw group's Logger until get_set_logger names another.
+        self._logger_path: str | None = None
 
     @classmethod
     def open(
@@ -500,7 +502,7 @@ class AsyncH5Saver:
     async def add_log(self, msg: str) -> None:
         """Append a line to the ``Logger`` (accepted like an append)."""
         self._check_open("add_log")
-        await self.append(f"{self.raw_group.path}/Logger", msg)
+        await self.append(self._logger_path or f"{self.raw_group.path}/Logger", msg)
 
     # -- barriers -----------------------------------------------------------------------------
 
@@ -719,8 +721,11 @@ class AsyncH5Saver:
         return await self._create("add_string_array", where_path(where), name, title, metadata)
 
     async def get_set_logger(self, where: Where | None = None) -> NodeRef:
-        """The ``Logger`` string array under ``where`` (the raw group), created if absent."""
-        return await self._create("get_set_logger", None if where is None else where_path(where))
+        """The ``Logger`` string array under ``where`` (the raw group), created if absent; later
+        :meth:`add_log` lines go to it, as with the synchronous saver."""
+        logger = await self._create("get_set_logger", None if where is None else where_path(where))
+        self._logger_path = logger.path
+        return logger
 
     async def add_scan_group(
         self,
