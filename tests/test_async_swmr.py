@@ -26,9 +26,9 @@ import h5py
 import numpy as np
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from pymodaq_data.h5modules import saving as pm_saving
 
 from aioh5saver import AsyncH5Saver, NodeRef
+from helpers import pymodaq_read
 
 pytestmark = pytest.mark.anyio
 
@@ -302,18 +302,6 @@ def _staging_arrays(path: Path) -> list[str]:
     return found
 
 
-def _pymodaq_read(path: Path, arrays: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The arrays and the Logger lines as pymodaq_data 5.3.0 reads them."""
-    saver = pm_saving.H5SaverLowLevel(backend="h5py")
-    saver.init_file(path, new_file=False, mode="r")
-    try:
-        data = {array: np.asarray(saver.get_node(array).read()) for array in arrays}
-        logs = list(saver.get_set_logger().read())
-    finally:
-        saver.close_file()
-    return data, logs
-
-
 @pytest.mark.timeout(60)
 async def test_swmr_reader_in_another_process_follows_rows_and_a_late_array(
     tmp_path: Path, h5_path: Path
@@ -404,7 +392,7 @@ async def test_swmr_reader_in_another_process_follows_rows_and_a_late_array(
     assert len(link.rows[late.path]) >= rounds_after
 
     assert _staging_arrays(h5_path) == []
-    data, file_logs = _pymodaq_read(h5_path, [array.path for array in arrays])
+    data, file_logs = pymodaq_read(h5_path, [array.path for array in arrays])
     for array in arrays:
         expected = np.repeat(np.arange(counts[array.path], dtype=np.float64), ROW_SHAPE[0])
         np.testing.assert_array_equal(data[array.path], expected.reshape(-1, *ROW_SHAPE))
@@ -472,5 +460,5 @@ async def test_swmr_reader_sees_staged_log_lines_and_a_logger_that_never_grows(
     assert len(set(link.staged_counts)) >= len(during) // 6
     assert link.staged_counts == sorted(link.staged_counts)
     assert _staging_arrays(h5_path) == []
-    _, file_logs = _pymodaq_read(h5_path, [])
+    _, file_logs = pymodaq_read(h5_path, [])
     assert file_logs == before + during

@@ -37,6 +37,7 @@ import aioh5saver as h5s
 from aioh5saver import tree
 from aioh5saver.recover import FLAG_SWMR_WRITE, FLAG_WRITE, read_superblock
 from aioh5saver.tree import ValueText
+from helpers import child_processes
 
 pytestmark = pytest.mark.anyio
 
@@ -159,21 +160,6 @@ def sync_walk_in_child(path: Path, seconds: float) -> dict[str, Any]:
         return {"hang": True}
     answer: dict[str, Any] = json.loads(done.stdout)
     return answer
-
-
-def children() -> set[int]:
-    """The processes whose parent is this one (zombies included: they are not reaped yet)."""
-    me, found = os.getpid(), set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.add(int(entry.name))
-    return found
 
 
 def follow(path: Path, **options: Any) -> AsyncGenerator[h5s.ArrayUpdate | h5s.WriterClosed, None]:
@@ -609,12 +595,12 @@ def test_inspect_kills_hdf5_looping_on_a_damaged_global_heap(tmp_path: Path) -> 
     """HDF5 looping forever on a damaged global heap is cut off at inspect's timeout:
     CorruptFileError naming the file and the timeout, and no process left behind."""
     path = looping_heap_file(tmp_path / "heap.h5")
-    before = children()
+    before = child_processes()
     started = time.monotonic()
     with pytest.raises(h5s.CorruptFileError, match=r"heap\.h5.*within the timeout of 1\.5 s"):
         h5s.inspect_file(path, timeout=1.5)
     assert time.monotonic() - started < 1.5 + 3
-    assert children() == before
+    assert child_processes() == before
 
 
 @pytest.mark.timeout(60)
@@ -871,7 +857,7 @@ async def test_follow_reports_exactly_the_arrays_of_each_hostile_file(tmp_path: 
         "names": names_file(tmp_path / "names.h5"),
         "staging": crafted_staging_file(tmp_path / "staging.h5"),
     }
-    before = children()
+    before = child_processes()
     arrays = await gather({name: partial(follow_to_close, path) for name, path in files.items()})
     assert arrays["lying"] == {
         LOGGER: 1,
@@ -888,7 +874,7 @@ async def test_follow_reports_exactly_the_arrays_of_each_hostile_file(tmp_path: 
     assert arrays["links"] == {LOGGER: 1, "/RawData/links/data": 3}
     assert arrays["names"] == {LOGGER: 2, "/RawData/arr": 2, "/RawData/grp\\xff/e": 4}
     assert arrays["staging"] == {LOGGER: 3}
-    assert children() == before
+    assert child_processes() == before
 
 
 @pytest.mark.timeout(120)
@@ -905,7 +891,7 @@ async def test_follow_refuses_each_hostile_file_with_its_error(tmp_path: Path) -
     files["heap"] = (looping_heap_file(tmp_path / "heap.h5"), {"timeout": 1.5})
     files["staging"] = (staging_file(tmp_path / "staging.h5"), {"timeout": 20.0})
     files["dead"] = (dead_swmr_writer_cut(tmp_path / "dead.h5"), {"timeout": 1.5})
-    before = children()
+    before = child_processes()
     started = time.monotonic()
     errors = await gather(
         {name: partial(follow_error, path, **options) for name, (path, options) in files.items()}
@@ -928,7 +914,7 @@ async def test_follow_refuses_each_hostile_file_with_its_error(tmp_path: Path) -
         "not counted"
     )
     assert "'aioh5saver recover' makes it readable again" in messages["dead"]
-    assert children() == before
+    assert child_processes() == before
 
 
 @pytest.mark.timeout(60)
@@ -950,7 +936,7 @@ async def test_follow_reads_a_hostile_file_whose_flags_say_swmr_writing(tmp_path
         "/RawData/Shape_huge": 3,
         "/RawData/Huge_unlimited": 2**40,
     }
-    before = children()
+    before = child_processes()
     seen: dict[str, int] = {}
     with anyio.fail_after(30):
         async with aclosing(follow(path, poll_interval=0.05, timeout=20.0)) as stream:
@@ -964,7 +950,7 @@ async def test_follow_reads_a_hostile_file_whose_flags_say_swmr_writing(tmp_path
                 await anext(stream)  # nothing changes, and the flags say it is still written
             assert scope.cancelled_caught
     assert seen == expected
-    assert children() == before
+    assert child_processes() == before
 
 
 @pytest.mark.slow

@@ -46,12 +46,12 @@ import anyio.to_thread
 import numpy as np
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
-from pymodaq_data.h5modules import saving as pm_saving
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver
 from aioh5saver.recover import FLAG_SWMR_WRITE, FLAG_WRITE, read_superblock
 from conftest import FULL_STRESS
+from helpers import pymodaq_read
 
 pytestmark = pytest.mark.anyio
 
@@ -489,18 +489,6 @@ def _logger_lines(path: Path) -> list[str]:
     return lines
 
 
-def _pymodaq_read(path: Path, arrays: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """The arrays and the Logger lines as pymodaq_data 5.3.0 reads them."""
-    saver = pm_saving.H5SaverLowLevel(backend="h5py")
-    saver.init_file(path, new_file=False, mode="r")
-    try:
-        data = {array: np.asarray(saver.get_node(array).read()) for array in arrays}
-        logs = list(saver.get_set_logger().read())
-    finally:
-        saver.close_file()
-    return data, logs
-
-
 async def check_killed_file(
     path: Path, kill: Kill, checker: Checker, *, swmr_reader: bool, exact: bool = False
 ) -> list[str]:
@@ -564,7 +552,7 @@ async def check_killed_file(
     logs = _logger_lines(path)
     if logs != final["logs"]:
         problems.append(f"aioh5saver reads the log lines as {logs}, h5py as {final['logs']}")
-    pm_data, pm_logs = _pymodaq_read(path, list(arrays))
+    pm_data, pm_logs = pymodaq_read(path, list(arrays))
     if pm_logs != logs:
         problems.append(f"pymodaq_data reads the log lines as {pm_logs}, aioh5saver as {logs}")
     for array, found in arrays.items():

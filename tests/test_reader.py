@@ -18,25 +18,11 @@ import pytest
 
 import aioh5saver as h5s
 from aioh5saver import reader
+from helpers import child_processes
 
 pytestmark = pytest.mark.anyio
 
 Update = h5s.ArrayUpdate | h5s.WriterClosed
-
-
-def _children() -> set[int]:
-    """The processes whose parent is this one (zombies included: they are not reaped yet)."""
-    me, found = os.getpid(), set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.add(int(entry.name))
-    return found
 
 
 async def _next(updates: AsyncIterator[Update], seconds: float = 20.0) -> Update:
@@ -162,16 +148,16 @@ async def test_follow_ends_after_the_seconds_asked_for(h5_path: Path) -> None:
 async def test_closing_or_cancelling_follow_leaves_no_process_behind(h5_path: Path) -> None:
     """aclose() after an update, and a cancellation while waiting for one, both kill and reap
     the reading process."""
-    before = _children()
+    before = child_processes()
     async with h5s.AsyncH5Saver.open(h5_path, swmr=True) as saver:
         await saver.append(await _new_array(saver, saver.raw_group, "data"), np.zeros((1, 2)))
         await saver.flush()
         updates = reader.follow(h5_path, poll_interval=0.05)
         first = await _next(updates)
         assert isinstance(first, h5s.ArrayUpdate)
-        assert _children() - before
+        assert child_processes() - before
         await updates.aclose()
-        assert _children() == before
+        assert child_processes() == before
 
         cancelled = reader.follow(h5_path, poll_interval=0.05)
         async with aclosing(cancelled):
@@ -179,14 +165,14 @@ async def test_closing_or_cancelling_follow_leaves_no_process_behind(h5_path: Pa
             with anyio.move_on_after(0.3) as scope:
                 await cancelled.__anext__()  # nothing changes: it waits until cancelled
             assert scope.cancelled_caught
-        assert _children() == before
+        assert child_processes() == before
 
 
 @pytest.mark.parametrize("libver", ["earliest", "latest"])
 async def test_follow_refuses_a_file_written_without_swmr(h5_path: Path, libver: str) -> None:
     """A file written without SWMR (HDF5's lock held, or the write flag set past
     wait_for_swmr) raises FileInUseError, and no process is left behind."""
-    before = _children()
+    before = child_processes()
     with h5py.File(h5_path, "w", libver=libver) as file:
         file.create_dataset("x", shape=(0,), maxshape=(None,), dtype="f8")
         file.flush()
@@ -194,7 +180,7 @@ async def test_follow_refuses_a_file_written_without_swmr(h5_path: Path, libver:
         with pytest.raises(h5s.FileInUseError, match=r"test\.h5.*without SWMR"):
             async with aclosing(follower) as updates:
                 await _next(updates)
-    assert _children() == before
+    assert child_processes() == before
 
 
 async def test_follow_refuses_missing_and_non_hdf5_files(tmp_path: Path) -> None:
