@@ -88,3 +88,55 @@ def test_rows_written_in_odd_batches_across_chunk_boundaries_keep_their_order(
     np.testing.assert_array_equal(node.node[()], _rows(0, written, row_shape, dtype))
     assert node.attrs["shape"] == (written, *row_shape)
     file.close()
+
+
+def test_rows_appended_one_at_a_time_reach_the_file_as_whole_chunks(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Single-row parts (rows appended one by one) that together fill chunks are gathered
+    and written as whole chunks directly: only the part-filled chunks at either end go
+    through plain writes, and every row lands in order."""
+    node = _earray(h5_path, (2048,), "float64")  # chunks of 64 rows
+    writer = ArrayWriter(node)
+    plain_rows: list[int] = []
+    write = ArrayWriter._write
+
+    def counting_write(self: ArrayWriter, file_space: object, start: int, rows: np.ndarray) -> None:
+        plain_rows.append(rows.shape[0])
+        write(self, file_space, start, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ArrayWriter, "_write", counting_write)
+    writer.append([_rows(0, 10, (2048,), "float64")])  # part of the first chunk
+    assert plain_rows == [10]
+    plain_rows.clear()
+    parts = [_rows(row, 1, (2048,), "float64") for row in range(10, 10 + 54 + 128 + 5)]
+    writer.append(parts)
+    assert plain_rows == [1] * 54 + [1] * 5  # the end of chunk 0 and the start of chunk 3
+    file: h5py.File = node.node.file
+    file.flush()
+    np.testing.assert_array_equal(node.node[()], _rows(0, 197, (2048,), "float64"))
+    file.close()
+
+
+@pytest.mark.parametrize("dtype", ["float64", ">f8", "float16", "complex128", "bool", "S4"])
+def test_gathered_rows_are_copies_whatever_their_dtype_and_layout(dtype: str) -> None:
+    """Rows added one at a time (contiguous, strided, or 0-D) are copied exactly, byte order
+    included: changing the caller's buffer afterwards changes nothing gathered."""
+    from aioh5saver.ops import RowsAppend
+
+    source = np.arange(40).astype(dtype).reshape(5, 8)
+    op = RowsAppend("/a", (4,), np.dtype(dtype))
+    expected = []
+    for row in source:
+        contiguous = np.ascontiguousarray(row[:4])
+        strided = row[::2]
+        op.add_row(contiguous)
+        op.add_row(strided)
+        expected += [contiguous.copy(), strided.copy()]
+        contiguous[...] = source[0, 0]
+    assert all(part.dtype == np.dtype(dtype) for part in op.parts())
+    np.testing.assert_array_equal(np.concatenate(op.parts()), np.stack(expected))
+    scalars = RowsAppend("/b", (), np.dtype(dtype))
+    for value in source[0]:
+        scalars.add_row(value)
+    np.testing.assert_array_equal(np.concatenate(scalars.parts()), source[0])
