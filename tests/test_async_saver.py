@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import random
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -158,6 +159,73 @@ async def test_back_pressure_bounds_pending_bytes_and_serves_producers_in_order(
                 tg.start_soon(produce, producer * 1000)
     assert max(seen) <= budget
     assert _read(h5_path, "/RawData/F").shape == (400, 1024)
+
+
+async def test_a_flush_period_caps_the_queue_at_what_a_slow_disk_writes_in_time(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a flush period, producers that outrun a slow disk (here 100 MB/s) are held back
+    once the writer has timed a batch: the queue is capped at the 4 MiB floor (a quarter of
+    the period at that rate is 2.5 MB), not the 256 MiB budget, so a row never waits behind
+    more than the period allows; every row still arrives, in order."""
+    disk_bytes_per_s = 100e6
+    execute = WriterCore.execute
+
+    def slow_execute(core: WriterCore, batch: list[object], deadline: float | None) -> None:
+        appended = sum(getattr(op, "cost", 0) for op in batch)
+        time.sleep(appended / disk_bytes_per_s)
+        execute(core, batch, deadline)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WriterCore, "execute", slow_execute)
+    floor = 4 << 20
+    row_bytes = 64 << 10
+    samples: list[tuple[int, int]] = []
+    async with AsyncH5Saver.open(h5_path, flush_period=0.1) as saver:
+        assert saver.statistics().max_pending_bytes == 256 << 20
+        array = await saver.add_array(
+            saver.raw_group,
+            "f",
+            "data_enlargeable",
+            data_shape=(row_bytes // 8,),
+            array_type=np.float64,
+            enlargeable=True,
+            data_dimension="Data1D",
+        )
+
+        async def produce(producer: int) -> None:
+            for row in range(200):
+                await saver.append(array, np.full(row_bytes // 8, producer * 1000 + row, "f8"))
+                stats = saver.statistics()
+                samples.append((stats.pending_cap_bytes, stats.bytes_pending))
+
+        async with anyio.create_task_group() as tg:
+            for producer in range(4):
+                tg.start_soon(produce, producer)
+    assert samples[-1][0] == floor
+    # Once what was queued before the cap is written, the queue stays under it.
+    settled = next(index for index, (cap, held) in enumerate(samples) if held <= cap == floor)
+    assert max(held for _, held in samples[settled:]) <= floor
+    rows = _read(h5_path, "/RawData/F")[:, 0].astype(int)
+    assert len(rows) == 800
+    for producer in range(4):
+        mine = rows[rows // 1000 == producer] % 1000
+        assert mine.tolist() == list(range(200))
+
+
+@pytest.mark.parametrize("flush_period", [None, float("inf")])
+async def test_without_a_finite_flush_period_the_whole_budget_may_be_queued(
+    h5_path: Path, flush_period: float | None
+) -> None:
+    """No flush period (or an infinite one) promises nothing on time: the cap stays the
+    budget, whatever the writer's rate."""
+    async with AsyncH5Saver.open(
+        h5_path, flush_period=flush_period, max_pending_bytes=1 << 30
+    ) as saver:
+        array = await _scalar_array(saver, saver.raw_group, "e")
+        for row in range(1000):
+            await saver.append(array, np.array([row, row]))
+        await saver.flush()
+        assert saver.statistics().pending_cap_bytes == 1 << 30
 
 
 async def test_one_oversized_append_passes_alone(h5_path: Path) -> None:

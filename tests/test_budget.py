@@ -72,4 +72,30 @@ async def test_a_cancelled_waiter_takes_nothing_and_unblocks_those_behind() -> N
             first.cancel()
             await second_done.wait()
     assert first.cancelled_caught
-    assert budget.statistics() == budget.statistics().__class__(limit=100, held=100, waiting=0)
+    assert budget.statistics() == budget.statistics().__class__(
+        limit=100, cap=100, held=100, waiting=0
+    )
+
+
+async def test_a_cap_holds_new_requests_below_the_limit_and_raising_it_wakes_waiters() -> None:
+    """Capped at 30 of 100 bytes, a request that would pass the cap waits (what is held stays
+    held); raising the cap grants it; a cap is never above the limit."""
+    budget = ByteBudget(100)
+    assert budget.try_acquire(20)
+    budget.set_cap(30)
+    assert not budget.try_acquire(20)
+    granted = anyio.Event()
+
+    async def wants_20() -> None:
+        await budget.acquire(20)
+        granted.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wants_20)
+        await _until_waiting(budget, 1)
+        assert budget.statistics().held == 20
+        budget.set_cap(50)
+        await granted.wait()
+    assert budget.statistics().held == 40
+    budget.set_cap(10**9)
+    assert budget.statistics().cap == 100

@@ -1,7 +1,8 @@
 """A byte budget with first-come, first-served waiters: the writer's back-pressure.
 
 Producers :meth:`ByteBudget.acquire` the size of what they queue and the writer
-:meth:`ByteBudget.release`\\ s it once written. A request larger than the whole budget passes
+:meth:`ByteBudget.release`\\ s it once written. The budget may be capped below its limit for a while
+(:meth:`ByteBudget.set_cap`). A request larger than the whole budget passes
 alone (when nothing else is held), so that one oversized batch cannot wait forever. Waiters are
 served strictly in arrival order: a small request never overtakes a large one that came first.
 Everything runs on the event-loop thread.
@@ -22,6 +23,7 @@ class BudgetStatistics:
     """The state of a :class:`ByteBudget` at one moment."""
 
     limit: int
+    cap: int
     held: int
     waiting: int
 
@@ -36,19 +38,29 @@ class _Waiter:
 
 
 class ByteBudget:
-    """At most ``limit`` bytes held at once; acquirers wait in FIFO order for room."""
+    """At most ``cap`` bytes held at once (``limit`` unless capped lower); acquirers wait in
+    FIFO order for room."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.cap = limit
         self.held = 0
         self._waiters: deque[_Waiter] = deque()
 
     def statistics(self) -> BudgetStatistics:
-        """How much is held, and how many acquirers wait."""
-        return BudgetStatistics(limit=self.limit, held=self.held, waiting=len(self._waiters))
+        """The limit and the cap in force, how much is held, and how many acquirers wait."""
+        return BudgetStatistics(
+            limit=self.limit, cap=self.cap, held=self.held, waiting=len(self._waiters)
+        )
+
+    def set_cap(self, cap: int) -> None:
+        """Hold at most ``cap`` bytes from now on (never more than ``limit``); bytes already
+        held stay held, and waiters that now fit are woken."""
+        self.cap = max(1, min(cap, self.limit))
+        self._grant()
 
     def _fits(self, size: int) -> bool:
-        return self.held + size <= self.limit or self.held == 0
+        return self.held + size <= self.cap or self.held == 0
 
     def try_acquire(self, size: int) -> bool:
         """Take ``size`` bytes at once if that is possible without overtaking a waiter."""

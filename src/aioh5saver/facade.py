@@ -112,6 +112,7 @@ class SaverStatistics:
     ops_queued: int
     bytes_pending: int
     max_pending_bytes: int
+    pending_cap_bytes: int
     producers_waiting: int
     rows_appended: int
     bytes_written: int
@@ -223,7 +224,10 @@ class AsyncH5Saver:
         - ``swmr``: create the file SWMR-capable; SWMR starts at :meth:`start_swmr` or before
           the first append.
         - ``flush_interval``: flush every N appended rows (0: not by count).
-        - ``flush_period``: no appended row stays unflushed longer than this many seconds.
+        - ``flush_period``: no appended row stays unflushed longer than this many seconds. To
+          keep that promise when producers outrun the disk, the queue is then capped at what
+          the writer writes in a quarter of the period (4 MiB at least; see
+          ``statistics().pending_cap_bytes``).
         - ``max_pending_bytes``: the back-pressure budget of queued data.
         - ``switch_interval``: while the saver is open, the interpreter's thread switch interval
           is at most this many seconds (process-wide, given back at close), so that the writer
@@ -340,7 +344,8 @@ class AsyncH5Saver:
         return self._raw_group
 
     def statistics(self) -> SaverStatistics:
-        """Queue depth, pending bytes, waiting producers, rows and bytes written, batches,
+        """Queue depth, pending bytes and their limits (``max_pending_bytes``, and the cap in
+        force, ``pending_cap_bytes``), waiting producers, rows and bytes written, batches,
         flushes, and whether SWMR is on."""
         budget = self._writer.budget.statistics()
         core = self._writer.core
@@ -348,6 +353,7 @@ class AsyncH5Saver:
             ops_queued=self._writer.ops_queued,
             bytes_pending=budget.held,
             max_pending_bytes=budget.limit,
+            pending_cap_bytes=budget.cap,
             producers_waiting=budget.waiting,
             rows_appended=core.rows_appended,
             bytes_written=core.bytes_written,
