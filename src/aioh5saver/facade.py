@@ -226,7 +226,7 @@ class AsyncH5Saver:
         - ``flush_interval``: flush every N appended rows (0: not by count).
         - ``flush_period``: no appended row stays unflushed longer than this many seconds. To
           keep that promise when producers outrun the disk, the queue is then capped at what
-          the writer writes in a quarter of the period (4 MiB at least; see
+          the writer writes in a quarter of the period (256 KiB at least; see
           ``statistics().pending_cap_bytes``).
         - ``max_pending_bytes``: the back-pressure budget of queued data.
         - ``switch_interval``: while the saver is open, the interpreter's thread switch interval

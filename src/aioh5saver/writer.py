@@ -40,12 +40,12 @@ _BATCH_BYTES = 32 << 20
 _SPARE_SEGMENT_BYTES = 64 << 20
 
 # With a flush period, the queue holds at most what the writer writes in this share of it (at
-# the rate it wrote recent batches), and never less than the floor: a row then waits a quarter
-# of the period behind the rows queued before it, and its batch takes about as long.
+# the rate it wrote recent batches): a row then waits a quarter of the period behind the rows
+# queued before it, and its batch takes about as long. The floor keeps batches from shrinking
+# to nothing when the period is tiny; before the first batch is timed, the cap is a guess.
 _BACKLOG_SHARE_OF_FLUSH_PERIOD = 0.25
-_MIN_BACKLOG_BYTES = 4 << 20
-# The cap before the first batch has been timed.
-_FIRST_BACKLOG_BYTES = 32 << 20
+_MIN_BACKLOG_BYTES = 256 << 10
+_FIRST_BACKLOG_BYTES = 1 << 20
 
 
 class Writer:
@@ -68,6 +68,7 @@ class Writer:
         # write rate, weighted by bytes.
         self._recent_bytes = 0.0
         self._recent_seconds = 0.0
+        self._last_batch_seconds = 0.0
         # A finite flush period is a promise on time, kept by capping the queue.
         self._backlog_period = (
             flush_period if flush_period is not None and math.isfinite(flush_period) else None
@@ -222,12 +223,16 @@ class Writer:
 
     async def _run_batch(self, batch: list[Op]) -> None:
         started = time.monotonic()
-        await anyio.to_thread.run_sync(
-            self.core.execute, batch, self._flush_deadline(), limiter=self._limiter
-        )
+        deadline = self._flush_deadline()
+        if deadline is not None:
+            # Flush after this batch if waiting for the next one (about as long) would miss
+            # the deadline: rows are flushed a little early rather than late.
+            deadline -= self._last_batch_seconds
+        await anyio.to_thread.run_sync(self.core.execute, batch, deadline, limiter=self._limiter)
+        self._last_batch_seconds = time.monotonic() - started
         if self._backlog_period is not None:
             written = sum(op.cost for op in batch if isinstance(op, AppendOp))
-            self._bound_backlog(written, time.monotonic() - started, self._backlog_period)
+            self._bound_backlog(written, self._last_batch_seconds, self._backlog_period)
         for op in batch:
             if isinstance(op, SaveCopyOp) and op.error is None:
                 await self._copy_file(op)
