@@ -81,14 +81,9 @@ def _current_loop() -> tuple[object, object]:
         token: object = anyio.lowlevel.current_token()
     except Exception:  # no event loop that anyio knows runs here
         token = None
-    return token, _running_asyncio_loop()
-
-
-def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    # The low-level form answers None instead of raising, which on trio costs an exception
+    # per call.
+    return token, asyncio._get_running_loop()
 
 
 def _is_trio(token: object) -> bool:
@@ -412,14 +407,17 @@ class AsyncH5Saver:
         now = time.perf_counter()
         if now >= self._next_yield:
             self._next_yield = now + _YIELD_INTERVAL_S
-            if _running_asyncio_loop() is not self._owner_loop[1]:
+            if asyncio._get_running_loop() is not self._owner_loop[1]:
                 self._check_owner("append")  # cheaply caught here: an asyncio run in a trio run
             # Before anything is accepted, so that a cancellation delivered here truthfully
             # means that nothing was.
             await anyio.lowlevel.checkpoint()
             self._check_open("append")
-        ref = await self._array_ref(where)
+        # The common cases take no await beyond the checkpoint above: each coroutine call
+        # costs the event loop's thread about a microsecond, a sixth of a scalar append.
+        ref = self._known_array(where) or await self._look_up_array(where)
         writer = self._writer
+        budget = writer.budget
         if ref.kind == "EARRAY":
             assert ref.row_shape is not None
             assert ref.dtype is not None
@@ -432,28 +430,31 @@ class AsyncH5Saver:
             ):
                 # One small row of the array's own dtype, the common case: no conversion.
                 cost = data.nbytes + CALL_OVERHEAD_BYTES
-                await self._reserve(cost)
+                if not budget.try_acquire(cost):
+                    await self._wait_for_budget(cost)
                 writer.accept_row(ref.path, data, ref.dtype, cost)
-            elif copy:
+                return
+            if copy:
                 rows = check_rows(data, ref.row_shape, ref.dtype, ref.path)
-                cost = rows.nbytes + CALL_OVERHEAD_BYTES
-                await self._reserve(cost)
-                if rows.nbytes < _THREAD_COPY_BYTES:
-                    writer.accept_rows(ref.path, rows, ref.dtype, cost)
-                else:
-                    await self._accept_large_copy(ref.path, rows, ref.dtype, cost)
             else:
                 rows = as_rows(data, ref.row_shape, ref.dtype, ref.path)
-                cost = rows.nbytes + CALL_OVERHEAD_BYTES
-                await self._reserve(cost)
+            cost = rows.nbytes + CALL_OVERHEAD_BYTES
+            if not budget.try_acquire(cost):
+                await self._wait_for_budget(cost)
+            if not copy:
                 writer.accept_handed_over(ref.path, rows, cost)
+            elif rows.nbytes < _THREAD_COPY_BYTES:
+                writer.accept_rows(ref.path, rows, ref.dtype, cost)
+            else:
+                await self._accept_large_copy(ref.path, rows, ref.dtype, cost)
         elif ref.kind == "StringARRAY":
             if not isinstance(data, str):
                 raise UncastableDTypeError(
                     f"append to {ref.path}: expected a str, got {describe(data)}"
                 )
             cost = len(data) + CALL_OVERHEAD_BYTES
-            await self._reserve(cost)
+            if not budget.try_acquire(cost):
+                await self._wait_for_budget(cost)
             writer.accept_text(ref.path, data, cost)
         else:
             raise NodeKindError(
@@ -480,12 +481,10 @@ class AsyncH5Saver:
             raise
         writer.accept_handed_over(path, segment, cost, pool=writer.segments)
 
-    async def _reserve(self, cost: int) -> None:
+    async def _wait_for_budget(self, cost: int) -> None:
         """Take ``cost`` bytes of the budget, waiting for room; the saver must still be open
         once they are granted."""
         budget = self._writer.budget
-        if budget.try_acquire(cost):
-            return
         self._check_owner("append")
         await budget.acquire(cost)
         try:
@@ -494,9 +493,14 @@ class AsyncH5Saver:
             budget.release(cost)
             raise
 
-    async def _array_ref(self, where: Where) -> NodeRef:
+    def _known_array(self, where: Where) -> NodeRef | None:
+        """The ref to append to, if known without asking the writer: a complete NodeRef, or
+        one looked up before by path."""
         if isinstance(where, NodeRef) and (where.kind != "EARRAY" or where.row_shape is not None):
             return where
+        return self._arrays.get(where) if isinstance(where, str) else None
+
+    async def _look_up_array(self, where: Where) -> NodeRef:
         path = where_path(where)
         ref = self._arrays.get(path)
         if ref is None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -209,7 +210,8 @@ class _AioH5Saver(_AsyncContender):
             )
         if self.swmr:
             await saver.start_swmr()
-        return [_bind(saver.append, array) for array in self.arrays]
+        # The producers await saver.append itself, as a driver would: no wrapper coroutine.
+        return [functools.partial(saver.append, array) for array in self.arrays]
 
     def reader_dataset(self) -> str | None:
         return self.arrays[0].path if self.swmr else None
@@ -219,13 +221,6 @@ class _AioH5Saver(_AsyncContender):
 
     async def close(self) -> None:
         await self.saver.__aexit__(None, None, None)
-
-
-def _bind(append: Callable[[Any, Any], Awaitable[None]], array: Any) -> AppendRow:
-    async def append_row(row: Any) -> None:
-        await append(array, row)
-
-    return append_row
 
 
 class _Pymodaq(_AsyncContender):
