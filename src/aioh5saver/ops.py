@@ -27,6 +27,7 @@ __all__ = [
     "SaveCopyOp",
     "SwmrOp",
     "TextAppend",
+    "copies_as_bytes",
 ]
 
 # What one append call costs in memory beyond its data: counted in the byte budget, so that a
@@ -41,7 +42,7 @@ SEGMENT_BYTES = 8 << 20
 
 
 @functools.cache
-def _copies_as_bytes(dtype: np.dtype[Any]) -> bool:
+def copies_as_bytes(dtype: np.dtype[Any]) -> bool:
     """True if arrays of ``dtype`` give a memoryview that casts to bytes (numbers, bools and
     fixed-width bytes do; a dtype numpy has no buffer format for does not)."""
     try:
@@ -143,7 +144,7 @@ class RowsAppend(AppendOp):
         # copies more than a few hundred elements, and the event loop's thread, which copies
         # here, then waits for the writer thread to give it back (a 16 KiB row: median 3 us,
         # but 2% of copies over 100 us and 60% of the time, seen here).
-        self._bytewise = _copies_as_bytes(dtype)
+        self._bytewise = copies_as_bytes(dtype)
         self._segment_bytes = memoryview(b"")
 
     @property
