@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -236,7 +237,7 @@ def test_switch_interval_must_be_none_or_positive_seconds(h5_path: Path, bad: ob
 
 
 async def test_a_large_row_is_copied_before_append_returns(h5_path: Path) -> None:
-    """A 2 MiB frame (copied off the event loop) is the saver's once append returns: changing
+    """A 2 MiB frame (copied a piece at a time) is the saver's once append returns: changing
     the caller's buffer afterwards does not change what is written."""
     async with AsyncH5Saver.open(h5_path) as saver:
         frames = await _frames_array(saver)
@@ -257,35 +258,59 @@ async def test_a_large_row_is_copied_before_append_returns(h5_path: Path) -> Non
 async def test_cancelled_large_copy_is_not_accepted_and_gives_its_budget_back(
     h5_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An append cancelled while its large rows are being copied raises the cancellation,
+    """An append cancelled between two pieces of its large copy raises the cancellation,
     queues nothing and holds no budget afterwards."""
-    copying, finish = threading.Event(), threading.Event()
-    original = aioh5saver.facade._copy_rows
-
-    def slow_copy(target: np.ndarray, rows: np.ndarray) -> None:
-        copying.set()
-        finish.wait(10)
-        original(target, rows)
-
-    monkeypatch.setattr(aioh5saver.facade, "_copy_rows", slow_copy)
+    original = aioh5saver.facade._copy_pieces
+    copied: list[int] = []
     async with AsyncH5Saver.open(h5_path) as saver:
         frames = await _frames_array(saver)
         with anyio.CancelScope() as scope:
 
-            async def cancel_while_copying() -> None:
-                await anyio.to_thread.run_sync(copying.wait, 10)
-                scope.cancel()
-                finish.set()
+            def cancelled_after_one_piece(segment: np.ndarray, rows: np.ndarray) -> Any:
+                for index, pair in enumerate(original(segment, rows)):
+                    if index == 1:
+                        scope.cancel()
+                    copied.append(index)
+                    yield pair
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(cancel_while_copying)
-                await saver.append(frames, np.ones((1024, 1024), dtype=np.uint16))
+            monkeypatch.setattr(aioh5saver.facade, "_copy_pieces", cancelled_after_one_piece)
+            await saver.append(frames, np.ones((1024, 1024), dtype=np.uint16))
         assert scope.cancelled_caught
+        assert copied == [0, 1]  # 2 of the frame's 8 pieces
         assert saver.statistics().bytes_pending == 0
         assert saver.statistics().ops_queued == 0
         await saver.flush()
     with h5py.File(h5_path, "r") as file:
         assert file["/RawData/Frames"].shape == (0, 1024, 1024)
+
+
+async def test_a_large_append_lets_other_tasks_run_between_pieces_of_its_copy(
+    h5_path: Path,
+) -> None:
+    """Copying an 8 MiB batch of frames does not hold the event loop for the whole copy: a
+    task that counts its turns gets one between each 256 KiB piece and the next."""
+    turns = 0
+    stop = anyio.Event()
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while not stop.is_set():
+            await anyio.lowlevel.checkpoint()
+            turns += 1
+
+    async with AsyncH5Saver.open(h5_path) as saver:
+        frames = await _frames_array(saver)
+        batch = np.ones((4, 1024, 1024), dtype=np.uint16)
+        async with anyio.create_task_group() as group:
+            group.start_soon(count_turns)
+            await anyio.lowlevel.checkpoint()
+            before = turns
+            await saver.append(frames, batch)
+            during = turns - before
+            stop.set()
+    assert during >= 8 * 1024 // 256 - 1
+    with h5py.File(h5_path, "r") as file:
+        assert file["/RawData/Frames"].shape == (4, 1024, 1024)
 
 
 def test_segment_pool_reuses_given_segments_within_its_bound() -> None:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -36,7 +36,15 @@ from .core import WriterCore
 from .enums import DataDim, DataType, GroupType, SaveType
 from .noderef import NodeRef, where_path
 from .nodes import as_rows, check_rows
-from .ops import CALL_OVERHEAD_BYTES, CallOp, CloseOp, FlushOp, SaveCopyOp, SwmrOp
+from .ops import (
+    CALL_OVERHEAD_BYTES,
+    CallOp,
+    CloseOp,
+    FlushOp,
+    SaveCopyOp,
+    SwmrOp,
+    copies_as_bytes,
+)
 from .switch_interval import SwitchIntervalLease
 from .writer import Writer
 
@@ -49,15 +57,33 @@ DEFAULT_SWITCH_INTERVAL_S = 0.001
 # so that it cannot starve the other producers, the writer or the loop.
 _YIELD_INTERVAL_S = 0.00004
 
-# Rows at least this large are copied on a worker thread, off the event loop: a camera frame
-# copied on the loop stalls every other task for as long as the copy takes.
-_THREAD_COPY_BYTES = 1 << 20
+# Rows at least this large (camera frames) are copied a piece at a time, yielding to the event
+# loop between pieces: a frame copied in one go stalls every other task for as long as the copy
+# takes (4 ms for 2 MiB in memory the VM has not touched for a while, seen here), and a copy
+# on a worker thread costs a thread hop per frame (half the MB/s of W3, seen here).
+_LARGE_COPY_BYTES = 1 << 20
+_COPY_PIECE_BYTES = 256 << 10
 
 Where = NodeRef | str
 
 
-def _copy_rows(target: np.ndarray, rows: np.ndarray) -> None:
-    np.copyto(target, rows, casting="same_kind")
+def _copy_pieces(segment: np.ndarray, rows: np.ndarray) -> Iterator[tuple[Any, Any]]:
+    """(target, source) pairs of about :data:`_COPY_PIECE_BYTES` that copy ``rows`` into
+    ``segment`` with ``target[:] = source``: as bytes when both are laid out alike (a byte
+    copy holds the GIL, where numpy would let it go and then wait for the writer thread to
+    give it back), else as rows cast within their kind."""
+    if rows.dtype == segment.dtype and rows.flags.c_contiguous and copies_as_bytes(rows.dtype):
+        target_bytes, source_bytes = segment.data.cast("B"), rows.data.cast("B")
+        for start in range(0, rows.nbytes, _COPY_PIECE_BYTES):
+            stop = start + _COPY_PIECE_BYTES
+            yield target_bytes[start:stop], source_bytes[start:stop]
+        return
+    step = max(1, _COPY_PIECE_BYTES // max(1, rows[:1].nbytes))
+    for start in range(0, rows.shape[0], step):
+        yield (
+            segment[start : start + step],
+            rows[start : start + step].astype(segment.dtype, casting="same_kind", copy=False),
+        )
 
 
 def _check_file_path(path: object) -> Path:
@@ -426,7 +452,7 @@ class AsyncH5Saver:
                 and isinstance(data, np.ndarray | np.generic)
                 and data.shape == ref.row_shape
                 and data.dtype == ref.dtype
-                and data.nbytes < _THREAD_COPY_BYTES
+                and data.nbytes < _LARGE_COPY_BYTES
             ):
                 # One small row of the array's own dtype, the common case: no conversion.
                 cost = data.nbytes + CALL_OVERHEAD_BYTES
@@ -443,7 +469,7 @@ class AsyncH5Saver:
                 await self._wait_for_budget(cost)
             if not copy:
                 writer.accept_handed_over(ref.path, rows, cost)
-            elif rows.nbytes < _THREAD_COPY_BYTES:
+            elif rows.nbytes < _LARGE_COPY_BYTES:
                 writer.accept_rows(ref.path, rows, ref.dtype, cost)
             else:
                 await self._accept_large_copy(ref.path, rows, ref.dtype, cost)
@@ -465,19 +491,23 @@ class AsyncH5Saver:
     async def _accept_large_copy(
         self, path: str, rows: np.ndarray, dtype: np.dtype[Any], cost: int
     ) -> None:
-        """Copy rows of a megabyte or more on a worker thread (numpy releases the GIL while it
-        copies), so that the event loop runs on meanwhile; then queue the copy as it is. The
-        budget ``cost`` is already held: it is given back if this does not complete."""
+        """Copy rows of a megabyte or more into a segment a piece at a time, yielding to the
+        event loop between pieces; then queue the copy as it is. The budget ``cost`` is
+        already held: it is given back if this does not complete."""
         writer = self._writer
+        segment: np.ndarray | None = None
         try:
             self._check_owner("append")
             segment = writer.segments.take(rows.shape[0], rows.shape[1:], dtype)
-            await anyio.to_thread.run_sync(_copy_rows, segment, rows)
-            # A cancellation that came during the copy is honoured: nothing is accepted.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            for target, source in _copy_pieces(segment, rows):
+                target[:] = source
+                # A cancellation that comes between pieces is honoured: nothing is accepted.
+                await anyio.lowlevel.checkpoint()
             self._check_open("append")
         except BaseException:
             writer.budget.release(cost)
+            if segment is not None:
+                writer.segments.give(segment)
             raise
         writer.accept_handed_over(path, segment, cost, pool=writer.segments)
 
