@@ -161,13 +161,25 @@ async def test_back_pressure_bounds_pending_bytes_and_serves_producers_in_order(
     assert _read(h5_path, "/RawData/F").shape == (400, 1024)
 
 
-async def test_a_flush_period_caps_the_queue_at_what_a_slow_disk_writes_in_time(
-    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("options", "seconds_of_writing"),
+    [
+        ({"flush_period": 0.1, "max_pending_seconds": None}, 0.025),
+        ({"max_pending_seconds": 0.04}, 0.04),
+        ({"flush_period": 1.0, "max_pending_seconds": 0.03}, 0.03),
+    ],
+    ids=["a quarter of the flush period", "max_pending_seconds", "the shorter of both"],
+)
+async def test_the_queue_is_capped_at_what_a_slow_disk_writes_in_the_time_allowed(
+    h5_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, float | None],
+    seconds_of_writing: float,
 ) -> None:
-    """With a flush period, producers that outrun a slow disk (here 100 MB/s) are held back:
-    the queue is capped at what that disk writes in a quarter of the period (2.5 MB), not at
-    the 256 MiB budget, so a row never waits behind more than the period allows; every row
-    still arrives, in order."""
+    """Producers that outrun a slow disk (here 100 MB/s) are held back: the queue is capped at
+    what that disk writes in the time allowed (a quarter of the flush period, or
+    max_pending_seconds, whichever is shorter), not at the 256 MiB budget, so a row never
+    waits behind more than that; every row still arrives, in order."""
     disk_bytes_per_s = 100e6
     execute = WriterCore.execute
 
@@ -177,10 +189,10 @@ async def test_a_flush_period_caps_the_queue_at_what_a_slow_disk_writes_in_time(
         execute(core, batch, deadline)  # type: ignore[arg-type]
 
     monkeypatch.setattr(WriterCore, "execute", slow_execute)
-    quarter_period_bytes = int(disk_bytes_per_s * 0.1 / 4)
+    allowed_bytes = int(disk_bytes_per_s * seconds_of_writing)
     row_bytes = 64 << 10
     samples: list[tuple[int, int]] = []
-    async with AsyncH5Saver.open(h5_path, flush_period=0.1) as saver:
+    async with AsyncH5Saver.open(h5_path, **options) as saver:  # type: ignore[arg-type]
         assert saver.statistics().max_pending_bytes == 256 << 20
         array = await saver.add_array(
             saver.raw_group,
@@ -203,8 +215,8 @@ async def test_a_flush_period_caps_the_queue_at_what_a_slow_disk_writes_in_time(
                 tg.start_soon(produce, producer)
     caps = [cap for cap, _ in samples]
     assert min(caps) >= 256 << 10
-    assert max(caps) <= quarter_period_bytes
-    assert max(held for _, held in samples) <= quarter_period_bytes
+    assert max(caps) <= allowed_bytes
+    assert max(held for _, held in samples) <= allowed_bytes
     rows = _read(h5_path, "/RawData/F")[:, 0].astype(int)
     assert len(rows) == 800
     for producer in range(4):
@@ -212,14 +224,14 @@ async def test_a_flush_period_caps_the_queue_at_what_a_slow_disk_writes_in_time(
         assert mine.tolist() == list(range(200))
 
 
-@pytest.mark.parametrize("flush_period", [None, float("inf")])
-async def test_without_a_finite_flush_period_the_whole_budget_may_be_queued(
-    h5_path: Path, flush_period: float | None
+@pytest.mark.parametrize("seconds", [None, float("inf")])
+async def test_without_a_finite_time_bound_the_whole_budget_may_be_queued(
+    h5_path: Path, seconds: float | None
 ) -> None:
-    """No flush period (or an infinite one) promises nothing on time: the cap stays the
-    budget, whatever the writer's rate."""
+    """With neither a finite flush period nor a finite max_pending_seconds, nothing bounds the
+    queue by time: the cap stays the budget, whatever the writer's rate."""
     async with AsyncH5Saver.open(
-        h5_path, flush_period=flush_period, max_pending_bytes=1 << 30
+        h5_path, flush_period=seconds, max_pending_seconds=seconds, max_pending_bytes=1 << 30
     ) as saver:
         array = await _scalar_array(saver, saver.raw_group, "e")
         for row in range(1000):

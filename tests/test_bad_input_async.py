@@ -616,6 +616,22 @@ BAD_OPENS: list[BadOpen] = [
         ("max_pending_bytes", "int -1"),
     ),
     BadOpen(
+        "max_pending_seconds NaN",
+        _file,
+        {"max_pending_seconds": float("nan")},
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("max_pending_seconds", "positive number of seconds", "float nan"),
+    ),
+    BadOpen(
+        "max_pending_seconds zero",
+        _file,
+        {"max_pending_seconds": 0},
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("max_pending_seconds", "int 0"),
+    ),
+    BadOpen(
         "switch_interval NaN",
         _file,
         {"switch_interval": float("nan")},

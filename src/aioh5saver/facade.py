@@ -53,6 +53,9 @@ __all__ = ["AsyncH5Saver", "SaverStatistics"]
 # The GIL switch interval while a saver is open: see switch_interval.py.
 DEFAULT_SWITCH_INTERVAL_S = 0.001
 
+# The queue holds at most what the writer writes in this many seconds: see Writer._bound_backlog.
+DEFAULT_MAX_PENDING_SECONDS = 0.05
+
 # A producer whose appends are all accepted at once yields to the event loop after this long,
 # so that it cannot starve the other producers, the writer or the loop.
 _YIELD_INTERVAL_S = 0.00004
@@ -83,6 +86,16 @@ def _copy_pieces(segment: np.ndarray, rows: np.ndarray) -> Iterator[tuple[Any, A
         yield (
             segment[start : start + step],
             rows[start : start + step].astype(segment.dtype, casting="same_kind", copy=False),
+        )
+
+
+def _check_seconds(value: object, name: str) -> None:
+    """Raise unless ``value`` is None or a positive number of seconds (infinity included)."""
+    if value is not None and not (
+        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    ):
+        raise InvalidArgumentError(
+            f"{name}: expected None or a positive number of seconds, got {describe(value)}"
         )
 
 
@@ -161,28 +174,14 @@ class AsyncH5Saver:
         flush_interval: int = 0,
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
+        max_pending_seconds: float | None = DEFAULT_MAX_PENDING_SECONDS,
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> None:
         file_path = _check_file_path(path)
         check_count(flush_interval, "flush_interval")
-        if switch_interval is not None and not (
-            isinstance(switch_interval, int | float)
-            and not isinstance(switch_interval, bool)
-            and switch_interval > 0
-        ):
-            raise InvalidArgumentError(
-                f"switch_interval: expected None or a positive number of seconds, got "
-                f"{describe(switch_interval)}"
-            )
-        if flush_period is not None and not (
-            isinstance(flush_period, int | float)
-            and not isinstance(flush_period, bool)
-            and flush_period > 0
-        ):
-            raise InvalidArgumentError(
-                f"flush_period: expected None or a positive number of seconds, got "
-                f"{describe(flush_period)}"
-            )
+        _check_seconds(switch_interval, "switch_interval")
+        _check_seconds(flush_period, "flush_period")
+        _check_seconds(max_pending_seconds, "max_pending_seconds")
         if (
             isinstance(max_pending_bytes, bool)
             or not isinstance(max_pending_bytes, int)
@@ -205,7 +204,12 @@ class AsyncH5Saver:
             swmr=swmr,
             flush_interval=flush_interval,
         )
-        self._writer = Writer(core, max_pending_bytes=max_pending_bytes, flush_period=flush_period)
+        self._writer = Writer(
+            core,
+            max_pending_bytes=max_pending_bytes,
+            flush_period=flush_period,
+            max_pending_seconds=max_pending_seconds,
+        )
         self._raw_group: NodeRef | None = None
         self._arrays: dict[str, NodeRef] = {}
         self._next_yield = 0.0
@@ -237,6 +241,7 @@ class AsyncH5Saver:
         flush_interval: int = 0,
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
+        max_pending_seconds: float | None = DEFAULT_MAX_PENDING_SECONDS,
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> AsyncH5Saver:
         """A saver for ``path``, to be entered with ``async with``: the file is opened (created
@@ -246,10 +251,13 @@ class AsyncH5Saver:
           the first append.
         - ``flush_interval``: flush every N appended rows (0: not by count).
         - ``flush_period``: no appended row stays unflushed longer than this many seconds. To
-          keep that promise when producers outrun the disk, the queue is then capped at what
-          the writer writes in a quarter of the period (256 KiB at least; see
-          ``statistics().pending_cap_bytes``).
+          keep that promise when producers outrun the disk, the queue then holds at most what
+          the writer writes in a quarter of the period.
         - ``max_pending_bytes``: the back-pressure budget of queued data.
+        - ``max_pending_seconds``: the queue also holds at most what the writer writes in this
+          many seconds, at its recent rate (256 KiB at least; ``None``: the whole budget).
+          More only makes producers wait later, and costs memory and event-loop time. The cap
+          in force is ``statistics().pending_cap_bytes``.
         - ``switch_interval``: while the saver is open, the interpreter's thread switch interval
           is at most this many seconds (process-wide, given back at close), so that the writer
           thread and the event loop share the GIL in short turns; ``None`` leaves it alone.
@@ -263,6 +271,7 @@ class AsyncH5Saver:
             flush_interval=flush_interval,
             flush_period=flush_period,
             max_pending_bytes=max_pending_bytes,
+            max_pending_seconds=max_pending_seconds,
             switch_interval=switch_interval,
         )
 

@@ -38,7 +38,11 @@ async def measure(
     path = folder / "outrun.h5"
     with RssSampler() as rss:
         started = time.perf_counter()
-        async with AsyncH5Saver.open(path, max_pending_bytes=budget_bytes) as saver:
+        # The byte budget alone bounds the queue here: the time bound (max_pending_seconds)
+        # would keep it smaller, and the budget's own bound would go untested.
+        async with AsyncH5Saver.open(
+            path, max_pending_bytes=budget_bytes, max_pending_seconds=None
+        ) as saver:
             scan = await saver.add_scan_group(saver.raw_group)
             arrays = []
             for index in range(producers):
