@@ -79,8 +79,9 @@ def test_swmr_latency_is_time_from_append_to_first_reader_sight_of_that_row() ->
 
 
 def test_small_real_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
-    """One round of W1 (aioh5saver and raw os.write) at quick size writes the three reports,
-    with positive rates and the memory check."""
+    """One round of W1 (aioh5saver, raw os.write and the idle loop) at quick size writes the
+    three reports, with positive rates, the idle loop's lag beside aioh5saver's, and the
+    memory check."""
     out = tmp_path / "report"
     status = main(
         [
@@ -90,7 +91,7 @@ def test_small_real_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
             "--workloads",
             "W1",
             "--contenders",
-            "aioh5saver,raw os.write",
+            "aioh5saver,raw os.write,idle loop",
             "--out",
             str(out),
         ]
@@ -98,12 +99,17 @@ def test_small_real_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
     assert status == 0
     data = json.loads((out / "report.json").read_text())
     rates = {summary["contender"]: summary["rows_per_s"] for summary in data["summaries"]}
-    assert set(rates) == {"aioh5saver", "raw os.write"}
-    assert all(rate > 0 for rate in rates.values())
+    assert set(rates) == {"aioh5saver", "raw os.write", "idle loop"}
+    assert rates["aioh5saver"] > 0
+    assert rates["raw os.write"] > 0
+    assert rates["idle loop"] == 0  # it writes nothing
     assert data["outrun"]["frames"] > 0
     lags = {summary["contender"]: summary["lag_p99_ms"] for summary in data["summaries"]}
     assert math.isfinite(lags["aioh5saver"])  # the ticker ran beside the producers
     assert lags["raw os.write"] is None  # no event loop there: not measured, written as null
+    assert math.isfinite(lags["idle loop"])
+    lag_target = next(t for t in data["targets"] if t["name"] == "W1 loop lag p99")
+    assert f"(idle loop: {lags['idle loop']:.2f} ms)" in lag_target["measured"]
     markdown = (out / "report.md").read_text()
     assert "| W1 | aioh5saver |" in markdown
     assert (out / "report.png").read_bytes().startswith(b"\x89PNG")

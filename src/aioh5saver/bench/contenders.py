@@ -7,6 +7,9 @@
   one row, run on a worker thread.
 - ``raw os.write``: the same bytes written with ``os.write`` to one file per producer in the same
   folder, with nothing else: the limit.
+- ``idle loop``: the lag ticker alone on an event loop with nothing else to do, for a second:
+  the machine's own lag, measured beside the others (on a VM it varies by an order of
+  magnitude from one hour to the next).
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ AppendRow = Callable[[Any], Awaitable[None]]
 # accepted (the target allows 50 ms more).
 SWMR_FLUSH_PERIOD_S = 0.1
 
-CONTENDERS = ("aioh5saver", "pymodaq_data", "lock+to_thread", "raw os.write")
+CONTENDERS = ("aioh5saver", "pymodaq_data", "lock+to_thread", "raw os.write", "idle loop")
+
+# How long the idle loop's ticker runs (at most the workload's time limit).
+IDLE_SECONDS = 1.0
 
 
 @dataclass
@@ -80,6 +86,9 @@ def run(contender: str, workload: Workload, folder: Path, *, swmr: bool, backend
     try:
         if contender == "raw os.write":
             return _run_raw(workload, folder)
+        if contender == "idle loop":
+            idle: RunResult = anyio.run(_run_idle, workload, backend=backend)
+            return idle
         runner = {
             "aioh5saver": _AioH5Saver,
             "pymodaq_data": _Pymodaq,
@@ -318,6 +327,29 @@ class _LockToThread(_AsyncContender):
 
     async def close(self) -> None:
         self.file.close()
+
+
+async def _run_idle(workload: Workload) -> RunResult:
+    """The lag ticker alone: how late a 1 ms sleep wakes up when nothing else runs."""
+    ticker = LagTicker()
+    seconds = min(IDLE_SECONDS, workload.max_seconds)
+    with RssSampler() as rss:
+        started = time.perf_counter()
+        async with anyio.create_task_group() as ticking:
+            ticking.start_soon(ticker.run)
+            await anyio.sleep(seconds)
+            ticker.stop()
+        elapsed = time.perf_counter() - started
+    return RunResult(
+        contender="idle loop",
+        workload=workload.name,
+        swmr=False,
+        rows=0,
+        nbytes=0,
+        seconds=elapsed,
+        lag_ms=ticker.lags_ms,
+        rss_growth_bytes=rss.growth_bytes,
+    )
 
 
 def _run_raw(workload: Workload, folder: Path) -> RunResult:
