@@ -1,11 +1,11 @@
 """A byte budget with first-come, first-served waiters: the writer's back-pressure.
 
 Producers :meth:`ByteBudget.acquire` the size of what they queue and the writer
-:meth:`ByteBudget.release`\\ s it once written. The budget may be capped below its limit for a while
-(:meth:`ByteBudget.set_cap`). A request larger than the whole budget passes
-alone (when nothing else is held), so that one oversized batch cannot wait forever. Waiters are
-served strictly in arrival order: a small request never overtakes a large one that came first.
-Everything runs on the event-loop thread.
+:meth:`ByteBudget.release`\\ s it once written. The writer may cap the budget below its limit
+(:meth:`ByteBudget.set_cap`). A request larger than the whole cap passes alone (when nothing
+else is held), so that one oversized batch cannot wait forever. Waiters are served strictly in
+arrival order: a small request never overtakes a large one that came first. Everything runs on
+the event-loop thread.
 """
 
 from __future__ import annotations

@@ -263,8 +263,8 @@ class Writer:
         Producers that outrun the disk would otherwise fill the whole budget: a row would then
         wait behind it for longer than a flush period promises (W3 under SWMR: 256 MiB queued
         at 1 GB/s, p99 251 ms from an append to a reader seeing it, for a period of 100 ms),
-        and the loop would copy rows into memory it has not touched for a while (W2, 3 runs
-        interleaved: loop lag p99 9.1-10.8 ms with the whole budget, 1.2-3.7 ms capped)."""
+        and the event loop fared worse too (W2, 3 runs interleaved: loop lag p99 9.1-10.8 ms
+        with the whole budget, 1.2-3.7 ms capped, and more MB/s capped)."""
         if not written:
             return
         self._recent_bytes = self._recent_bytes / 2 + written
