@@ -23,7 +23,7 @@ from h5py import h5s, h5t
 
 from .attrs import encode_attr
 from .nodes import EARRAY, h5_errors, require_writable
-from .ops import copies_as_bytes
+from .ops import copy_rows
 
 __all__ = ["ArrayWriter"]
 
@@ -64,7 +64,6 @@ class ArrayWriter:
         "_memory_type",
         "_origin",
         "_recorded_rows",
-        "_row_nbytes",
         "chunk_bytes",
         "dtype",
         "path",
@@ -98,7 +97,6 @@ class ArrayWriter:
         self._memory_type = h5t.py_create(self.dtype)
         self._recorded_rows: int = self.rows
         self._chunk_buffer: np.ndarray | None = None
-        self._row_nbytes = math.prod(self.row_shape) * self.dtype.itemsize
 
     def append(self, parts: list[np.ndarray]) -> None:
         """Write ``parts`` (of this array's row shape and dtype) after the rows already there,
@@ -136,23 +134,17 @@ class ArrayWriter:
         that (small parts are the rule for rows appended one at a time, and a chunk written
         directly costs one HDF5 call where each part would cost a plain write through the
         chunk cache: 1.5x the writer's MB/s for 16 KiB rows appended one at a time, median of
-        3 runs, seen here). Parts are copied as bytes, holding the GIL: numpy would let it go
-        for each part, and each time the writer waits up to a switch interval to get it back
-        from a busy event loop (672 -> 802 MB/s for 16 KiB rows beside a busy loop, median of
-        5 runs interleaved)."""
+        3 runs, seen here). Parts are copied as bytes (see :func:`~.ops.copy_rows`): with numpy
+        letting the GIL go for each part, the writer waited for a busy event loop to give it
+        back each time (672 -> 802 MB/s for 16 KiB rows beside a busy loop, median of 5 runs
+        interleaved)."""
         if self._chunk_buffer is None:
             self._chunk_buffer = np.empty((self._chunk_rows, *self.row_shape), self.dtype)
         buffer = self._chunk_buffer
-        buffer_bytes = buffer.data.cast("B") if copies_as_bytes(self.dtype) else None
         filled = 0
         for piece in pieces:
-            count = piece.shape[0]
-            if buffer_bytes is not None and piece.flags.c_contiguous:
-                start = filled * self._row_nbytes
-                buffer_bytes[start : start + piece.nbytes] = piece.data.cast("B")
-            else:
-                buffer[filled : filled + count] = piece
-            filled += count
+            copy_rows(buffer[filled : filled + piece.shape[0]], piece)
+            filled += piece.shape[0]
         return buffer
 
     @property

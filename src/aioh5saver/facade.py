@@ -43,7 +43,7 @@ from .ops import (
     FlushOp,
     SaveCopyOp,
     SwmrOp,
-    copies_as_bytes,
+    bytes_alike,
 )
 from .switch_interval import SwitchIntervalLease
 from .writer import Writer
@@ -72,10 +72,9 @@ Where = NodeRef | str
 
 def _copy_pieces(segment: np.ndarray, rows: np.ndarray) -> Iterator[tuple[Any, Any]]:
     """(target, source) pairs of about :data:`_COPY_PIECE_BYTES` that copy ``rows`` into
-    ``segment`` with ``target[:] = source``: as bytes when both are laid out alike (a byte
-    copy holds the GIL, where numpy would let it go and then wait for the writer thread to
-    give it back), else as rows cast within their kind."""
-    if rows.dtype == segment.dtype and rows.flags.c_contiguous and copies_as_bytes(rows.dtype):
+    ``segment`` with ``target[:] = source``: as bytes when both are laid out alike (see
+    :func:`~.ops.copy_rows`), else as rows cast within their kind."""
+    if bytes_alike(segment, rows):
         target_bytes, source_bytes = segment.data.cast("B"), rows.data.cast("B")
         for start in range(0, rows.nbytes, _COPY_PIECE_BYTES):
             stop = start + _COPY_PIECE_BYTES

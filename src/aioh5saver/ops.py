@@ -27,7 +27,9 @@ __all__ = [
     "SaveCopyOp",
     "SwmrOp",
     "TextAppend",
+    "bytes_alike",
     "copies_as_bytes",
+    "copy_rows",
 ]
 
 # What one append call costs in memory beyond its data: counted in the byte budget, so that a
@@ -52,6 +54,27 @@ def copies_as_bytes(dtype: np.dtype[Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def bytes_alike(target: np.ndarray, source: np.ndarray) -> bool:
+    """True if ``source`` can be copied into ``target`` as plain bytes: same dtype, both
+    C-contiguous, and a dtype whose memoryview casts to bytes."""
+    return (
+        target.dtype == source.dtype
+        and target.flags.c_contiguous
+        and source.flags.c_contiguous
+        and copies_as_bytes(source.dtype)
+    )
+
+
+def copy_rows(target: np.ndarray, source: np.ndarray) -> None:
+    """``target[...] = source``, as bytes where both are laid out alike. A byte copy holds the
+    GIL; numpy lets it go while it copies more than a few hundred elements, and the copying
+    thread then waits for the other thread to give it back (up to a switch interval)."""
+    if bytes_alike(target, source):
+        target.data.cast("B")[:] = source.data.cast("B")
+    else:
+        target[...] = source
 
 
 class OpState(enum.Enum):
@@ -142,10 +165,10 @@ class RowsAppend(AppendOp):
         self._fill = 0
         self._row_nbytes = max(1, dtype.itemsize * math.prod(row_shape))
         self._segment_rows = max(1, FIRST_SEGMENT_BYTES // self._row_nbytes)
-        # Rows are copied as bytes where the dtype allows: numpy lets the GIL go while it
-        # copies more than a few hundred elements, and the event loop's thread, which copies
-        # here, then waits for the writer thread to give it back (a 16 KiB row: median 3 us,
-        # but 2% of copies over 100 us and 60% of the time, seen here).
+        # Rows are copied as bytes where the dtype allows, as copy_rows does, into a byte view
+        # of the segment kept for that (one view per segment, not per row): copied by numpy
+        # on the event loop's thread, a 16 KiB row took 3 us at the median but over 100 us
+        # for 2% of rows, 60% of the time, waiting to get the GIL back (seen here).
         self._bytewise = copies_as_bytes(dtype)
         self._segment_bytes = memoryview(b"")
 
