@@ -214,8 +214,8 @@ def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
         "bench",
         help="run the benchmark harness and write its report",
         description="Run the benchmark harness (aioh5saver against pymodaq_data, lock+to_thread "
-        "h5py and raw os.write) and write its report. Other options are passed on to the "
-        "harness unchanged.",
+        "h5py and raw os.write, with an idle event loop's lag as the machine's own) and write "
+        "its report. Other options are passed on to the harness unchanged.",
     )
     bench.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
     bench.add_argument(

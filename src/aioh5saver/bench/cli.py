@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aioh5saver bench",
         description="Benchmark aioh5saver against pymodaq_data, lock+to_thread h5py and raw "
-        "os.write, interleaved, and write report.json, report.md and report.png.",
+        "os.write, interleaved, with an idle event loop's lag as the machine's own, and write "
+        "report.json, report.md and report.png.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     parser.add_argument(
