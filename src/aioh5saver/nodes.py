@@ -415,18 +415,12 @@ class EARRAY(CARRAY):
     def append_backend(self, data: np.ndarray) -> None:
         """Write a checked batch of rows at the end of the array and update its ``shape``
         attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
-        self.append_parts([data])
-
-    def append_parts(self, parts: list[np.ndarray]) -> None:
-        """Write checked batches of rows, in order, with one resize and one ``shape`` update."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
-            dataset.resize(start + sum(part.shape[0] for part in parts), axis=0)
-            for part in parts:
-                dataset[start : start + part.shape[0]] = part
-                start += part.shape[0]
+            dataset.resize(start + data.shape[0], axis=0)
+            dataset[start:] = data
             _record_shape(dataset)
 
 
