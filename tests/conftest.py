@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures"
+from reference import write_scenario
+
+
+@pytest.fixture(scope="session")
+def pymodaq_reference_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference scenario (:mod:`reference`) written by pymodaq_data 5.3.0 itself, made
+    once per run; tests that change a file copy it first."""
+    path = tmp_path_factory.mktemp("reference") / "reference_pymodaq_h5py.h5"
+    write_scenario("pymodaq_data.h5modules.saving", path)
+    return path
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from aioh5saver._errors import UnsafeContentError
 from aioh5saver._pickled_str import decode_pickled_str, encode_pickled_str
 
-# The Logger rows of /work/shared/fixtures/reference_pymodaq_h5py.txt, written by pymodaq_data.
+# The Logger rows of the reference scenario (tests/reference.py), as pymodaq_data writes them.
 REFERENCE_ROWS = {
     "log message 1": b"\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00\x8c\rlog message 1\x94.",
     "log message 2": b"\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00\x8c\rlog message 2\x94.",

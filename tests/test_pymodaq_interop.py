@@ -4,7 +4,6 @@ written by pymodaq_data read by aioh5saver: same tree, attributes, data, strings
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pymodaq_data.h5modules import saving as pm_saving
 
 import aioh5saver as h5s
 
-FIXTURES = Path(os.environ.get("AIOH5SAVER_FIXTURES", "/work/shared/fixtures"))
+REFERENCE_SCRIPT = Path(__file__).with_name("reference.py")
 ENVELOPE_KEYS = {"module", "type", "data"}
 LOG_LINES = [
     "acquisition started",
@@ -333,10 +332,10 @@ def test_aioh5saver_preserves_pymodaq_attribute_types(pm_attr_file, name):
         assert value == expected
 
 
-def test_reference_fixture_reads_logs_and_strings(tmp_path):
-    """The shared pymodaq_data reference file opens read-only with its logs and strings."""
+def test_reference_fixture_reads_logs_and_strings(tmp_path, pymodaq_reference_file):
+    """The reference file pymodaq_data wrote opens read-only with its logs and strings."""
     path = tmp_path / "reference.h5"
-    shutil.copyfile(FIXTURES / "reference_pymodaq_h5py.h5", path)
+    shutil.copyfile(pymodaq_reference_file, path)
     before = path.read_bytes()
     saver = h5s.H5SaverLowLevel.from_file(path, mode="r")
     try:
@@ -359,17 +358,15 @@ def run(*args: str | Path, cwd: Path) -> str:
 
 
 def test_scenario_dumps_match_between_pymodaq_and_aioh5saver(tmp_path):
-    """scenario_reference.py run with pymodaq_data and with aioh5saver dumps identically."""
-    scenario, tree = FIXTURES / "scenario_reference.py", FIXTURES / "h5tree.py"
+    """The reference scenario run with pymodaq_data and with aioh5saver, each in its own
+    process, dumps identically (tree, shapes, dtypes, attributes byte for byte, data)."""
     dumps = {}
     for module in ("pymodaq_data.h5modules.saving", "aioh5saver"):
         out = tmp_path / f"{module}.h5"
-        run(scenario, module, out, cwd=tmp_path)
-        dumps[module] = run(tree, out, cwd=tmp_path)
+        run(REFERENCE_SCRIPT, "write", module, out, cwd=tmp_path)
+        dumps[module] = run(REFERENCE_SCRIPT, "dump", out, cwd=tmp_path)
     assert "/RawData/Logger Dataset" in dumps["aioh5saver"]
     assert dumps["aioh5saver"] == dumps["pymodaq_data.h5modules.saving"]
-    reference = (FIXTURES / "reference_pymodaq_h5py.txt").read_text()
-    assert dumps["aioh5saver"].strip() == reference.strip()
 
 
 def test_reading_aioh5saver_file_read_only_leaves_it_unchanged(aio_file, tmp_path):

@@ -11,7 +11,6 @@ from pymodaq_data.h5modules import saving as pmd_saving
 
 import aioh5saver
 from aioh5saver import EARRAY, GROUP, H5SaverLowLevel, StringARRAY
-from conftest import FIXTURES
 
 
 @pytest.fixture
@@ -263,10 +262,12 @@ def test_group_queries_find_groups_by_type_title_and_attribute(saver: H5SaverLow
 @pytest.mark.parametrize(
     ("depth", "only_groups"), [(None, False), (1, False), (2, True), (0, False)]
 )
-def test_walk_order_is_pymodaq_datas(depth: int | None, only_groups: bool) -> None:
+def test_walk_order_is_pymodaq_datas(
+    pymodaq_reference_file: Path, depth: int | None, only_groups: bool
+) -> None:
     """walk_nodes visits the reference file's nodes in the same order as pymodaq_data, for
     every depth and with only_groups (the first match of a search depends on it)."""
-    path = FIXTURES / "reference_pymodaq_h5py.h5"
+    path = pymodaq_reference_file
     ours = H5SaverLowLevel.from_file(path, mode="r")
     theirs = pmd_saving.H5SaverLowLevel(backend="h5py")
     theirs.open_file(path, "r")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,22 +12,7 @@ from hypothesis import strategies as st
 from pymodaq_data.h5modules import saving as pmd_saving
 
 import aioh5saver
-from conftest import FIXTURES
-
-_spec = importlib.util.spec_from_file_location("h5tree", FIXTURES / "h5tree.py")
-assert _spec is not None
-assert _spec.loader is not None
-h5tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(h5tree)
-
-
-def dump(path: Path) -> str:
-    """The canonical h5tree.py dump of a file."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        h5tree.main(str(path))
-    return out.getvalue()
-
+from reference import canonical_dump
 
 _titles = st.text(alphabet="abcé xyz_", max_size=6)
 _attr_values = st.one_of(
@@ -150,5 +132,5 @@ def test_random_call_sequences_give_the_same_file_as_pymodaq_data(
             apply(saver, operations)
         finally:
             saver.close_file()
-        dumps.append(dump(path))
+        dumps.append(canonical_dump(path))
     assert dumps[0] == dumps[1]

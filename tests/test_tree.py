@@ -21,9 +21,6 @@ import aioh5saver as h5s
 from aioh5saver import tree
 from aioh5saver.tree import ValueText
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-REFERENCE_FILE = REFERENCE / "reference_pymodaq_h5py.h5"
-
 
 def _all_paths(path: Path) -> set[str]:
     found = {"/"}
@@ -36,18 +33,21 @@ def _by_path(report: h5s.FileReport) -> dict[str, h5s.NodeInfo]:
     return {node.path: node for node in report.nodes}
 
 
-def test_inspect_pymodaq_file_lists_every_node_with_its_kind_shape_and_attributes() -> None:
+def test_inspect_pymodaq_file_lists_every_node_with_its_kind_shape_and_attributes(
+    pymodaq_reference_file: Path,
+) -> None:
     """A file pymodaq_data wrote: every node is listed once, in tree order, with the kind it
     is, its shape, dtype and decoded attributes, and the Logger's lines."""
-    report = h5s.inspect_file(REFERENCE_FILE)
+    reference_file = pymodaq_reference_file
+    report = h5s.inspect_file(reference_file)
     nodes = _by_path(report)
-    assert set(nodes) == _all_paths(REFERENCE_FILE)
+    assert set(nodes) == _all_paths(reference_file)
     assert len(nodes) == len(report.nodes)
     assert report.nodes[0].path == "/"
     assert [n.path for n in report.nodes] == sorted(nodes, key=lambda p: p.split("/")[1:])
-    assert report.size_bytes == REFERENCE_FILE.stat().st_size
+    assert report.size_bytes == reference_file.stat().st_size
     assert (report.writing, report.swmr, report.nodes_omitted) == (False, False, 0)
-    with h5py.File(REFERENCE_FILE, "r") as file:
+    with h5py.File(reference_file, "r") as file:
         for path, node in nodes.items():
             obj = file[path]
             if isinstance(obj, h5py.Dataset):
@@ -60,7 +60,7 @@ def test_inspect_pymodaq_file_lists_every_node_with_its_kind_shape_and_attribute
     assert logger.kind == "StringARRAY"
     assert logger.attrs["CLASS"] == "VLARRAY"
     assert nodes["/RawData/Scan000/Detector000/Data1D/Data"].attrs["shape"] == (2, 3)
-    saver = h5s.H5SaverLowLevel.from_file(REFERENCE_FILE, mode="r")
+    saver = h5s.H5SaverLowLevel.from_file(reference_file, mode="r")
     try:
         expected_log = saver.get_set_logger().read()
     finally:
