@@ -66,6 +66,15 @@ SUPPORTED_BACKENDS = ("h5py",)
 # go back to a finished chunk, so a bigger cache holds nothing useful, and HDF5 2.0 gives every
 # open array 8 MiB by default: a file of 20 arrays took 160 MiB of memory for nothing.
 CHUNK_CACHE_BYTES = (1 << 20) + (1 << 18)
+# The HDF5 library versions whose file format aioh5saver writes (h5py ``libver`` bounds), so
+# that HDF5 1.10 and later read every file. The upper bound is never 'latest': under HDF5 2.0
+# that writes 2.0 encodings (seen: the root's bool attributes), on which PyTables (HDF5 1.14)
+# segfaults and which h5dump 1.10 cannot read. SWMR needs the 1.10 format (superblock version
+# 3, with consistency flags), so SWMR-capable files get it from the start. Other files keep the
+# earliest format that holds their objects (superblock version 0, as pymodaq_data writes):
+# it has no consistency flags, so a file whose writer was killed opens without recover().
+LIBVER_SWMR = ("v110", "v110")
+LIBVER_PLAIN = ("earliest", "v110")
 # The compressions h5py writes without plugins.
 _COMPRESSIONS = frozenset({"gzip", "lzf", "szip"})
 _FILE_MODES = frozenset({"r", "r+", "a", "w", "w-", "x"})
@@ -285,19 +294,21 @@ class H5Backend:
         **kwargs: Any,
     ) -> h5py.File:
         """Open (or create, with ``mode='w'``) the file; a new file gets PyMoDAQ's root
-        attributes. With ``swmr_mode`` the file is written in the latest format (needed by
-        SWMR), or read with ``swmr=True``."""
+        attributes. Files are written in the HDF5 1.10 format (:data:`LIBVER_SWMR`) with
+        ``swmr_mode``, which SWMR needs, else in the earliest format that holds them, never in
+        one newer than 1.10 (:data:`LIBVER_PLAIN`); read-only with ``swmr_mode``, they are
+        read with ``swmr=True``."""
         if mode not in _FILE_MODES:
             raise InvalidArgumentError(
                 f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
             )
         self.file_path = fullpathname
         self._swmr_mode = swmr_mode
-        if swmr_mode:
-            if mode == "r":
+        if mode == "r":
+            if swmr_mode:
                 kwargs.setdefault("swmr", True)
-            else:
-                kwargs.setdefault("libver", "latest")
+        else:
+            kwargs.setdefault("libver", LIBVER_SWMR if swmr_mode else LIBVER_PLAIN)
         kwargs.setdefault("rdcc_nbytes", CHUNK_CACHE_BYTES)
         if mode != "r":
             _refuse_a_second_writer(Path(fullpathname), mode)
@@ -460,7 +471,7 @@ class H5Backend:
 
     def reopen(self) -> None:
         """Close the file and open it again for appending, keeping its SWMR capability (the
-        latest file format). HDF5's file lock is not taken, so that this succeeds while SWMR
+        1.10 file format). HDF5's file lock is not taken, so that this succeeds while SWMR
         readers still hold the file open."""
         if self.file_path is None:
             raise ClosedFileError("reopen: expected a file to reopen, got none")
