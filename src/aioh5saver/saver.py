@@ -32,11 +32,28 @@ from .backend import (
 )
 from .enums import DataDim, DataType, GroupType, SaveType, coerce_enum
 from .nodes import CARRAY, GROUP, Node, StringARRAY
+from .recover import read_superblock
 from .staging import fold_staged_strings
 
 __all__ = ["H5SaverLowLevel"]
 
 _LOGGER_NAME = "Logger"
+
+
+# SWMR writing needs superblock version 3 (the HDF5 1.10 format), and HDF5 cannot upgrade an
+# older superblock in place: such a file would open, then fail at the first SWMR write.
+_SWMR_SUPERBLOCK_VERSION = 3
+
+
+def _refuse_swmr_before_the_110_format(path: Path) -> None:
+    version = read_superblock(path).version
+    if version < _SWMR_SUPERBLOCK_VERSION:
+        raise InvalidArgumentError(
+            f"swmr_mode: expected a file in the HDF5 1.10 format (superblock version "
+            f"{_SWMR_SUPERBLOCK_VERSION}), which SWMR writing needs, got {path} with superblock "
+            f"version {version} (written without SWMR, or rewritten by a tool such as h5repack); "
+            "open it with swmr_mode=False, or pass new_file=True to replace it"
+        )
 
 
 class H5SaverLowLevel(H5Backend):
@@ -142,6 +159,8 @@ class H5SaverLowLevel(H5Backend):
                 f"swmr_mode: expected a file created SWMR-capable, got {fullpath}, which was "
                 "not; open it with swmr_mode=False, or pass new_file=True to replace it"
             )
+        elif swmr_mode and not new_file and mode != "r":
+            _refuse_swmr_before_the_110_format(fullpath)
         self.h5_file_name = name
         self.h5_file_path = file_name.parent
         self._raw_group_name = raw_group_name
