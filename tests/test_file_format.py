@@ -1,0 +1,192 @@
+"""The file format aioh5saver writes: never newer than HDF5 1.10, so that HDF5 1.10 and later
+read every file (the readers themselves are in ``test_real_readers.py``).
+
+- every open for writing uses h5py libver bounds ``('v110', 'v110')`` with SWMR (SWMR needs the
+  1.10 format) and ``('earliest', 'v110')`` without, through SWMR starts, pauses, reopens and
+  continuations;
+- files with SWMR have superblock version 3, files without version 0 (no consistency flags, so
+  a killed writer's file opens without ``recover``);
+- continuing a file in a format older than 1.10 under SWMR (superblock version 0 or 2, e.g. a
+  SWMR file rewritten by h5repack) is refused at open, and the file left as it was: HDF5 cannot
+  upgrade a superblock in place, and would fail at the first SWMR write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from aioh5saver import AsyncH5Saver, H5Backend, H5SaverLowLevel, InvalidArgumentError
+from aioh5saver.backend import LIBVER_PLAIN, LIBVER_SWMR
+from aioh5saver.recover import read_superblock
+
+SWMR_BOUNDS = ("v110", "v110")
+PLAIN_BOUNDS = ("earliest", "v110")
+
+
+def test_the_bounds_are_the_1_10_format() -> None:
+    """The bounds the file layer uses are the 1.10 format with SWMR, the earliest format
+    capped at 1.10 without."""
+    assert (LIBVER_SWMR, LIBVER_PLAIN) == (SWMR_BOUNDS, PLAIN_BOUNDS)
+
+
+@pytest.mark.parametrize("swmr_mode", [False, True], ids=["plain", "swmr"])
+@pytest.mark.parametrize("mode", ["w", "a-new", "a-existing", "r+", "w-", "x"])
+def test_every_open_for_writing_caps_the_format_at_1_10(
+    h5_path: Path, mode: str, swmr_mode: bool
+) -> None:
+    """Whatever the writing mode, a file opened by the file layer writes the 1.10 format with
+    swmr_mode and the earliest format capped at 1.10 without, never 'latest'."""
+    if mode in ("a-existing", "r+"):
+        with h5py.File(h5_path, "w", libver=SWMR_BOUNDS if swmr_mode else PLAIN_BOUNDS):
+            pass
+    backend = H5Backend()
+    file = backend.open_file(
+        h5_path, mode.removesuffix("-new").removesuffix("-existing"), swmr_mode=swmr_mode
+    )
+    try:
+        assert file.libver == (SWMR_BOUNDS if swmr_mode else PLAIN_BOUNDS)
+    finally:
+        backend.close_file()
+
+
+def test_read_only_opens_leave_the_bounds_to_hdf5(h5_path: Path) -> None:
+    """Reading writes nothing, so read-only opens pass no bounds (and read any format)."""
+    with h5py.File(h5_path, "w", libver="latest"):
+        pass
+    with h5py.File(h5_path, "r") as plain:
+        default = plain.libver
+    backend = H5Backend()
+    file = backend.open_file(h5_path, "r")
+    try:
+        assert file.libver == default
+    finally:
+        backend.close_file()
+
+
+def test_sync_files_keep_the_1_10_format_through_swmr_reopen_and_continuation(
+    h5_path: Path,
+) -> None:
+    """A SWMR file stays in the 1.10 format when SWMR starts, when finalize_swmr reopens it,
+    and when it is continued with or without SWMR; a plain file is capped at 1.10 when it is
+    created and continued. Superblock versions: 3 with SWMR, 0 without."""
+    saver = H5SaverLowLevel.from_file(h5_path, new_file=True, swmr_mode=True)
+    array = saver.add_array(
+        saver.raw_group,
+        "e",
+        "data_enlargeable",
+        data_shape=(2,),
+        enlargeable=True,
+        data_dimension="Data1D",
+    )
+    saver.enable_swmr()
+    array.append(np.ones(2))
+    assert saver.h5file is not None
+    assert saver.h5file.libver == SWMR_BOUNDS
+    saver.finalize_swmr(keep_open=True)
+    assert saver.h5file is not None
+    assert saver.h5file.libver == SWMR_BOUNDS
+    saver.close_file()
+    for swmr_mode in (True, False):
+        continued = H5SaverLowLevel.from_file(h5_path, swmr_mode=swmr_mode)
+        assert continued.h5file is not None
+        assert continued.h5file.libver == (SWMR_BOUNDS if swmr_mode else PLAIN_BOUNDS)
+        continued.add_log(f"continued, swmr_mode={swmr_mode}")
+        continued.close_file()
+    assert read_superblock(h5_path).version == 3
+
+    plain = h5_path.with_name("plain.h5")
+    for new_file in (True, False):
+        saver = H5SaverLowLevel.from_file(plain, new_file=new_file)
+        assert saver.h5file is not None
+        assert saver.h5file.libver == PLAIN_BOUNDS
+        saver.add_log("line")
+        saver.close_file()
+    assert read_superblock(plain).version == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("swmr", [False, True], ids=["plain", "swmr"])
+async def test_async_files_have_the_superblock_of_their_format(
+    h5_path: Path, anyio_backend: str, swmr: bool
+) -> None:
+    """AsyncH5Saver files have superblock version 3 with SWMR (the 1.10 format, kept through a
+    structure change that pauses SWMR and a continuation) and 0 without."""
+    async with AsyncH5Saver.open(h5_path, swmr=swmr) as saver:
+        array = await saver.add_array(
+            saver.raw_group,
+            "e",
+            "data_enlargeable",
+            data_shape=(2,),
+            enlargeable=True,
+            data_dimension="Data1D",
+        )
+        await saver.append(array, np.ones(2))
+        await saver.add_det_group(saver.raw_group, title="late")
+        await saver.append(array, np.ones(2))
+    async with AsyncH5Saver.open(h5_path, swmr=swmr, new_file=False) as saver:
+        await saver.append(array, np.ones(2))
+    assert read_superblock(h5_path).version == (3 if swmr else 0)
+
+
+def _swmr_capable_in_an_older_format(path: Path, bounds: tuple[str, str]) -> str:
+    """A file that says it is SWMR-capable but is in an older format (what h5repack makes of
+    a SWMR file), holding a log line; its SHA-256."""
+    saver = H5SaverLowLevel.from_file(path, new_file=True)
+    saver.add_log("precious")
+    saver.close_file()
+    # Rewritten in the older format, as h5repack does, with its swmr_compatible flag kept.
+    with (
+        h5py.File(path, "r") as source,
+        h5py.File(path.with_suffix(".tmp"), "w", libver=bounds) as copy,
+    ):
+        for name in source:
+            source.copy(source[name], copy, name)
+        for key, value in source.attrs.items():
+            copy.attrs[key] = value
+        copy.attrs["swmr_compatible"] = '{"module": "builtins", "type": "bool", "data": "True"}'
+    path.with_suffix(".tmp").replace(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+OLDER_FORMATS = {"superblock 0": ("earliest", "v110"), "superblock 2": ("v108", "v108")}
+
+
+@pytest.mark.parametrize("bounds", OLDER_FORMATS.values(), ids=OLDER_FORMATS.keys())
+def test_swmr_continuation_of_a_file_older_than_1_10_is_refused_and_changes_nothing(
+    h5_path: Path, bounds: tuple[str, str]
+) -> None:
+    """H5SaverLowLevel.from_file(swmr_mode=True) on a SWMR-capable file in a format older than
+    1.10 raises InvalidArgumentError naming the superblock version and the ways on, and leaves
+    the file's bytes as they were; without SWMR it continues."""
+    digest = _swmr_capable_in_an_older_format(h5_path, bounds)
+    version = read_superblock(h5_path).version
+    assert version < 3
+    with pytest.raises(InvalidArgumentError, match=f"superblock version {version}") as caught:
+        H5SaverLowLevel.from_file(h5_path, swmr_mode=True)
+    assert "swmr_mode=False" in str(caught.value)
+    assert "new_file=True" in str(caught.value)
+    assert hashlib.sha256(h5_path.read_bytes()).hexdigest() == digest
+    saver = H5SaverLowLevel.from_file(h5_path)
+    saver.add_log("continued")
+    assert saver.get_set_logger().read() == ["precious", "continued"]
+    saver.close_file()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bounds", OLDER_FORMATS.values(), ids=OLDER_FORMATS.keys())
+async def test_async_swmr_continuation_of_a_file_older_than_1_10_is_refused_at_open(
+    h5_path: Path, anyio_backend: str, bounds: tuple[str, str]
+) -> None:
+    """AsyncH5Saver.open(new_file=False, swmr=True) on a SWMR-capable file in a format older
+    than 1.10 raises InvalidArgumentError at entry (not WriterBrokenError at the first append)
+    and leaves the file's bytes as they were."""
+    digest = _swmr_capable_in_an_older_format(h5_path, bounds)
+    with pytest.raises(InvalidArgumentError, match=r"HDF5 1\.10 format"):
+        async with AsyncH5Saver.open(h5_path, new_file=False, swmr=True):
+            pass
+    assert hashlib.sha256(h5_path.read_bytes()).hexdigest() == digest
