@@ -3,9 +3,11 @@ through pymodaq_data, the real client."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
+import h5py
 import numpy as np
 from pymodaq_data.h5modules import saving as pm_saving
 
@@ -35,3 +37,27 @@ def pymodaq_read(path: Path, arrays: list[str]) -> tuple[dict[str, np.ndarray], 
     finally:
         saver.close_file()
     return data, logs
+
+
+#: Formats older than HDF5 1.10 that SWMR writing cannot use, as h5py libver bounds.
+OLDER_THAN_1_10 = {"superblock 0": ("earliest", "v110"), "superblock 2": ("v108", "v108")}
+
+
+def swmr_capable_in_an_older_format(path: Path, bounds: tuple[str, str]) -> str:
+    """Write at ``path`` a file of aioh5saver's holding the log line "precious" that says it is
+    SWMR-capable but is in the format of ``bounds``, as h5repack makes of a SWMR file; return
+    its SHA-256."""
+    from aioh5saver import H5SaverLowLevel
+
+    saver = H5SaverLowLevel.from_file(path, new_file=True)
+    saver.add_log("precious")
+    saver.close_file()
+    copy_path = path.with_suffix(".repacked")
+    with h5py.File(path, "r") as source, h5py.File(copy_path, "w", libver=bounds) as copy:
+        for name in source:
+            source.copy(source[name], copy, name)
+        for key, value in source.attrs.items():
+            copy.attrs[key] = value
+        copy.attrs["swmr_compatible"] = '{"module": "builtins", "type": "bool", "data": "True"}'
+    copy_path.replace(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -3,6 +3,7 @@ naming the argument or node and what was expected."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 
 import aioh5saver
 from aioh5saver import H5SaverLowLevel
+from aioh5saver.recover import read_superblock
+from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
 
 
 @pytest.fixture
@@ -413,6 +416,31 @@ def test_other_backends_are_refused(backend: str) -> None:
     with pytest.raises(aioh5saver.UnsupportedBackendError, match=f"'{backend}'") as caught:
         H5SaverLowLevel(backend=backend)
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("bounds", list(OLDER_THAN_1_10.values()), ids=list(OLDER_THAN_1_10))
+def test_swmr_continuation_of_a_file_older_than_1_10_is_refused_and_changes_nothing(
+    h5_path: Path, bounds: tuple[str, str]
+) -> None:
+    """from_file(swmr_mode=True) on a SWMR-capable file in a format older than HDF5 1.10 (which
+    SWMR needs, and HDF5 cannot upgrade in place) raises InvalidArgumentError (ValueError)
+    naming the superblock version and both ways on, and leaves the file's bytes as they were;
+    without SWMR the file continues."""
+    digest = swmr_capable_in_an_older_format(h5_path, bounds)
+    version = read_superblock(h5_path).version
+    assert version < 3
+    with pytest.raises(
+        aioh5saver.InvalidArgumentError, match=f"superblock version {version}"
+    ) as caught:
+        H5SaverLowLevel.from_file(h5_path, swmr_mode=True)
+    assert isinstance(caught.value, ValueError)
+    assert "swmr_mode=False" in str(caught.value)
+    assert "new_file=True" in str(caught.value)
+    assert hashlib.sha256(h5_path.read_bytes()).hexdigest() == digest
+    saver = H5SaverLowLevel.from_file(h5_path)
+    saver.add_log("continued")
+    assert saver.get_set_logger().read() == ["precious", "continued"]
+    saver.close_file()
 
 
 def test_missing_file_opened_read_only_is_an_error_not_a_new_file(tmp_path: Path) -> None:

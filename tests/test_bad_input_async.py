@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import importlib.util
 import re
 import sys
@@ -28,6 +29,7 @@ import trio
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver, ForeignEventLoopError, H5SaverLowLevel, NodeRef
+from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
 
 pytestmark = pytest.mark.anyio
 
@@ -1111,6 +1113,20 @@ async def test_a_stale_noderef_with_another_row_shape_fails_with_a_saver_error_a
         with pytest.raises(aioh5saver.SaverError) as caught:
             await saver.flush()
         _assert_clear(caught.value, aioh5saver.ShapeMismatchError, ValueError, ("(3,)", "(5,)"))
+
+
+@pytest.mark.parametrize("bounds", list(OLDER_THAN_1_10.values()), ids=list(OLDER_THAN_1_10))
+async def test_swmr_continuation_of_a_file_older_than_1_10_is_refused_at_open(
+    h5_path: Path, bounds: tuple[str, str]
+) -> None:
+    """AsyncH5Saver.open(new_file=False, swmr=True) on a SWMR-capable file in a format older
+    than HDF5 1.10 raises InvalidArgumentError at entry (not WriterBrokenError at the first
+    append, when SWMR would start) and leaves the file's bytes as they were."""
+    digest = swmr_capable_in_an_older_format(h5_path, bounds)
+    with pytest.raises(aioh5saver.InvalidArgumentError, match=r"HDF5 1\.10 format"):
+        async with AsyncH5Saver.open(h5_path, new_file=False, swmr=True):
+            pass
+    assert hashlib.sha256(h5_path.read_bytes()).hexdigest() == digest
 
 
 async def test_a_second_saver_creating_a_file_already_open_raises_a_saver_error(

@@ -6,21 +6,19 @@ read every file (the readers themselves are in ``test_real_readers.py``).
   continuations;
 - files with SWMR have superblock version 3, files without version 0 (no consistency flags, so
   a killed writer's file opens without ``recover``);
-- continuing a file in a format older than 1.10 under SWMR (superblock version 0 or 2, e.g. a
-  SWMR file rewritten by h5repack) is refused at open, and the file left as it was: HDF5 cannot
-  upgrade a superblock in place, and would fail at the first SWMR write.
+- continuing a file in a format older than 1.10 under SWMR is refused at open (the tests are
+  in the bad-input files, ``test_bad_input.py`` and ``test_bad_input_async.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from aioh5saver import AsyncH5Saver, H5Backend, H5SaverLowLevel, InvalidArgumentError
+from aioh5saver import AsyncH5Saver, H5Backend, H5SaverLowLevel
 from aioh5saver.backend import LIBVER_PLAIN, LIBVER_SWMR
 from aioh5saver.recover import read_superblock
 
@@ -131,62 +129,3 @@ async def test_async_files_have_the_superblock_of_their_format(
     async with AsyncH5Saver.open(h5_path, swmr=swmr, new_file=False) as saver:
         await saver.append(array, np.ones(2))
     assert read_superblock(h5_path).version == (3 if swmr else 0)
-
-
-def _swmr_capable_in_an_older_format(path: Path, bounds: tuple[str, str]) -> str:
-    """A file that says it is SWMR-capable but is in an older format (what h5repack makes of
-    a SWMR file), holding a log line; its SHA-256."""
-    saver = H5SaverLowLevel.from_file(path, new_file=True)
-    saver.add_log("precious")
-    saver.close_file()
-    # Rewritten in the older format, as h5repack does, with its swmr_compatible flag kept.
-    with (
-        h5py.File(path, "r") as source,
-        h5py.File(path.with_suffix(".tmp"), "w", libver=bounds) as copy,
-    ):
-        for name in source:
-            source.copy(source[name], copy, name)
-        for key, value in source.attrs.items():
-            copy.attrs[key] = value
-        copy.attrs["swmr_compatible"] = '{"module": "builtins", "type": "bool", "data": "True"}'
-    path.with_suffix(".tmp").replace(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-OLDER_FORMATS = {"superblock 0": ("earliest", "v110"), "superblock 2": ("v108", "v108")}
-
-
-@pytest.mark.parametrize("bounds", OLDER_FORMATS.values(), ids=OLDER_FORMATS.keys())
-def test_swmr_continuation_of_a_file_older_than_1_10_is_refused_and_changes_nothing(
-    h5_path: Path, bounds: tuple[str, str]
-) -> None:
-    """H5SaverLowLevel.from_file(swmr_mode=True) on a SWMR-capable file in a format older than
-    1.10 raises InvalidArgumentError naming the superblock version and the ways on, and leaves
-    the file's bytes as they were; without SWMR it continues."""
-    digest = _swmr_capable_in_an_older_format(h5_path, bounds)
-    version = read_superblock(h5_path).version
-    assert version < 3
-    with pytest.raises(InvalidArgumentError, match=f"superblock version {version}") as caught:
-        H5SaverLowLevel.from_file(h5_path, swmr_mode=True)
-    assert "swmr_mode=False" in str(caught.value)
-    assert "new_file=True" in str(caught.value)
-    assert hashlib.sha256(h5_path.read_bytes()).hexdigest() == digest
-    saver = H5SaverLowLevel.from_file(h5_path)
-    saver.add_log("continued")
-    assert saver.get_set_logger().read() == ["precious", "continued"]
-    saver.close_file()
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("bounds", OLDER_FORMATS.values(), ids=OLDER_FORMATS.keys())
-async def test_async_swmr_continuation_of_a_file_older_than_1_10_is_refused_at_open(
-    h5_path: Path, anyio_backend: str, bounds: tuple[str, str]
-) -> None:
-    """AsyncH5Saver.open(new_file=False, swmr=True) on a SWMR-capable file in a format older
-    than 1.10 raises InvalidArgumentError at entry (not WriterBrokenError at the first append)
-    and leaves the file's bytes as they were."""
-    digest = _swmr_capable_in_an_older_format(h5_path, bounds)
-    with pytest.raises(InvalidArgumentError, match=r"HDF5 1\.10 format"):
-        async with AsyncH5Saver.open(h5_path, new_file=False, swmr=True):
-            pass
-    assert hashlib.sha256(h5_path.read_bytes()).hexdigest() == digest
