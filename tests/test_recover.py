@@ -44,6 +44,8 @@ def test_lookup3_gives_the_published_hashes(data: bytes, initval: int, expected:
     ("libver", "userblock", "version"),
     [
         ("latest", 0, 3),
+        (("v110", "v110"), 0, 3),
+        (("earliest", "v110"), 0, 0),
         (("v108", "v108"), 0, 2),
         ("latest", 512, 3),
         ("latest", 4096, 3),

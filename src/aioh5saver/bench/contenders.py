@@ -27,6 +27,7 @@ import anyio.to_thread
 import h5py
 import numpy as np
 
+from ..backend import LIBVER_SWMR
 from ..facade import AsyncH5Saver
 from .probes import LagTicker, RssSampler, SwmrReader
 from .workloads import Workload
@@ -288,7 +289,7 @@ class _LockToThread(_AsyncContender):
 
     async def open(self) -> list[AppendRow]:
         workload = self.workload
-        file = h5py.File(self.path, "w", libver="latest")
+        file = h5py.File(self.path, "w", libver=LIBVER_SWMR)
         self.file = file
         datasets = [
             file.create_dataset(
