@@ -6,6 +6,7 @@ read every file (the readers themselves are in ``test_real_readers.py``).
   continuations;
 - files with SWMR have superblock version 3, files without version 0 (no consistency flags, so
   a killed writer's file opens without ``recover``);
+- a SWMR file pymodaq_data wrote in the latest format continues under SWMR;
 - continuing a file in a format older than 1.10 under SWMR is refused at open (the tests are
   in the bad-input files, ``test_bad_input.py`` and ``test_bad_input_async.py``).
 """
@@ -17,10 +18,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from pymodaq_data.h5modules import saving as pm_saving
 
 from aioh5saver import AsyncH5Saver, H5Backend, H5SaverLowLevel
 from aioh5saver.backend import LIBVER_PLAIN, LIBVER_SWMR
 from aioh5saver.recover import read_superblock
+from helpers import pymodaq_read
 
 SWMR_BOUNDS = ("v110", "v110")
 PLAIN_BOUNDS = ("earliest", "v110")
@@ -129,3 +132,38 @@ async def test_async_files_have_the_superblock_of_their_format(
     async with AsyncH5Saver.open(h5_path, swmr=swmr, new_file=False) as saver:
         await saver.append(array, np.ones(2))
     assert read_superblock(h5_path).version == (3 if swmr else 0)
+
+
+@pytest.mark.anyio
+async def test_a_pymodaq_data_swmr_file_in_the_latest_format_continues_under_swmr(
+    h5_path: Path, anyio_backend: str
+) -> None:
+    """A SWMR file pymodaq_data wrote (libver 'latest', superblock 3) continues under SWMR in
+    the 1.10 format: rows appended after the old ones, a log line, and pymodaq_data reads
+    them all."""
+    pm_saver = pm_saving.H5SaverLowLevel(backend="h5py")
+    pm_saver.init_file(h5_path, new_file=True, swmr_mode=True)
+    det = pm_saver.add_det_group(pm_saver.add_scan_group(), title="pymodaq")
+    array = pm_saver.add_array(
+        det,
+        "data",
+        "data_enlargeable",
+        data_shape=(2,),
+        array_type="float64",
+        enlargeable=True,
+        data_dimension="Data1D",
+    )
+    path = array.path
+    pm_saver.add_log("written by pymodaq_data")
+    pm_saver.enable_swmr()
+    array.append(np.array([1.0, 2.0]))
+    pm_saver.close_file()
+    assert read_superblock(h5_path).version == 3
+
+    async with AsyncH5Saver.open(h5_path, new_file=False, swmr=True) as saver:
+        await saver.append(path, np.array([3.0, 4.0]))
+        await saver.add_log("continued by aioh5saver")
+        assert saver.statistics().swmr_active
+    data, logs = pymodaq_read(h5_path, [path])
+    np.testing.assert_array_equal(data[path], [[1.0, 2.0], [3.0, 4.0]])
+    assert logs == ["written by pymodaq_data", "continued by aioh5saver"]
