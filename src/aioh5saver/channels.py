@@ -175,7 +175,8 @@ def add_enlargeable_channel(
     title = title if isinstance(title, str) else ""
     name = title if name is None else name
     origin = title if origin is None else origin
-    dim_group = saver.add_data_group(group, dim)
+    # As DataToExportSaver makes it: a plain group named after the dimension.
+    dim_group = saver.get_set_group(group, dim.name)
     channel_name = _next_name(saver, dim_group, _CHANNEL_NAME, "CH")
     channel = saver.get_set_group(dim_group, channel_name, name, origin=origin)
     array = saver.add_array(
