@@ -28,7 +28,13 @@ import pytest
 import trio
 
 import aioh5saver
-from aioh5saver import AsyncH5Saver, ForeignEventLoopError, H5SaverLowLevel, NodeRef
+from aioh5saver import (
+    AsyncH5Saver,
+    ChannelAxis,
+    ForeignEventLoopError,
+    H5SaverLowLevel,
+    NodeRef,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -454,6 +460,132 @@ MISUSES: list[Misuse] = [
         aioh5saver.InvalidArgumentError,
         ValueError,
         ("'zip'",),
+    ),
+    # channels of enlargeable data: every argument is checked before anything is written
+    Misuse(
+        "channel of DataND",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "DataND", data_shape=(2, 2)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_dim", "Data0D, Data1D or Data2D", "'DataND'"),
+    ),
+    Misuse(
+        "channel without a row shape",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data1D"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_shape", "Data1D", "None"),
+    ),
+    Misuse(
+        "channel row shape of another dimension",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data2D", data_shape=(5,)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_shape", "(rows, columns)", "(5,)"),
+    ),
+    Misuse(
+        "0D channel with rows of 3",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", data_shape=(3,)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("(1,) for Data0D", "(3,)"),
+    ),
+    Misuse(
+        "channel axis of the wrong length",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data1D", data_shape=(5,), axes=[ChannelAxis("x", "mm", np.arange(4))]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("'x'", "5 values", "got 4"),
+    ),
+    Misuse(
+        "axis on a 0D channel",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data0D", axes=[ChannelAxis("x", "mm", [1.0])]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("row dimension below 0", "index 0"),
+    ),
+    Misuse(
+        "two channel axes for one row dimension",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group,
+            "Data2D",
+            data_shape=(2, 3),
+            axes=[ChannelAxis("y", "mm", [0, 1]), ChannelAxis("z", "mm", [0, 1], index=0)],
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("one axis per row dimension", "dimension 0"),
+    ),
+    Misuse(
+        "channel axis given as a tuple",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data1D", data_shape=(2,), axes=[("x", "mm", [0.0, 1.0])]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("ChannelAxis", "tuple"),
+    ),
+    Misuse(
+        "channel axis with NaN",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data1D", data_shape=(2,), axes=[ChannelAxis("x", "mm", [0.0, np.nan])]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("'x'", "finite numbers", "nan"),
+    ),
+    Misuse(
+        "channel metadata setting an attribute the channel sets",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", metadata={"units": "V"}),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("metadata", "['units']", "units, origin"),
+    ),
+    Misuse(
+        "channel of an unknown source",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", source="simulated"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("source", "'raw', 'calculated'", "'simulated'"),
+    ),
+    Misuse(
+        "channel of text rows",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", dtype="U8"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("dtype", "numeric", "'U8'"),
+    ),
+    Misuse(
+        "channel under an array",
+        lambda n: n.saver.add_enlargeable_channel(n.earray, "Data0D"),
+        aioh5saver.NodeKindError,
+        TypeError,
+        ("where", "a group", "/RawData/E"),
+    ),
+    Misuse(
+        "channel under a missing group",
+        lambda n: n.saver.add_enlargeable_channel("/RawData/Nope", "Data0D"),
+        aioh5saver.NodeNotFoundError,
+        KeyError,
+        ("/RawData/Nope",),
+    ),
+    Misuse(
+        "nav axis with a label that is not a str",
+        lambda n: n.saver.add_nav_axis(n.group, 5),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("label", "int 5"),
+    ),
+    Misuse(
+        "nav axis of text values",
+        lambda n: n.saver.add_nav_axis(n.group, "time", "s", dtype="U8"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("dtype", "numeric", "'U8'"),
     ),
 ]
 
