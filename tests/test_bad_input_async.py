@@ -581,6 +581,13 @@ MISUSES: list[Misuse] = [
         ("label", "int 5"),
     ),
     Misuse(
+        "channel name with a NUL character",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", name="a\0b"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("name", "without NUL characters", "'a\\x00b'"),
+    ),
+    Misuse(
         "nav axis of text values",
         lambda n: n.saver.add_nav_axis(n.group, "time", "s", dtype="U8"),
         aioh5saver.InvalidArgumentError,

@@ -101,12 +101,8 @@ class ChannelAxis:
     index: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("label", "units"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise InvalidArgumentError(
-                    f"ChannelAxis {name}: expected a str, got {describe(value)}"
-                )
+        _check_text(self.label, "ChannelAxis label")
+        _check_text(self.units, "ChannelAxis units")
         if self.index is not None and (
             isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0
         ):
@@ -159,10 +155,9 @@ def add_enlargeable_channel(
     array_type = _numeric_dtype(dtype)
     placed = _placed_axes(dim, row_shape, axes)
     for argument, value in (("name", name), ("label", label), ("origin", origin)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidArgumentError(f"{argument}: expected None or a str, got {describe(value)}")
-    if not isinstance(units, str):
-        raise InvalidArgumentError(f"units: expected a str, got {describe(units)}")
+        if value is not None:
+            _check_text(value, argument, "None or a str")
+    _check_text(units, "units")
     if source not in _SOURCES:
         raise InvalidArgumentError(
             f"source: expected one of {list(_SOURCES)}, got {describe(source)}"
@@ -233,9 +228,8 @@ def add_nav_axis(
     """Add a navigation axis to the enlargeable data under the group ``where``: an enlargeable
     array ``NavAxes/AxisNN`` of one value per row (a time, a position); see
     :meth:`aioh5saver.AsyncH5Saver.add_nav_axis`."""
-    for argument, value in (("label", label), ("units", units)):
-        if not isinstance(value, str):
-            raise InvalidArgumentError(f"{argument}: expected a str, got {describe(value)}")
+    _check_text(label, "label")
+    _check_text(units, "units")
     array_type = _numeric_dtype(dtype)
     group = _group(saver, where)
     nav_group = saver.get_set_group(group, NAV_AXES_GROUP)
@@ -269,6 +263,15 @@ def add_nav_axis(
     )
     assert isinstance(array, EARRAY)
     return array
+
+
+def _check_text(value: object, argument: str, wanted: str = "a str") -> None:
+    """Raise unless ``value`` is a str without NUL characters (HDF5 strings, a ``TITLE``
+    among them, end at the first one)."""
+    if not isinstance(value, str) or "\0" in value:
+        raise InvalidArgumentError(
+            f"{argument}: expected {wanted} without NUL characters, got {describe(value)}"
+        )
 
 
 def _group(saver: H5SaverLowLevel, where: Any) -> GROUP:
