@@ -546,6 +546,13 @@ MISUSES: list[Misuse] = [
         ("metadata", "['units']", "units, origin"),
     ),
     Misuse(
+        "channel metadata with an empty key",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", metadata={"": 1}),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("metadata", "non-empty str keys", "{'': 1}"),
+    ),
+    Misuse(
         "channel of an unknown source",
         lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", source="simulated"),
         aioh5saver.InvalidArgumentError,

@@ -393,9 +393,12 @@ def _timestamp(timestamp: object) -> float:
 def _metadata(metadata: object) -> dict[str, Any]:
     if metadata is None:
         return {}
-    if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
+    if not isinstance(metadata, Mapping) or not all(
+        isinstance(key, str) and key and "\0" not in key for key in metadata
+    ):
         raise InvalidArgumentError(
-            f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
+            "metadata: expected None or a mapping with non-empty str keys without NUL "
+            f"characters, got {describe(metadata)}"
         )
     clashes = sorted(set(metadata) & RESERVED_ATTRIBUTES)
     if clashes:
