@@ -7,6 +7,7 @@ and the last test here keeps that table and the tests in step."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import hashlib
 import importlib.util
@@ -28,7 +29,13 @@ import pytest
 import trio
 
 import aioh5saver
-from aioh5saver import AsyncH5Saver, ForeignEventLoopError, H5SaverLowLevel, NodeRef
+from aioh5saver import (
+    AsyncH5Saver,
+    ChannelAxis,
+    ForeignEventLoopError,
+    H5SaverLowLevel,
+    NodeRef,
+)
 from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
 
 pytestmark = pytest.mark.anyio
@@ -456,6 +463,146 @@ MISUSES: list[Misuse] = [
         ValueError,
         ("'zip'",),
     ),
+    # channels of enlargeable data: every argument is checked before anything is written
+    Misuse(
+        "channel of DataND",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "DataND", data_shape=(2, 2)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_dim", "Data0D, Data1D or Data2D", "'DataND'"),
+    ),
+    Misuse(
+        "channel without a row shape",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data1D"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_shape", "Data1D", "None"),
+    ),
+    Misuse(
+        "channel row shape of another dimension",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data2D", data_shape=(5,)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_shape", "(rows, columns)", "(5,)"),
+    ),
+    Misuse(
+        "0D channel with rows of 3",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", data_shape=(3,)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("(1,) for Data0D", "(3,)"),
+    ),
+    Misuse(
+        "channel axis of the wrong length",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data1D", data_shape=(5,), axes=[ChannelAxis("x", "mm", np.arange(4))]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("'x'", "5 values", "got 4"),
+    ),
+    Misuse(
+        "axis on a 0D channel",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data0D", axes=[ChannelAxis("x", "mm", [1.0])]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("row dimension below 0", "index 0"),
+    ),
+    Misuse(
+        "two channel axes for one row dimension",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group,
+            "Data2D",
+            data_shape=(2, 3),
+            axes=[ChannelAxis("y", "mm", [0, 1]), ChannelAxis("z", "mm", [0, 1], index=0)],
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("one axis per row dimension", "dimension 0"),
+    ),
+    Misuse(
+        "channel axis given as a tuple",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data1D", data_shape=(2,), axes=[("x", "mm", [0.0, 1.0])]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("ChannelAxis", "tuple"),
+    ),
+    Misuse(
+        "channel axis with NaN",
+        lambda n: n.saver.add_enlargeable_channel(
+            n.group, "Data1D", data_shape=(2,), axes=[ChannelAxis("x", "mm", [0.0, np.nan])]
+        ),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("'x'", "finite numbers", "nan"),
+    ),
+    Misuse(
+        "channel metadata setting an attribute the channel sets",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", metadata={"units": "V"}),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("metadata", "['units']", "units, origin"),
+    ),
+    Misuse(
+        "channel metadata with an empty key",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", metadata={"": 1}),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("metadata", "non-empty str keys", "{'': 1}"),
+    ),
+    Misuse(
+        "channel of an unknown source",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", source="simulated"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("source", "'raw', 'calculated'", "'simulated'"),
+    ),
+    Misuse(
+        "channel of text rows",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", dtype="U8"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("dtype", "numeric", "'U8'"),
+    ),
+    Misuse(
+        "channel under an array",
+        lambda n: n.saver.add_enlargeable_channel(n.earray, "Data0D"),
+        aioh5saver.NodeKindError,
+        TypeError,
+        ("where", "a group", "/RawData/E"),
+    ),
+    Misuse(
+        "channel under a missing group",
+        lambda n: n.saver.add_enlargeable_channel("/RawData/Nope", "Data0D"),
+        aioh5saver.NodeNotFoundError,
+        KeyError,
+        ("/RawData/Nope",),
+    ),
+    Misuse(
+        "nav axis with a label that is not a str",
+        lambda n: n.saver.add_nav_axis(n.group, 5),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("label", "int 5"),
+    ),
+    Misuse(
+        "channel name with a NUL character",
+        lambda n: n.saver.add_enlargeable_channel(n.group, "Data0D", name="a\0b"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("name", "without NUL characters", "'a\\x00b'"),
+    ),
+    Misuse(
+        "nav axis of text values",
+        lambda n: n.saver.add_nav_axis(n.group, "time", "s", dtype="U8"),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("dtype", "numeric", "'U8'"),
+    ),
 ]
 
 
@@ -536,6 +683,14 @@ BAD_OPENS: list[BadOpen] = [
         aioh5saver.MissingFileError,
         FileNotFoundError,
         ("existing folder", "missing/x.h5", "does not exist"),
+    ),
+    BadOpen(
+        "new_file not a bool or None",
+        _file,
+        {"new_file": "yes"},
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("new_file", "None", "True", "False", "str 'yes'"),
     ),
     BadOpen(
         "unknown save_type",
@@ -1138,7 +1293,7 @@ async def test_a_second_saver_creating_a_file_already_open_raises_a_saver_error(
     async with AsyncH5Saver.open(h5_path) as first:
         array = await _earray(first)
         with pytest.raises(aioh5saver.SaverError) as caught:
-            async with AsyncH5Saver.open(h5_path):
+            async with AsyncH5Saver.open(h5_path, new_file=True):
                 pytest.fail("a second saver created an open file")
         _assert_clear(caught.value, aioh5saver.FileInUseError, OSError, ("one saver per file",))
         await first.append(array, ROW)
@@ -1161,6 +1316,134 @@ async def test_a_second_saver_continuing_a_file_another_saver_writes_is_refused(
         await again.append(array, ROW)
     with h5py.File(h5_path, "r") as file:
         assert file[array.path].shape[0] == 2
+
+
+# -- opening does not destroy: new_file=None refuses an existing file ------------------------
+
+
+async def _acquisition(path: Path, rows: int) -> NodeRef:
+    """Write a small acquisition at ``path`` (replacing whatever is there): ``rows`` rows of
+    /RawData/E."""
+    async with AsyncH5Saver.open(path, new_file=True) as saver:
+        array = await _earray(saver)
+        for index in range(rows):
+            await saver.append(array, ROW + index)
+    return array
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | str]:
+    """Every entry under ``folder``: a file's bytes, a folder's or a link's kind and target."""
+    entries: dict[str, bytes | str] = {}
+    for entry in sorted(folder.rglob("*")):
+        name = str(entry.relative_to(folder))
+        if entry.is_symlink():
+            entries[name] = f"link to {entry.readlink()}"
+        elif entry.is_dir():
+            entries[name] = "folder"
+        else:
+            entries[name] = entry.read_bytes()
+    return entries
+
+
+# What is at the path: each is refused by open(path) with the default new_file=None.
+EXISTING = [
+    "an HDF5 acquisition",
+    "a file that is not HDF5",
+    "an empty file",
+    "the .h5 file a path without h5 suffix stands for",
+    "a dangling symbolic link",
+    "a folder",
+]
+
+
+@pytest.mark.parametrize("existing", EXISTING)
+async def test_open_refuses_what_exists_at_the_path_by_default_and_leaves_it_untouched(
+    existing: str, tmp_path: Path
+) -> None:
+    """``AsyncH5Saver.open(path)`` (new_file=None, the default) refuses anything that exists
+    where the file would be written with ExistingFileError, a SaverError that is also a
+    FileExistsError, naming the path and both ways on (new_file=True replaces it,
+    new_file=False continues it); not a byte under the folder changes."""
+    path = tmp_path / "lab_keep.h5"
+    target = path
+    if existing == "an HDF5 acquisition":
+        await _acquisition(path, rows=3)
+    elif existing == "a file that is not HDF5":
+        path.write_bytes(b"1.6 MB of someone's notes\n" * 1000)
+    elif existing == "an empty file":
+        path.touch()
+    elif existing == "the .h5 file a path without h5 suffix stands for":
+        await _acquisition(path, rows=2)
+        path = tmp_path / "lab_keep.dat"  # PyMoDAQ writes lab_keep.h5 for it
+    elif existing == "a dangling symbolic link":
+        path.symlink_to(tmp_path / "elsewhere.h5")
+    else:
+        path.mkdir()
+    before = _snapshot(tmp_path)
+    with pytest.raises(aioh5saver.ExistingFileError) as caught:
+        async with AsyncH5Saver.open(path):
+            pytest.fail("the saver opened an existing file")
+    words = (str(target), "a folder") if existing == "a folder" else (str(target), "exists")
+    _assert_clear(caught.value, aioh5saver.ExistingFileError, FileExistsError, words)
+    if existing != "a folder":
+        assert "new_file=True to replace it" in str(caught.value)
+        assert "new_file=False to continue it" in str(caught.value)
+    assert caught.value.errno == errno.EEXIST
+    assert _snapshot(tmp_path) == before
+
+
+async def test_open_creates_a_missing_file_by_default(h5_path: Path) -> None:
+    """With the default new_file=None, a path where nothing exists gets a new PyMoDAQ file,
+    holding what was appended."""
+    assert not h5_path.exists()
+    async with AsyncH5Saver.open(h5_path) as saver:
+        array = await _earray(saver)
+        await saver.append(array, ROW)
+    with h5py.File(h5_path, "r") as file:
+        np.testing.assert_array_equal(file[array.path][()], [ROW])
+        assert "Logger" in file["RawData"]
+
+
+@pytest.mark.parametrize("existing", ["an HDF5 acquisition", "a file that is not HDF5"])
+async def test_new_file_true_replaces_an_existing_file(existing: str, h5_path: Path) -> None:
+    """``new_file=True`` replaces what is at the path with a new file: only the new rows are
+    in it."""
+    if existing == "an HDF5 acquisition":
+        await _acquisition(h5_path, rows=3)
+    else:
+        h5_path.write_bytes(b"not HDF5" * 100)
+    async with AsyncH5Saver.open(h5_path, new_file=True) as saver:
+        array = await _earray(saver)
+        await saver.append(array, ROW * 10)
+    with h5py.File(h5_path, "r") as file:
+        np.testing.assert_array_equal(file[array.path][()], [ROW * 10])
+
+
+async def test_new_file_false_continues_an_existing_file(h5_path: Path) -> None:
+    """``new_file=False`` continues the file at the path: its rows stay and new ones follow."""
+    array = await _acquisition(h5_path, rows=2)
+    async with AsyncH5Saver.open(h5_path, new_file=False) as saver:
+        await saver.append(array, ROW + 7)
+    with h5py.File(h5_path, "r") as file:
+        np.testing.assert_array_equal(file[array.path][()], [ROW, ROW + 1, ROW + 7])
+
+
+async def test_a_creation_that_fails_leaves_no_file_behind(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name claimed for a new file (new_file=None) is given back when creating the file
+    fails: the error reaches the caller and nothing is left at the path."""
+
+    def failing_init_file(self: H5SaverLowLevel, *args: Any, **kwargs: Any) -> bool:
+        assert h5_path.exists()  # claimed before the file is created
+        raise aioh5saver.InvalidArgumentError("init_file: expected to fail, got this test")
+
+    monkeypatch.setattr(H5SaverLowLevel, "init_file", failing_init_file)
+    with pytest.raises(aioh5saver.InvalidArgumentError, match="got this test"):
+        async with AsyncH5Saver.open(h5_path):
+            pytest.fail("the saver opened")
+    assert not h5_path.exists()
+    assert list(h5_path.parent.iterdir()) == []
 
 
 # -- the catalogue in the docs ------------------------------------------------------------------

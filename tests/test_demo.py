@@ -176,6 +176,23 @@ async def test_run_demo_refuses_a_non_positive_or_non_finite_duration(
     assert not h5_path.exists()
 
 
+@pytest.mark.anyio
+async def test_run_demo_refuses_an_existing_file_unless_told_to_overwrite_it(
+    h5_path: Path,
+) -> None:
+    """run_demo on an existing file raises ExistingFileError and leaves the file as it was;
+    with overwrite=True (the command's --force) it replaces it with the new acquisition."""
+    h5_path.write_bytes(b"an earlier acquisition")
+    with pytest.raises(aioh5saver.ExistingFileError, match="new_file=True"):
+        await run_demo(h5_path, 0.2, False, instruments=[PointDetector(seed=0)])
+    assert h5_path.read_bytes() == b"an earlier acquisition"
+    summary = await run_demo(
+        h5_path, 0.2, False, instruments=[PointDetector(seed=0)], overwrite=True
+    )
+    with h5py.File(h5_path, "r") as f:
+        assert f[ARRAYS["photodiode"][0]].shape[0] == summary.rows > 0
+
+
 def test_stage_logs_every_move_and_arrival_and_reads_back_its_positions() -> None:
     """The stage steps 0.5 mm every 0.5 s (at 5 mm/s): it logs 'moving to' when a move
     starts and 'moved to' when it arrives, and its read-back positions ramp then settle."""
@@ -272,25 +289,35 @@ def test_demo_command_summary_matches_the_file_and_ends_with_its_path(
 @pytest.mark.filterwarnings("ignore::pymodaq_data.data.DataDimWarning")
 def test_pymodaq_data_reads_the_demo_file_arrays_and_log_lines(demo_run: tuple[Path, str]) -> None:
     """pymodaq_data 5.3.0 reads the demo file: its DataLoader loads each instrument as
-    enlargeable data with the right shape and signal axes, and the Logger has the start, the
-    stage's moves, the late camera and the end."""
+    enlargeable data with the rows in the file, its name, label, units and signal axes, and
+    the Logger has the start, the stage's moves, the late camera and the end."""
     out, _ = demo_run
     with h5py.File(out, "r") as f:
-        shapes = {name: f[path].shape for name, (path, _, _) in ARRAYS.items()}
+        stored = {name: f[path][()] for name, (path, _, _) in ARRAYS.items()}
     saver = PymodaqSaver(backend="h5py")
     saver.init_file(out, new_file=False, mode="r")
     try:
         loader = DataLoader(saver)
         axes = {}
+        labels = {}
         for name, (path, _, _) in ARRAYS.items():
             data = loader.load_data(path)
-            assert data.name == name
-            expected = shapes[name][:-1] if shapes[name][1:] == (1,) else shapes[name]
-            assert data.shape == expected, name
+            assert (data.name, data.origin, data.nav_indexes) == (name, name, (0,))
+            rows = stored[name]
+            expected = rows[:, 0] if rows.shape[1:] == (1,) else rows
+            assert data.shape == expected.shape, name
+            np.testing.assert_array_equal(data.data[0], expected, err_msg=name)
+            labels[name] = (data.labels, data.units)
             axes[name] = [(axis.label, axis.units, axis.index, axis.size) for axis in data.axes]
         logs = saver.get_set_logger().read()
     finally:
         saver.close_file()
+    assert labels == {
+        "photodiode": (["signal (V)"], "V"),
+        "spectrometer": (["counts"], "counts"),
+        "camera": (["intensity"], "counts"),
+        "stage": (["position (mm)"], "mm"),
+    }
     assert axes == {
         "photodiode": [],
         "spectrometer": [("wavelength", "nm", 1, 2048)],

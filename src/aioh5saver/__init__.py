@@ -7,6 +7,7 @@ from ._errors import (
     ArrayTooLargeError,
     ClosedFileError,
     CorruptFileError,
+    ExistingFileError,
     FileInUseError,
     ForeignEventLoopError,
     InvalidArgumentError,
@@ -26,6 +27,7 @@ from ._errors import (
 )
 from .attrs import decode_attr, encode_attr
 from .backend import H5Backend
+from .channels import ChannelAxis
 from .enums import DataDim, DataType, FileType, GroupType, SaveType
 from .facade import AsyncH5Saver, SaverStatistics
 from .noderef import NodeRef
@@ -44,10 +46,12 @@ __all__ = [
     "ArrayUpdate",
     "AsyncH5Saver",
     "Attributes",
+    "ChannelAxis",
     "ClosedFileError",
     "CorruptFileError",
     "DataDim",
     "DataType",
+    "ExistingFileError",
     "FileInUseError",
     "FileReport",
     "FileType",

@@ -15,6 +15,7 @@ __all__ = [
     "ArrayTooLargeError",
     "ClosedFileError",
     "CorruptFileError",
+    "ExistingFileError",
     "FileInUseError",
     "ForeignEventLoopError",
     "InvalidArgumentError",
@@ -116,6 +117,12 @@ class UnsafeContentError(SaverError, ValueError):
 
 class MissingFileError(SaverError, FileNotFoundError):
     """The file to open read-only does not exist."""
+
+
+class ExistingFileError(SaverError, FileExistsError):
+    """A file asked to be created exists already: ``AsyncH5Saver.open(path)`` creates a new
+    file and never replaces one unless told to (``new_file=True`` replaces it,
+    ``new_file=False`` continues it)."""
 
 
 class CorruptFileError(SaverError, OSError):

@@ -331,7 +331,7 @@ def _run_demo(args: argparse.Namespace, extra: list[str]) -> int:
     seconds: float = args.seconds
     display = _make_display(seconds, args.swmr, backend)
     try:
-        summary = _run_demo_loop(out, seconds, args.swmr, backend, display)
+        summary = _run_demo_loop(out, seconds, args.swmr, args.force, backend, display)
     except BaseException as exc:
         display.close()
         if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)) and out.exists():
@@ -345,13 +345,18 @@ def _run_demo(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _run_demo_loop(
-    out: Path, seconds: float, swmr: bool, backend: str, display: _Display
+    out: Path, seconds: float, swmr: bool, force: bool, backend: str, display: _Display
 ) -> DemoSummary:
     from .demo import run_demo
 
     async def go() -> DemoSummary:
         return await run_demo(
-            out, seconds, swmr, progress=display.update, on_started=display.started
+            out,
+            seconds,
+            swmr,
+            overwrite=force,
+            progress=display.update,
+            on_started=display.started,
         )
 
     return anyio.run(go, backend=backend)

@@ -27,6 +27,7 @@ from ._errors import (
 )
 from .array_writer import ArrayWriter
 from .backend import reconcile_swmr_attrs_of
+from .new_file import claimed_new_file
 from .noderef import NodeRef
 from .nodes import EARRAY, Node, StringARRAY
 from .ops import (
@@ -74,7 +75,7 @@ class WriterCore:
         path: Path,
         *,
         save_type: Any,
-        new_file: bool,
+        new_file: bool | None,
         metadata: dict[str, Any] | None,
         swmr: bool,
         flush_interval: int,
@@ -108,7 +109,11 @@ class WriterCore:
     def open(self) -> NodeRef:
         """Open or create the file; returns the raw group."""
         path, new_file, metadata, swmr = self._open_args
-        self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
+        if new_file is None:
+            with claimed_new_file(path):
+                self.saver.init_file(path, new_file=True, metadata=metadata, swmr_mode=swmr)
+        else:
+            self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
         raw = self.saver.raw_group
         assert isinstance(raw, Node)
         return NodeRef.of(raw)

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import InvalidArgumentError, describe
+from .channels import ChannelAxis
 from .facade import AsyncH5Saver, SaverStatistics
 from .noderef import NodeRef
 
@@ -47,7 +48,6 @@ __all__ = [
     "Instrument",
     "InstrumentProgress",
     "PointDetector",
-    "SignalAxis",
     "Spectrometer",
     "Stage",
     "default_instruments",
@@ -122,38 +122,6 @@ class DemoSummary:
     def mb_per_s(self) -> float:
         """MB (10**6 bytes) written per second of the run."""
         return self.bytes_written / 1e6 / self.duration if self.duration > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class SignalAxis:
-    """One axis of an instrument's rows, saved as PyMoDAQ saves a linear axis."""
-
-    label: str
-    units: str
-    values: npt.NDArray[np.float64]
-    index: int  # the row dimension it spans; the enlargeable (time) dimension is index 0
-
-    async def write(self, saver: AsyncH5Saver, where: NodeRef, name: str) -> NodeRef:
-        """Write the axis as the fixed array ``name`` under ``where``."""
-        step = float(self.values[1] - self.values[0]) if len(self.values) > 1 else 1.0
-        return await saver.add_array(
-            where,
-            name,
-            "axis",
-            array_to_save=self.values,
-            data_dimension="Data1D",
-            title=self.label,
-            metadata={
-                "size": len(self.values),
-                "label": self.label,
-                "units": self.units,
-                "index": self.index,
-                "offset": float(self.values[0]),
-                "scaling": step,
-                "distribution": "uniform",
-                "spread_order": 0,
-            },
-        )
 
 
 class Instrument(ABC):
@@ -261,39 +229,25 @@ class Instrument(ABC):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def signal_axes(self) -> list[SignalAxis]:
+    def signal_axes(self) -> list[ChannelAxis]:
         """The axes of one row (a spectrometer's wavelengths, a camera's pixels); none for 0D."""
         return []
 
-    async def _pymodaq_array(
-        self, saver: AsyncH5Saver, group: NodeRef, label: str, metadata: dict[str, Any]
+    async def _channel(
+        self, saver: AsyncH5Saver, group: NodeRef, label: str, units: str
     ) -> NodeRef:
-        """The layout of PyMoDAQ's enlargeable saver under ``group``:
-        ``DataND/CH00/EnlData00``, and its signal axes ``Axis00``... beside it."""
-        dim_group = await saver.add_data_group(group, self.dimension, title=self.name)
-        channel = await saver.get_set_group(dim_group, "CH00", title=self.name)
-        array = await saver.add_array(
-            channel,
-            "EnlData00",
-            "data_enlargeable",
+        """The instrument's channel of enlargeable data under ``group``, as PyMoDAQ's
+        enlargeable saver writes it (``DataND/CH00/EnlData00`` and its signal axes), named
+        after the group's title, the instrument's name."""
+        return await saver.add_enlargeable_channel(
+            group,
+            self.dimension,
             data_shape=self.row_shape,
-            array_type=self.dtype,
-            enlargeable=True,
-            data_dimension=self.dimension,
-            title=self.name,
-            metadata={
-                "label": label,
-                "source": "raw",
-                "distribution": "spread",
-                "origin": self.name,
-                "nav_indexes": (0,),
-                "timestamp": time.time(),
-                **metadata,
-            },
+            dtype=self.dtype,
+            label=label,
+            units=units,
+            axes=self.signal_axes(),
         )
-        for index, axis in enumerate(self.signal_axes()):
-            await axis.write(saver, channel, f"Axis{index:02d}")
-        return array
 
     def progress(self, now: float) -> InstrumentProgress:
         """What the instrument has delivered, as of ``now`` (anyio's clock)."""
@@ -327,7 +281,7 @@ class PointDetector(Instrument):
 
     async def create_arrays(self, saver: AsyncH5Saver, scan: NodeRef) -> NodeRef:
         det = await saver.add_det_group(scan, title=self.name, metadata={"period_s": self.period})
-        return await self._pymodaq_array(saver, det, "signal (V)", {"units": "V"})
+        return await self._channel(saver, det, "signal (V)", "V")
 
     def sample(self, ticks: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         t = ticks * self.period
@@ -354,11 +308,11 @@ class Spectrometer(Instrument):
         det = await saver.add_det_group(
             scan, title=self.name, metadata={"period_s": self.period, "range_nm": (400, 800)}
         )
-        return await self._pymodaq_array(saver, det, "counts", {"units": "counts"})
+        return await self._channel(saver, det, "counts", "counts")
 
-    def signal_axes(self) -> list[SignalAxis]:
+    def signal_axes(self) -> list[ChannelAxis]:
         """The wavelength of each pixel."""
-        return [SignalAxis("wavelength", "nm", self.wavelengths, index=1)]
+        return [ChannelAxis("wavelength", "nm", self.wavelengths)]
 
     def sample(self, ticks: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         t = ticks[:, None] * self.period
@@ -395,15 +349,12 @@ class Camera(Instrument):
         det = await saver.add_det_group(
             scan, title=self.name, metadata={"period_s": self.period, "exposure_ms": 10.0}
         )
-        return await self._pymodaq_array(saver, det, "intensity", {"units": "counts"})
+        return await self._channel(saver, det, "intensity", "counts")
 
-    def signal_axes(self) -> list[SignalAxis]:
+    def signal_axes(self) -> list[ChannelAxis]:
         """Pixel rows (y) and columns (x)."""
         pixels = np.arange(self.row_shape[0], dtype=np.float64)
-        return [
-            SignalAxis("y", "pixels", pixels, index=1),
-            SignalAxis("x", "pixels", pixels, index=2),
-        ]
+        return [ChannelAxis("y", "pixels", pixels), ChannelAxis("x", "pixels", pixels)]
 
     def sample(self, ticks: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         size = self.row_shape[0]
@@ -452,7 +403,7 @@ class Stage(Instrument):
         act = await saver.add_act_group(
             scan, title=self.name, metadata={"units": "mm", "speed_mm_s": self.speed}
         )
-        return await self._pymodaq_array(saver, act, "position (mm)", {"units": "mm"})
+        return await self._channel(saver, act, "position (mm)", "mm")
 
     def target(self, move: int) -> float:
         """Where move number ``move`` takes the stage (move -1: the home position)."""
@@ -516,11 +467,14 @@ async def run_demo(
     swmr: bool = True,
     *,
     instruments: Sequence[Instrument] | None = None,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
     on_started: StartedCallback | None = None,
     progress_interval: float = PROGRESS_INTERVAL_S,
 ) -> DemoSummary:
-    """Run the simulated acquisition for ``seconds``, writing a new file at ``out``.
+    """Run the simulated acquisition for ``seconds``, writing a new file at ``out``; an
+    existing file there is refused (:class:`~aioh5saver.ExistingFileError`) unless
+    ``overwrite``.
 
     ``on_started(out)`` is called once the file exists with every on-time instrument's arrays
     (and SWMR on, if ``swmr``), just before acquisition starts; ``progress`` is called every
@@ -532,7 +486,11 @@ async def run_demo(
     chosen = list(instruments) if instruments is not None else default_instruments(seconds)
     metadata = {"author": "aioh5saver demo", "sample": "simulated", "duration_s": seconds}
     async with AsyncH5Saver.open(
-        out, swmr=swmr, flush_period=FLUSH_PERIOD_S, metadata=metadata
+        out,
+        new_file=True if overwrite else None,
+        swmr=swmr,
+        flush_period=FLUSH_PERIOD_S,
+        metadata=metadata,
     ) as saver:
         scan = await saver.add_scan_group(
             saver.raw_group, title="demo acquisition", metadata={"scan_type": "logger"}

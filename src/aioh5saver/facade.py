@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -32,8 +32,10 @@ from ._errors import (
     describe,
 )
 from .backend import check_count
+from .channels import ChannelAxis
 from .core import WriterCore
 from .enums import DataDim, DataType, GroupType, SaveType
+from .new_file import check_new_file
 from .noderef import NodeRef, where_path
 from .nodes import as_rows, check_rows
 from .ops import (
@@ -164,7 +166,7 @@ class AsyncH5Saver:
         path: Path | str,
         *,
         save_type: SaveType | str = "scan",
-        new_file: bool = True,
+        new_file: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         swmr: bool = False,
         flush_interval: int = 0,
@@ -174,6 +176,7 @@ class AsyncH5Saver:
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> None:
         file_path = _check_file_path(path)
+        new_file = check_new_file(new_file)
         check_count(flush_interval, "flush_interval")
         _check_seconds(switch_interval, "switch_interval")
         _check_seconds(flush_period, "flush_period")
@@ -231,7 +234,7 @@ class AsyncH5Saver:
         path: Path | str,
         *,
         save_type: SaveType | str = "scan",
-        new_file: bool = True,
+        new_file: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         swmr: bool = False,
         flush_interval: int = 0,
@@ -240,9 +243,14 @@ class AsyncH5Saver:
         max_pending_seconds: float | None = DEFAULT_MAX_PENDING_SECONDS,
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
     ) -> AsyncH5Saver:
-        """A saver for ``path``, to be entered with ``async with``: the file is opened (created
-        if ``new_file``) on entry and drained, flushed and closed on exit.
+        """A saver for ``path``, to be entered with ``async with``: the file is opened on entry
+        and drained, flushed and closed on exit.
 
+        - ``new_file``: ``None`` (the default) creates a new file and refuses an existing one
+          with :class:`ExistingFileError` (a ``FileExistsError``), leaving it untouched;
+          ``True`` replaces an existing file with a new one; ``False`` continues an existing
+          file (and creates it if missing). As in PyMoDAQ, a suffix without ``h5`` becomes
+          ``.h5``.
         - ``swmr``: create the file SWMR-capable; SWMR starts at :meth:`start_swmr` or before
           the first append.
         - ``flush_interval``: flush every N appended rows (0: not by count).
@@ -758,6 +766,90 @@ class AsyncH5Saver:
             title,
             metadata,
         )
+
+    async def add_enlargeable_channel(
+        self,
+        where: Where,
+        data_dim: DataDim | str,
+        *,
+        data_shape: tuple[int, ...] | None = None,
+        dtype: Any = "float64",
+        name: str | None = None,
+        label: str | None = None,
+        units: str = "",
+        axes: Sequence[ChannelAxis] = (),
+        origin: str | None = None,
+        source: str = "raw",
+        timestamp: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> NodeRef:
+        """A channel of enlargeable data under ``where`` (a detector or actuator group) that
+        pymodaq_data's ``DataLoader`` loads: the async counterpart of its
+        ``DataToExportEnlargeableSaver`` (and ``DataEnlargeableSaver``). Returns the empty
+        array; :meth:`append` one row of ``data_shape`` per acquisition (or a batch)::
+
+            det = await saver.add_det_group(scan, title="spectrometer")
+            spectra = await saver.add_enlargeable_channel(
+                det, "Data1D", data_shape=(2048,), label="counts", units="count",
+                axes=[ChannelAxis("wavelength", "nm", np.linspace(400, 800, 2048))])
+            await saver.append(spectra, spectrum)            # one row: shape (2048,)
+
+        It writes ``<where>/<data_dim>/CHnn/EnlData00`` (the next free ``CHnn``) with the
+        attributes DataLoader reads (``label``, ``units``, ``source``, ``distribution``,
+        ``origin``, ``nav_indexes``, ``timestamp``), and each signal axis beside it as
+        ``Axis00``, ``Axis01``... Loaded, the data has the rows along its navigation
+        dimension 0, then the row's dimensions, each with its axis.
+
+        - ``data_dim``: ``"Data0D"`` (rows of shape ``(1,)``, the default ``data_shape``),
+          ``"Data1D"`` (``(n,)``) or ``"Data2D"`` (``(rows, columns)``).
+        - ``dtype``: the rows' numeric dtype.
+        - ``name``: the data's name (the arrays' ``TITLE``); ``origin``: the instrument it
+          comes from; both default to the title of ``where``. ``label``: the channel's label
+          (default: ``CHnn``). ``units``: read with pint by PyMoDAQ, as ``""`` if pint does
+          not know them.
+        - ``axes``: :class:`~aioh5saver.ChannelAxis` objects, at most one per row dimension.
+        - ``source``: ``"raw"`` or ``"calculated"``; ``timestamp``: seconds since the epoch
+          (default: now); ``metadata``: more attributes of the data array, which DataLoader
+          gives back as extra attributes of the data.
+
+        A navigation axis that grows with the rows (a time stamp per row) is
+        :meth:`add_nav_axis`. Everything is checked before anything is written.
+        """
+        return await self._create(
+            "add_enlargeable_channel",
+            where_path(where),
+            data_dim,
+            data_shape=data_shape,
+            dtype=dtype,
+            name=name,
+            label=label,
+            units=units,
+            axes=tuple(axes) if isinstance(axes, list | tuple) else axes,
+            origin=origin,
+            source=source,
+            timestamp=timestamp,
+            metadata=dict(metadata) if isinstance(metadata, Mapping) else metadata,
+        )
+
+    async def add_nav_axis(
+        self, where: Where, label: str, units: str = "", dtype: Any = "float64"
+    ) -> NodeRef:
+        """A navigation axis of the enlargeable data under ``where``: the enlargeable array
+        ``<where>/NavAxes/AxisNN`` of one value per row (a time, a stage position), which
+        pymodaq_data's ``DataLoader`` loads as the axis of the rows of every channel under
+        ``where`` (DataToExportTimedSaver's ``time`` axis is one). :meth:`append` one value
+        per row, in step with the channels' rows (a numpy scalar, or ``(n,)`` values for a
+        batch)::
+
+            times = await saver.add_nav_axis(det, "time", "s")
+            await saver.append(spectra, spectrum)
+            await saver.append(times, np.float64(time.time()))
+
+        Several navigation axes (the x and y of an adaptive scan) are numbered in the order
+        they are added. The ``size`` attribute stays 0, as pymodaq_data leaves it under SWMR:
+        the array's length is its ``shape``.
+        """
+        return await self._create("add_nav_axis", where_path(where), label, units, dtype)
 
     async def add_string_array(
         self, where: Where, name: str, title: str = "", metadata: dict[str, Any] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from .backend import (
     group_type_name,
     is_swmr_compatible_file,
 )
+from .channels import ChannelAxis, add_enlargeable_channel, add_nav_axis
 from .enums import DataDim, DataType, GroupType, SaveType, coerce_enum
-from .nodes import CARRAY, GROUP, Node, StringARRAY
+from .nodes import CARRAY, EARRAY, GROUP, Node, StringARRAY
 from .recover import read_superblock
 from .staging import fold_staged_strings
 
@@ -348,6 +349,52 @@ class H5SaverLowLevel(H5Backend):
         for key, value in (metadata or {}).items():
             array.attrs[key] = value
         return array
+
+    def add_enlargeable_channel(
+        self,
+        where: Any,
+        data_dim: DataDim | str,
+        *,
+        data_shape: tuple[int, ...] | None = None,
+        dtype: Any = "float64",
+        name: str | None = None,
+        label: str | None = None,
+        units: str = "",
+        axes: Sequence[ChannelAxis] = (),
+        origin: str | None = None,
+        source: str = "raw",
+        timestamp: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> EARRAY:
+        """A channel of enlargeable data under the group ``where`` that pymodaq_data's
+        ``DataLoader`` loads, as its ``DataToExportEnlargeableSaver`` writes it:
+        ``<where>/<data_dim>/CHnn/EnlData00`` with its signal ``axes`` beside it. Returns the
+        empty array; append one row of ``data_shape`` per acquisition. See
+        :meth:`aioh5saver.AsyncH5Saver.add_enlargeable_channel` for the arguments."""
+        return add_enlargeable_channel(
+            self,
+            where,
+            data_dim,
+            data_shape=data_shape,
+            dtype=dtype,
+            name=name,
+            label=label,
+            units=units,
+            axes=axes,
+            origin=origin,
+            source=source,
+            timestamp=timestamp,
+            metadata=metadata,
+        )
+
+    def add_nav_axis(
+        self, where: Any, label: str, units: str = "", dtype: Any = "float64"
+    ) -> EARRAY:
+        """A navigation axis ``<where>/NavAxes/AxisNN`` of the enlargeable data under the
+        group ``where``: an enlargeable array of one value per row (a time, a position),
+        which pymodaq_data's ``DataLoader`` loads with that data. See
+        :meth:`aioh5saver.AsyncH5Saver.add_nav_axis`."""
+        return add_nav_axis(self, where, label, units, dtype)
 
     def _scan_array(
         self,

@@ -198,6 +198,7 @@ class _AioH5Saver(_AsyncContender):
     async def open(self) -> list[AppendRow]:
         self.saver = AsyncH5Saver.open(
             self.path,
+            new_file=True,  # replaces a file left by an aborted run, as the other contenders do
             swmr=self.swmr,
             flush_period=SWMR_FLUSH_PERIOD_S if self.swmr else None,
         )

@@ -41,7 +41,7 @@ async def measure(
         # The byte budget alone bounds the queue here: the time bound (max_pending_seconds)
         # would keep it smaller, and the budget's own bound would go untested.
         async with AsyncH5Saver.open(
-            path, max_pending_bytes=budget_bytes, max_pending_seconds=None
+            path, new_file=True, max_pending_bytes=budget_bytes, max_pending_seconds=None
         ) as saver:
             scan = await saver.add_scan_group(saver.raw_group)
             arrays = []
