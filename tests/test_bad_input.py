@@ -254,8 +254,8 @@ CASES: list[
     (
         "enable_swmr on a file not opened for SWMR",
         lambda s: s.enable_swmr(),
-        aioh5saver.InvalidArgumentError,
-        ValueError,
+        aioh5saver.SwmrModeError,
+        RuntimeError,
         ("swmr_mode=True",),
     ),
     (

@@ -380,8 +380,8 @@ MISUSES: list[Misuse] = [
     Misuse(
         "start_swmr on a saver opened without swmr",
         lambda n: n.saver.start_swmr(),
-        aioh5saver.InvalidArgumentError,
-        ValueError,
+        aioh5saver.SwmrModeError,
+        RuntimeError,
         ("swmr=True", "without"),
     ),
     Misuse(
