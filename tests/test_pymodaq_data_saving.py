@@ -432,8 +432,9 @@ def test_pymodaq_data_s_own_file_loads_through_the_switch_as_without_it(
 
 def test_install_rebinds_pymodaq_data_s_names_and_uninstall_restores_them() -> None:
     """install() makes data_saving, saving and browsing name aioh5saver's saver and nodes,
-    rebuilds H5BrowserUtil on aioh5saver's saver and makes NodeNotFoundError a pymodaq
-    NodeError; a second install() changes nothing; uninstall() (twice) puts every name back."""
+    rebuilds H5BrowserUtil on aioh5saver's saver (reading through h5py, also when asked for
+    PyTables) and makes NodeNotFoundError a pymodaq NodeError; a second install() changes
+    nothing; uninstall() (twice) puts every name back."""
     originals = {
         (module, name): getattr(module, name)
         for module in (ds, pm_saving, pm_browsing)
@@ -456,6 +457,9 @@ def test_install_rebinds_pymodaq_data_s_names_and_uninstall_restores_them() -> N
             )
             assert issubclass(pm_browsing.H5BrowserUtil, aioh5saver.H5SaverLowLevel)
             assert pm_browsing.H5BrowserUtil.__name__ == "H5BrowserUtil"
+            # The browser's default backend (PyTables) and an explicit one read through h5py.
+            assert pm_browsing.H5BrowserUtil().backend == "h5py"
+            assert pm_browsing.H5BrowserUtil(backend="tables").backend == "h5py"
             assert issubclass(aioh5saver.NodeNotFoundError, pm_backends.NodeError)
             assert issubclass(aioh5saver.NodeNotFoundError, KeyError)
         # pymodaq_data's own classes are left as they were.
