@@ -480,7 +480,8 @@ def test_the_dtype_rule_refuses_only_a_real_loss(h5_path: Path) -> None:
     range, fractions, NaN, inf) appended to EARRAYs and VLARRAYs of every integer and float
     dtype: accepted, and stored as the value converted, exactly when the documented rule says
     no value is lost (tests/cast_cases.py works the outcome out from the rule); refused with
-    UncastableDTypeError otherwise, leaving the array as it was."""
+    UncastableDTypeError otherwise, leaving the array as it was. Batches of one source dtype
+    pass when all their values do and are refused whole when one value is lost."""
     s = H5SaverLowLevel()
     s.init_file(h5_path, new_file=True)
     try:
@@ -515,6 +516,19 @@ def _sweep_one_array(s: H5SaverLowLevel, kind: str, target: str, cases: list[Cas
             with pytest.raises(aioh5saver.UncastableDTypeError, match=target):
                 array.append(case.data())
         assert len(array) == len(stored), (kind, case.id)
+    if kind == "EARRAY":
+        # Batches of one source dtype: all that source's accepted values pass together; with
+        # one refused value among them, the whole batch is refused.
+        for source in {case.source for case in cases}:
+            mine = [case for case in cases if case.source == source]
+            good = [case for case in mine if case.accepted]
+            if good:
+                array.append(np.concatenate([case.data() for case in good]))
+                stored.extend(case.stored() for case in good)
+            if len(good) < len(mine):
+                with pytest.raises(aioh5saver.UncastableDTypeError, match=target):
+                    array.append(np.concatenate([case.data() for case in mine]))
+            assert len(array) == len(stored), (kind, source)
     got = array.read()
     rows = got[:, 0] if kind == "EARRAY" else np.concatenate(list(got))
     assert rows.dtype == np.dtype(target)

@@ -13,6 +13,7 @@ so a ``CLASS`` attribute that lies cannot make a reader misuse it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterator
@@ -363,13 +364,13 @@ def check_rows(
     array's range, floats into integers, complex into reals, text into numbers), with
     :class:`UncastableDTypeError`.
     """
-    if isinstance(data, bool | int | float) and row_shape in {(), (1,)}:
-        data = _python_number(data, dtype, where)
     if not isinstance(data, np.ndarray | np.generic):
-        raise UncastableDTypeError(
-            f"append to {where}: expected a numpy array of rows of shape {row_shape}, "
-            f"got {describe(data)}"
-        )
+        if not (isinstance(data, bool | int | float) and row_shape in {(), (1,)}):
+            raise UncastableDTypeError(
+                f"append to {where}: expected a numpy array of rows of shape {row_shape}, "
+                f"got {describe(data)}"
+            )
+        data = _python_number(data, dtype, where)
     array = np.asarray(data)
     if array.shape == row_shape:
         rows = array.reshape((1, *row_shape))
@@ -382,7 +383,8 @@ def check_rows(
             f"append to {where}: expected one row of shape {row_shape} or a batch of shape "
             f"(n, {', '.join(map(str, row_shape))}), got an array of shape {array.shape}"
         )
-    check_cast(rows, dtype, where)
+    if rows.dtype != dtype:
+        check_cast(rows, dtype, where)
     return rows
 
 
@@ -454,12 +456,11 @@ def check_cast(rows: np.ndarray, dtype: np.dtype[Any], where: str) -> None:
 def _check_integer_range(rows: np.ndarray, dtype: np.dtype[Any], where: str) -> None:
     if rows.size == 0:
         return
-    if dtype.kind == "b":
-        low, high = 0, 1
+    low, high = _integer_limits(dtype)
+    if rows.size == 1:  # one scalar row, the common case: no reductions
+        smallest = largest = int(rows.item())
     else:
-        info = np.iinfo(dtype)
-        low, high = int(info.min), int(info.max)
-    smallest, largest = int(rows.min()), int(rows.max())
+        smallest, largest = int(rows.min()), int(rows.max())
     if smallest < low or largest > high:
         raise UncastableDTypeError(
             f"append to {where}: expected values that fit {dtype} (from {low} to {high}), "
@@ -467,15 +468,43 @@ def _check_integer_range(rows: np.ndarray, dtype: np.dtype[Any], where: str) -> 
         )
 
 
+@functools.cache
+def _integer_limits(dtype: np.dtype[Any]) -> tuple[int, int]:
+    """The smallest and largest value of an integer (or bool) dtype (np.iinfo is slow)."""
+    if dtype.kind == "b":
+        return 0, 1
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+@functools.cache
+def _float_limit(dtype: np.dtype[Any]) -> float:
+    """The largest finite magnitude of a float (or complex) dtype."""
+    return float(np.finfo(dtype).max)
+
+
 def _check_within_float_range(rows: np.ndarray, dtype: np.dtype[Any], where: str) -> None:
+    if rows.size == 0:
+        return
+    limit = _float_limit(dtype)
+    if rows.size == 1 and rows.dtype.kind != "c":
+        value = float(rows.item())
+        if not (math.isfinite(value) and abs(value) > limit):
+            return
+    elif rows.dtype.kind != "c":
+        # Two reductions that skip NaN and allocate nothing settle the common case; only data
+        # reaching beyond the limit (or holding infinities, which may stay) is looked at whole.
+        low, high = np.fmin.reduce(rows, axis=None), np.fmax.reduce(rows, axis=None)
+        if not (low < -limit or high > limit):
+            return
     with np.errstate(over="ignore", invalid="ignore"):
         converted = rows.astype(dtype)
         overflowed = np.isinf(converted) & np.isfinite(rows)
     if overflowed.any():
-        value = rows[overflowed].flat[0]
+        overflowing = rows[overflowed].flat[0].item()
         raise UncastableDTypeError(
             f"append to {where}: expected values within the range of {dtype} (magnitude up to "
-            f"{np.finfo(dtype).max}), got {rows.dtype} {value!r}"
+            f"{np.finfo(dtype).max!s}), got {rows.dtype} {overflowing!r}"
         )
 
 
