@@ -14,13 +14,16 @@ import pytest
 import aioh5saver
 from aioh5saver import H5SaverLowLevel
 from aioh5saver.recover import read_superblock
+from cast_cases import CASES as CAST_CASES
+from cast_cases import CastCase, by_target
 from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
+from reference import canonical_dump
 
 
 @pytest.fixture
 def saver(h5_path: Path) -> H5SaverLowLevel:
-    """A saver with a new file holding /RawData/Det (a group), E (1-D rows of 3 float32) and
-    S (strings)."""
+    """A saver with a new file holding /RawData/Det (a group), E (1-D rows of 3 float32),
+    S (strings), U (single uint32 values, a 0D array) and V (a VLARRAY of int8)."""
     s = H5SaverLowLevel()
     s.init_file(h5_path, new_file=True)
     s.get_set_group(s.raw_group, "Det")
@@ -34,6 +37,16 @@ def saver(h5_path: Path) -> H5SaverLowLevel:
         data_dimension="Data1D",
     )
     s.add_string_array(s.raw_group, "S")
+    s.add_array(
+        s.raw_group,
+        "u",
+        "data_enlargeable",
+        data_shape=(1,),
+        array_type=np.uint32,
+        enlargeable=True,
+        data_dimension="Data0D",
+    )
+    s.create_vlarray(s.raw_group, "V", np.int8)
     yield s
     s.close_file()
 
@@ -158,13 +171,6 @@ CASES: list[
         ("array_to_save", "data_shape", "'x'"),
     ),
     (
-        "enlargeable array without a row shape",
-        lambda s: s.add_array("/RawData", "x", "data", enlargeable=True, data_dimension="Data1D"),
-        aioh5saver.InvalidArgumentError,
-        ValueError,
-        ("data_shape", "None"),
-    ),
-    (
         "unknown array_type",
         lambda s: s.add_array(
             "/RawData",
@@ -227,6 +233,48 @@ CASES: list[
         ("/RawData/E", "float32", "<U1"),
     ),
     (
+        "negative values into an unsigned array",
+        _append("/RawData/U", np.array([5, -1])),
+        aioh5saver.UncastableDTypeError,
+        TypeError,
+        ("/RawData/U", "uint32", "from 0 to 4294967295", "int64 values from -1 to 5"),
+    ),
+    (
+        "a value too large for an int8 VLARRAY",
+        _append("/RawData/V", np.array([1, 300])),
+        aioh5saver.UncastableDTypeError,
+        TypeError,
+        ("/RawData/V", "int8", "from -128 to 127", "from 1 to 300"),
+    ),
+    (
+        "a Python int out of range for a 0D array",
+        _append("/RawData/U", -5),
+        aioh5saver.UncastableDTypeError,
+        TypeError,
+        ("/RawData/U", "uint32", "int -5"),
+    ),
+    (
+        "floats into an integer array",
+        _append("/RawData/U", np.array([2.0])),
+        aioh5saver.UncastableDTypeError,
+        TypeError,
+        ("/RawData/U", "uint32", "float64", ".astype('uint32')"),
+    ),
+    (
+        "NaN into an integer array",
+        _append("/RawData/V", np.array([np.nan])),
+        aioh5saver.UncastableDTypeError,
+        TypeError,
+        ("/RawData/V", "int8", "float64"),
+    ),
+    (
+        "a finite float beyond float32's range",
+        _append("/RawData/E", np.array([0.0, 1e300, 0.0])),
+        aioh5saver.UncastableDTypeError,
+        TypeError,
+        ("/RawData/E", "float32", "1e+300"),
+    ),
+    (
         "complex into a float array",
         _append("/RawData/E", np.ones(3, dtype=complex)),
         aioh5saver.UncastableDTypeError,
@@ -257,8 +305,8 @@ CASES: list[
     (
         "enable_swmr on a file not opened for SWMR",
         lambda s: s.enable_swmr(),
-        aioh5saver.InvalidArgumentError,
-        ValueError,
+        aioh5saver.SwmrModeError,
+        RuntimeError,
         ("swmr_mode=True",),
     ),
     (
@@ -450,3 +498,154 @@ def test_missing_file_opened_read_only_is_an_error_not_a_new_file(tmp_path: Path
         H5SaverLowLevel.from_file(tmp_path / "absent.h5", mode="r")
     assert isinstance(caught.value, FileNotFoundError)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- inputs accepted on purpose ---------------------------------------------------------------
+
+
+def test_the_dtype_rule_refuses_only_a_real_loss(h5_path: Path) -> None:
+    """Every value of every source dtype (bool, ints, uints, floats, complex; in and out of
+    range, fractions, NaN, inf) appended to EARRAYs and VLARRAYs of every integer and float
+    dtype: accepted, and stored as the value converted, exactly when the documented rule says
+    no value is lost (tests/cast_cases.py works the outcome out from the rule); refused with
+    UncastableDTypeError otherwise, leaving the array as it was. Batches of one source dtype
+    pass when all their values do and are refused whole when one value is lost."""
+    s = H5SaverLowLevel()
+    s.init_file(h5_path, new_file=True)
+    try:
+        for kind in ("EARRAY", "VLARRAY"):
+            for target, cases in by_target().items():
+                _sweep_one_array(s, kind, target, cases)
+        assert sum(case.accepted for case in CAST_CASES) > 200
+        assert sum(not case.accepted for case in CAST_CASES) > 200
+    finally:
+        s.close_file()
+
+
+def _sweep_one_array(s: H5SaverLowLevel, kind: str, target: str, cases: list[CastCase]) -> None:
+    if kind == "EARRAY":
+        array = s.add_array(
+            s.raw_group,
+            f"a_{target}",
+            "data_enlargeable",
+            data_shape=(1,),
+            array_type=target,
+            enlargeable=True,
+            data_dimension="Data0D",
+        )
+    else:
+        array = s.create_vlarray(s.raw_group, f"V_{target}", target)
+    stored = []
+    for case in cases:
+        if case.accepted:
+            array.append(case.data())
+            stored.append(case.stored())
+        else:
+            with pytest.raises(aioh5saver.UncastableDTypeError, match=target):
+                array.append(case.data())
+        assert len(array) == len(stored), (kind, case.id)
+    if kind == "EARRAY":
+        # Batches of one source dtype: all that source's accepted values pass together; with
+        # one refused value among them, the whole batch is refused.
+        for source in {case.source for case in cases}:
+            mine = [case for case in cases if case.source == source]
+            good = [case for case in mine if case.accepted]
+            if good:
+                array.append(np.concatenate([case.data() for case in good]))
+                stored.extend(case.stored() for case in good)
+            if len(good) < len(mine):
+                with pytest.raises(aioh5saver.UncastableDTypeError, match=target):
+                    array.append(np.concatenate([case.data() for case in mine]))
+            assert len(array) == len(stored), (kind, source)
+    got = array.read()
+    rows = got[:, 0] if kind == "EARRAY" else np.concatenate(list(got))
+    assert rows.dtype == np.dtype(target)
+    np.testing.assert_array_equal(rows, np.concatenate(stored), err_msg=f"{kind} {target}")
+
+
+def test_int64_values_that_fit_go_into_uint32_and_int8_arrays(saver: H5SaverLowLevel) -> None:
+    """``np.array([10])`` (int64) into a uint32 EARRAY and an int8 VLARRAY is accepted: the
+    values fit (it used to be refused for uint32 while int64 into int32 was accepted, even
+    out of range)."""
+    saver.get_node("/RawData/U").append(np.array([10, 4_294_967_295]))
+    saver.get_node("/RawData/V").append(np.array([-128, 10, 127]))
+    np.testing.assert_array_equal(saver.get_node("/RawData/U").read(), [[10], [4_294_967_295]])
+    np.testing.assert_array_equal(saver.get_node("/RawData/V").read()[0], [-128, 10, 127])
+
+
+def test_a_python_number_or_a_0d_scalar_is_one_row_of_a_0d_array(
+    saver: H5SaverLowLevel,
+) -> None:
+    """append() on an array of single values (data_shape (1,), or none) takes a Python int,
+    float or bool and a 0-d numpy scalar or array as one row each, in float64 and int32
+    arrays; a fraction or an out-of-range int into the int array is still refused, and the
+    shape error names the batch shape as ``(n, 1)``, without a stray comma."""
+    for row_shape in ((1,), None):
+        for dtype in ("float64", "int32"):
+            _append_scalars(saver, row_shape, dtype)
+
+
+def _append_scalars(saver: H5SaverLowLevel, row_shape: tuple[int, ...] | None, dtype: str) -> None:
+    array = saver.add_array(
+        saver.raw_group,
+        f"zero_d_{dtype}_{len(row_shape or ())}",
+        "data_enlargeable",
+        data_shape=row_shape,
+        array_type=dtype,
+        enlargeable=True,
+        data_dimension="Data0D",
+    )
+    values: list[Any] = [7, True, np.int16(3), np.array(4, np.int64), -(2**31)]
+    if dtype == "float64":
+        values += [2.5, np.float64(5.0), np.float32(0.25), np.array(-1.5), 2**70]
+    for value in values:
+        array.append(value)
+    expected = np.array([float(v) for v in values]).astype(dtype)
+    got = array.read()
+    np.testing.assert_array_equal(got.reshape(-1), expected)
+    assert got.shape == ((len(values),) if row_shape is None else (len(values), 1))
+    if dtype == "int32":
+        with pytest.raises(aioh5saver.UncastableDTypeError, match="float64"):
+            array.append(2.5)
+        with pytest.raises(aioh5saver.UncastableDTypeError, match="int 4294967296"):
+            array.append(2**32)
+    if row_shape == (1,):
+        with pytest.raises(aioh5saver.ShapeMismatchError) as caught:
+            array.append(np.ones((2, 2), dtype))
+        assert "(n, 1)" in str(caught.value)
+        assert "(n, 1,)" not in str(caught.value)
+    assert len(array) == len(values)
+
+
+def test_an_enlargeable_array_without_a_row_shape_holds_single_values_as_in_pymodaq_data(
+    tmp_path: Path,
+) -> None:
+    """``add_array(..., array_to_save=np.array([0., 1.]), enlargeable=True)`` without
+    data_shape makes what pymodaq_data 5.3.0 makes: an empty EARRAY of single values (shape
+    (0,), maxshape (None,)), same attributes; appends of n values, of one value and of a
+    1-element array with expand=False give the same file (canonical dumps equal)."""
+    from pymodaq_data.h5modules import saving as pm_saving
+
+    dumps = []
+    for module, name in ((pm_saving, "pymodaq.h5"), (aioh5saver, "ours.h5")):
+        s = module.H5SaverLowLevel(save_type="scan", backend="h5py")
+        s.init_file(tmp_path / name, new_file=True)
+        axis = s.add_array(
+            s.raw_group,
+            "Axis00",
+            "axis",
+            array_to_save=np.array([0.0, 1.0]),
+            data_dimension="Data1D",
+            enlargeable=True,
+            metadata={"label": "z", "units": "um", "size": 0},
+        )
+        assert axis.node.shape == (0,)
+        assert axis.node.maxshape == (None,)
+        axis.append(np.array([0.5, 1.5]))
+        axis.append(np.array([2.5]))
+        axis.append(np.array([3.5]), expand=False)
+        assert axis.attrs["shape"] == (4,)
+        s.close_file()
+        dumps.append(canonical_dump(tmp_path / name))
+    assert dumps[0] == dumps[1]
+    assert "shape=(4,) maxshape=(None,)" in dumps[1]

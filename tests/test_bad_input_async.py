@@ -36,6 +36,7 @@ from aioh5saver import (
     H5SaverLowLevel,
     NodeRef,
 )
+from cast_cases import by_target
 from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
 
 pytestmark = pytest.mark.anyio
@@ -389,8 +390,8 @@ MISUSES: list[Misuse] = [
     Misuse(
         "start_swmr on a saver opened without swmr",
         lambda n: n.saver.start_swmr(),
-        aioh5saver.InvalidArgumentError,
-        ValueError,
+        aioh5saver.SwmrModeError,
+        RuntimeError,
         ("swmr=True", "without"),
     ),
     Misuse(
@@ -1226,6 +1227,80 @@ async def test_nan_and_inf_in_float_data_are_stored_as_given(h5_path: Path) -> N
         await saver.append(array, row)
     with h5py.File(h5_path, "r") as file:
         np.testing.assert_array_equal(file["RawData/E"][()], [row])
+
+
+async def test_the_dtype_rule_refuses_only_a_real_loss_at_the_async_append(
+    h5_path: Path,
+) -> None:
+    """``await saver.append`` applies the sync rule at the call: every case of
+    tests/cast_cases.py (every source dtype and value into EARRAYs of every integer and float
+    dtype), with ``copy=True`` and ``copy=False``, is accepted and written as the value
+    converted exactly when nothing is lost, and refused with UncastableDTypeError at the call
+    otherwise, accepting nothing."""
+    async with AsyncH5Saver.open(h5_path) as saver:
+        expected: dict[str, list[np.ndarray]] = {}
+        for target, cases in by_target().items():
+            for copy in (True, False):
+                array = await saver.add_array(
+                    saver.raw_group,
+                    f"a_{target}_{copy}",
+                    "data_enlargeable",
+                    data_shape=(1,),
+                    array_type=target,
+                    enlargeable=True,
+                    data_dimension="Data0D",
+                )
+                stored = expected[array.path] = []
+                for case in cases:
+                    if case.accepted:
+                        await saver.append(array, case.data(), copy=copy)
+                        stored.append(case.stored())
+                    else:
+                        with pytest.raises(aioh5saver.UncastableDTypeError, match=target):
+                            await saver.append(array, case.data(), copy=copy)
+        await saver.flush()
+    with h5py.File(h5_path, "r") as file:
+        for path, stored in expected.items():
+            rows = file[path][()]
+            assert rows.dtype == np.dtype(path.split("_")[1])
+            np.testing.assert_array_equal(rows[:, 0], np.concatenate(stored), err_msg=path)
+
+
+async def test_a_python_number_or_a_0d_scalar_is_one_row_at_the_async_append(
+    h5_path: Path,
+) -> None:
+    """``await saver.append`` on a 0D array (data_shape (1,)) takes a Python float, int or bool
+    and a 0-d numpy scalar as one row each (with ``copy=True`` and ``copy=False``); a fraction
+    into an int32 0D array is refused at the call."""
+    values: list[Any] = [1.5, 7, True, np.float64(2.25), np.int8(-3), np.array(0.5)]
+    async with AsyncH5Saver.open(h5_path) as saver:
+        floats = await saver.add_array(
+            saver.raw_group,
+            "f",
+            "data_enlargeable",
+            data_shape=(1,),
+            enlargeable=True,
+            data_dimension="Data0D",
+        )
+        ints = await saver.add_array(
+            saver.raw_group,
+            "i",
+            "data_enlargeable",
+            data_shape=(1,),
+            array_type="int32",
+            enlargeable=True,
+            data_dimension="Data0D",
+        )
+        for copy in (True, False):
+            for value in values:
+                await saver.append(floats, value, copy=copy)
+        await saver.append(ints, 5)
+        await saver.append(ints, np.int64(6), copy=False)
+        with pytest.raises(aioh5saver.UncastableDTypeError, match="int32"):
+            await saver.append(ints, 2.5)
+    with h5py.File(h5_path, "r") as file:
+        np.testing.assert_array_equal(file["RawData/F"][()], [[float(v)] for v in values * 2])
+        np.testing.assert_array_equal(file["RawData/I"][()], [[5], [6]])
 
 
 async def test_log_lines_with_nul_surrogates_or_a_megabyte_round_trip_under_swmr(

@@ -249,11 +249,12 @@ def _fits(values: np.ndarray, dtype_name: str) -> bool:
 
 
 def _is_row_or_batch(shape: tuple[int, ...], row_shape: tuple[int, ...]) -> bool:
-    """PyMoDAQ's rule: one row, a batch ``(n, *row)``, or for single-value rows a 1-D batch."""
+    """PyMoDAQ's rule: one row, a batch ``(n, *row)``, or for single-value rows a 1-D batch
+    or one 0-d scalar (one row)."""
     return (
         shape == row_shape
         or (len(shape) == len(row_shape) + 1 and shape[1:] == row_shape)
-        or (row_shape == (1,) and len(shape) == 1)
+        or (row_shape == (1,) and len(shape) <= 1)
     )
 
 

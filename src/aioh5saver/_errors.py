@@ -28,6 +28,7 @@ __all__ = [
     "SaverClosedError",
     "SaverError",
     "ShapeMismatchError",
+    "SwmrModeError",
     "UncastableDTypeError",
     "UnsafeContentError",
     "UnsupportedBackendError",
@@ -52,6 +53,13 @@ class SaverError(Exception):
 
 class InvalidArgumentError(SaverError, ValueError):
     """An argument has a value the operation cannot use (a missing shape, a bad fill value...)."""
+
+
+class SwmrModeError(InvalidArgumentError, RuntimeError):
+    """SWMR was asked of a file not opened for it (``enable_swmr()`` without ``swmr_mode=True``).
+
+    An :class:`InvalidArgumentError` (a ValueError) like every other wrong argument, and a
+    RuntimeError as well, which is what pymodaq_data raises there and its callers catch."""
 
 
 class InvalidNameError(SaverError, ValueError):

@@ -28,6 +28,7 @@ from ._errors import (
     NodeKindError,
     NodeNotFoundError,
     ReadOnlyError,
+    SwmrModeError,
     UnsupportedBackendError,
     describe,
 )
@@ -425,7 +426,7 @@ class H5Backend:
         if self._swmr_enabled:
             return
         if not self._swmr_mode:
-            raise InvalidArgumentError(
+            raise SwmrModeError(
                 "enable_swmr: expected a file opened with swmr_mode=True, got one opened without"
             )
         file = self._writable_file("start SWMR")

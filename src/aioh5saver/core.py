@@ -19,9 +19,9 @@ import h5py
 import numpy as np
 
 from ._errors import (
-    InvalidArgumentError,
     NodeNotFoundError,
     ShapeMismatchError,
+    SwmrModeError,
     UncastableDTypeError,
     WriterBrokenError,
 )
@@ -228,7 +228,7 @@ class WriterCore:
             return None
         if isinstance(op, SwmrOp):
             if not self.swmr_capable:
-                raise InvalidArgumentError(
+                raise SwmrModeError(
                     "start_swmr: expected a saver opened with swmr=True, got one opened without"
                 )
             self.swmr_wanted = op.start

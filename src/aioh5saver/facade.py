@@ -75,7 +75,8 @@ Where = NodeRef | str
 def _copy_pieces(segment: np.ndarray, rows: np.ndarray) -> Iterator[tuple[Any, Any]]:
     """(target, source) pairs of about :data:`_COPY_PIECE_BYTES` that copy ``rows`` into
     ``segment`` with ``target[:] = source``: as bytes when both are laid out alike (see
-    :func:`~.ops.copy_rows`), else as rows cast within their kind."""
+    :func:`~.ops.copy_rows`), else as rows converted to the segment's dtype (their values
+    were checked by :func:`~.nodes.check_cast`)."""
     if bytes_alike(segment, rows):
         target_bytes, source_bytes = segment.data.cast("B"), rows.data.cast("B")
         for start in range(0, rows.nbytes, _COPY_PIECE_BYTES):

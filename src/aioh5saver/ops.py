@@ -202,20 +202,22 @@ class RowsAppend(AppendOp):
         self.rows += 1
 
     def add(self, rows: np.ndarray) -> None:
-        """Copy checked rows (cast within their kind to the segments' dtype) after the others."""
+        """Copy checked rows (converted to the segments' dtype) after the others. The rows'
+        values were checked by :func:`~aioh5saver.nodes.check_cast`, so the cast is unchecked
+        here: int64 rows whose values fit a uint32 array are not refused for their dtype."""
         count = rows.shape[0]
         done = 0
         if self.segments:
             last = self.segments[-1]
             done = min(count, last.shape[0] - self._fill)
             if done:
-                np.copyto(last[self._fill : self._fill + done], rows[:done], casting="same_kind")
+                np.copyto(last[self._fill : self._fill + done], rows[:done], casting="unsafe")
                 self._fill += done
         if done < count:
             rest = rows[done:]
             size = max(self._next_segment_rows(), rest.shape[0])
             segment = self._new_segment(size)
-            np.copyto(segment[: rest.shape[0]], rest, casting="same_kind")
+            np.copyto(segment[: rest.shape[0]], rest, casting="unsafe")
             self._start_segment(segment)
             self._fill = rest.shape[0]
         self.rows += count

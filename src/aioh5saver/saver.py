@@ -310,7 +310,9 @@ class H5SaverLowLevel(H5Backend):
         ``data_dimension`` attributes and ``metadata``.
 
         - ``enlargeable``: an :class:`EARRAY` of rows of shape ``data_shape`` and dtype
-          ``array_type``, starting empty;
+          ``array_type`` (``array_to_save``'s dtype if not given), starting empty; without
+          ``data_shape``, an array of single values (shape ``(0,)``), as pymodaq_data makes;
+          ``array_to_save`` is not written (as in pymodaq_data);
         - ``add_scan_dim``: a :class:`CARRAY` of shape ``scan_shape + data_shape`` (``data_shape``
           ``(1,)`` adds no axis) filled with ``fill_value`` (NaN for floats, 0 otherwise, by
           default) unless ``array_to_save`` is given;
@@ -325,11 +327,8 @@ class H5SaverLowLevel(H5Backend):
         node_name = capitalize(name)
         array: CARRAY
         if enlargeable:
-            if data_shape is None:
-                raise InvalidArgumentError(
-                    f"add_array {name!r}: expected data_shape (the shape of one row) for an "
-                    "enlargeable array, got None"
-                )
+            # Without data_shape, rows are single values (shape (0,)), as in pymodaq_data:
+            # AxisSaverLoader.add_axis(enlargeable=True) relies on it for navigation axes.
             array = self.create_earray(
                 where, node_name, dtype=dtype, data_shape=data_shape, title=title
             )
