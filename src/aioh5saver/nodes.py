@@ -350,6 +350,14 @@ class CARRAY(Node):
         with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[()]
 
+    @property
+    def outside(self) -> str | None:
+        """None if the array's data are stored in its file; else which other files hold them
+        (external raw storage, a virtual dataset), whose data are never read."""
+        with h5_errors(self._node, f"inspect {self.path}", reading=True):
+            storage = stored_outside(self._node)
+        return None if storage is None else describe_outside(storage)
+
     def __getitem__(self, item: Any) -> Any:
         check_stored_in_file(self._node, f"read {self.path}")
         with h5_errors(self._node, f"read {self.path}", reading=True):
@@ -607,7 +615,12 @@ def _locate(start_id: Any, path: bytes, hops: list[int]) -> Any:
                     f"{_shown(name)!r} -> {_shown(target)!r}"
                 )
             base = h5py.h5o.open(current, b"/") if target.startswith(b"/") else current
-            current = _locate(base, target, hops)
+            try:
+                current = _locate(base, target, hops)
+            except UnresolvedPathError as exc:
+                raise UnresolvedPathError(
+                    f"{_shown(name)!r} is a soft link to {_shown(target)!r}, where {exc}"
+                ) from None
         elif info.type == h5py.h5l.TYPE_EXTERNAL:
             file_name, object_path = current.links.get_val(name)
             raise UnresolvedPathError(
@@ -678,10 +691,11 @@ def describe_outside(storage: tuple[str, list[str], int]) -> str:
     """``storage`` (from :func:`stored_outside`) as text: what kind, and which files."""
     kind, names, count = storage
     shown = ", ".join(repr(name) for name in names)
-    unit = "mapping" if kind == "virtual dataset" else "file segment"
-    more = f" ({count} {unit}s)" if count > len(names) else ""
-    origin = "source datasets in" if kind == "virtual dataset" else "the raw data of"
-    return f"a {kind}, with {origin} {shown}{more}"
+    if kind == "virtual dataset":
+        more = f" ({count} mappings)" if count > len(names) else ""
+        return f"a virtual dataset with its sources in {shown}{more}"
+    more = f" ({count} segments)" if count > len(names) else ""
+    return f"an array with external raw storage in {shown}{more}"
 
 
 def check_stored_in_file(dataset: h5py.Dataset, action: str) -> None:
