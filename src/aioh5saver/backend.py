@@ -648,6 +648,14 @@ class H5Backend:
         action = f"create the enlargeable array {name!r}"
         title = check_title(title, action)
         row_shape = _as_shape(data_shape, "data_shape")
+        if 0 in row_shape:
+            # pymodaq_data creates such an array (h5py guesses chunks larger than the zero
+            # dimension); its rows would hold nothing but their count, and appending them has
+            # no byte to queue or write: refused here, before anything is created.
+            raise InvalidArgumentError(
+                f"data_shape: expected the shape of a row of at least one element (no "
+                f"dimension of size 0) for an enlargeable array, got {describe(data_shape)}"
+            )
         try:
             dtype = np.dtype(dtype)
         except TypeError as exc:
