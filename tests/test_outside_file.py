@@ -507,3 +507,28 @@ def test_hdf5_prefixes_from_the_environment_lead_nowhere(hostile: Hostile, tmp_p
     for where in LINKS:
         assert results[where]["get_node"]["error"] == "NodeNotFoundError"
     assert_others_not_read(hostile)
+
+
+@pytest.mark.anyio
+async def test_the_async_saver_refuses_the_same_reads_with_the_same_errors(
+    hostile: Hostile,
+) -> None:
+    """AsyncH5Saver, continuing a hostile file, lists an array stored outside it, refuses to
+    read it with ExternalDataError, and finds no node behind an external link: the errors
+    cross from the writer thread unchanged; nothing blocks or reads the other files."""
+    with anyio.fail_after(60):
+        async with h5s.AsyncH5Saver.open(hostile.path, new_file=False) as saver:
+            children = await saver.get_children("/RawData")
+            assert set(DATA) <= {ref.path for ref in children.values()}
+            for where in ("/RawData/Virtual", "/RawData/ExtRawFifo", "/RawData/VirtualStrings"):
+                with pytest.raises(h5s.ExternalDataError, match=DATA[where]):
+                    await saver.read(where)
+            with pytest.raises(h5s.ExternalDataError):
+                await saver.read_strings("/RawData/VirtualStrings")
+            for where in ("/RawData/SoftFifo", "/RawData/ELink/data", "/RawData/Chain1"):
+                with pytest.raises(h5s.NodeNotFoundError, match="never followed"):
+                    await saver.get_attr(where)
+            walked = {ref.path for ref in await saver.walk_nodes("/")}
+            assert walked.isdisjoint(LINKS)
+            assert hostile.secret not in repr(await saver.get_attr("/RawData"))
+    assert_others_not_read(hostile)
