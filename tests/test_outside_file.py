@@ -532,3 +532,35 @@ async def test_the_async_saver_refuses_the_same_reads_with_the_same_errors(
             assert walked.isdisjoint(LINKS)
             assert hostile.secret not in repr(await saver.get_attr("/RawData"))
     assert_others_not_read(hostile)
+
+
+def test_a_node_reached_by_a_soft_link_keeps_that_path_as_hdf5_names_it(tmp_path: Path) -> None:
+    """Paths are resolved link by link, yet a node reached through a soft link keeps the path
+    it was reached by, as h5py names it when HDF5 traverses: through get_node by path, by a
+    node and a name, get_children, parent_node and a node passed back in."""
+    path = tmp_path / "soft.h5"
+    with h5py.File(path, "w") as file:
+        file.create_group("RawData")
+        file.create_group("A").create_dataset("E", data=[1.0, 2.0])
+        file["B"] = h5py.SoftLink("/A")
+        file["C"] = h5py.SoftLink("/B/E")
+        file["A"]["rel"] = h5py.SoftLink("E")
+        expected = {where: file[where].name for where in ("/B/E", "/C", "/A/rel", "/B/rel")}
+    saver = h5s.H5SaverLowLevel.from_file(path, mode="r")
+    try:
+        for where, name in expected.items():
+            assert saver.get_node(where).path == name == where
+            assert saver.read(where).tolist() == [1.0, 2.0]
+        group = saver.get_node("/B")
+        assert group.path == "/B"
+        assert saver.get_node(group, "E").path == "/B/E"
+        assert saver.get_node(group.node, "E").path == "/A/E"  # an h5py object has its own name
+        assert saver.get_node(saver.get_node("/C")).path == "/C"
+        assert {n: c.path for n, c in saver.get_children(group).items()} == {
+            "E": "/B/E",
+            "rel": "/B/rel",
+        }
+        assert saver.get_node("/B/E").parent_node.path == "/B"
+        assert saver.get_node("//A/./E/").path == "/A/E"
+    finally:
+        saver.close_file()

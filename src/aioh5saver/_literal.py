@@ -270,8 +270,7 @@ class _Evaluator:
             case ast.Name(id="frozenset"):
                 return frozenset
         raise UnsafeContentError(
-            f"expected a numpy scalar or datetime constructor, got a call to "
-            f"{_snippet(func)!r}"
+            f"expected a numpy scalar or datetime constructor, got a call to {_snippet(func)!r}"
         )
 
 

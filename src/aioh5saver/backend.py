@@ -464,10 +464,13 @@ class H5Backend:
     def get_node(self, where: Any, name: str | None = None) -> Node:
         """The node at ``where`` (a path, a node or an h5py object), or its child ``name``."""
         file = self._file()
+        reached_by: str | None = None  # the path a node given as where was reached by
         if isinstance(where, Node):
+            reached_by = where.path
             where = where.node
         if name is not None:
             check_node_name(name)
+        shown: str | None
         if isinstance(where, str):
             path = where if name is None else f"{where.rstrip('/')}/{name}"
             h5_path = _h5_name(path)
@@ -476,7 +479,7 @@ class H5Backend:
             obj = self._locate(file, raw, path)
         elif isinstance(where, h5py.Group | h5py.Dataset):
             obj = where
-            shown = None
+            shown = reached_by
             if name is not None:
                 if not isinstance(where, h5py.Group):
                     raise NodeKindError(
@@ -484,7 +487,7 @@ class H5Backend:
                     )
                 obj = self._locate(where, name.encode("utf-8", "surrogateescape"), name)
                 with h5_errors(where, f"find {where.name}/{name}"):
-                    shown = f"{where.name.rstrip('/')}/{name}"
+                    shown = f"{(reached_by or where.name).rstrip('/')}/{name}"
         else:
             raise NodeKindError(
                 f"where: expected a node path (str) or a node, got {describe(where)}"

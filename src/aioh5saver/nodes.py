@@ -597,7 +597,8 @@ def _locate(start_id: Any, path: bytes, hops: list[int]) -> Any:
     for name in path.split(b"/"):
         if not name or name == b".":
             continue  # HDF5 skips empty and "." components too
-        shown = "/".join(_shown(part) for part in walked) or "."
+        shown = "/".join(_shown(part) for part in walked)
+        shown = f"/{shown}" if path.startswith(b"/") else shown or "."
         if not isinstance(current, h5py.h5g.GroupID):
             raise UnresolvedPathError(f"{shown} is not a group, so it holds no {_shown(name)!r}")
         if not current.links.exists(name):
