@@ -564,3 +564,54 @@ def test_a_node_reached_by_a_soft_link_keeps_that_path_as_hdf5_names_it(tmp_path
         assert saver.get_node("//A/./E/").path == "/A/E"
     finally:
         saver.close_file()
+
+
+_WRITE_INTO_OUTSIDE = """
+import json, sys
+import numpy as np
+import aioh5saver as h5s
+saver = h5s.H5SaverLowLevel.from_file(sys.argv[1], mode="a")
+calls = {
+    "append": lambda: saver.get_node("/RawData/VirtualUnlimitedFifo").append(np.zeros(1, "u1")),
+    "StringARRAY.append": lambda: saver.get_node("/RawData/VirtualStrings").append("x"),
+    "StringARRAY.extend": lambda: saver.get_node("/RawData/ExtRawStrings").extend(["x"]),
+    "setitem": lambda: saver.get_node("/RawData/ExtRaw").__setitem__(0, 7),
+    "setitem on a pipe": lambda: saver.get_node("/RawData/ExtRawFifo").__setitem__(0, 7),
+    "setitem virtual": lambda: saver.get_node("/RawData/Virtual").__setitem__(0, 7),
+}
+results = {}
+for name, call in calls.items():
+    try:
+        call()
+        results[name] = "written"
+    except Exception as exc:
+        results[name] = [type(exc).__name__, str(exc)]
+saver.close_file()
+print(json.dumps(results))
+"""
+
+
+def test_writing_into_an_array_stored_in_other_files_is_refused(hostile: Hostile) -> None:
+    """A saver continuing a hostile file (mode 'a') refuses to append to, or write into, an
+    array whose data are stored in other files, with ExternalDataError: it never writes
+    another file, nor blocks on a named pipe; the other files keep their bytes."""
+    before = {other: other.read_bytes() for other in hostile.others}
+    set_old_atimes(*hostile.others)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _WRITE_INTO_OUTSIDE, str(hostile.path)],
+            capture_output=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            cwd=hostile.path.parent,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("writing into an array stored outside the file hung")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    results = json.loads(done.stdout)
+    for name, result in results.items():
+        assert result[0] == "ExternalDataError", (name, result)
+        assert "never read or written" in result[1]
+    assert_others_not_read(hostile)
+    assert {other: other.read_bytes() for other in hostile.others} == before

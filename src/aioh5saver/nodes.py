@@ -345,10 +345,21 @@ class CARRAY(Node):
     def read(self) -> Any:
         """The whole array as a numpy array (:class:`~aioh5saver.ExternalDataError` if its
         data are stored in other files)."""
-        check_stored_in_file(self._node, f"read {self.path}")
+        self._require_stored_here(f"read {self.path}")
         check_fits_in_memory(self._node, f"read {self.path}")
         with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[()]
+
+    # Checked once per wrapper (a dataset's layout never changes), so that appending row by
+    # row does not pay for the check each time.
+    _stored_here: bool = False
+
+    def _require_stored_here(self, action: str) -> None:
+        """:func:`check_stored_in_file`: reading or writing data stored in other files would
+        open them (and write another file, or block on a named pipe)."""
+        if not self._stored_here:
+            check_stored_in_file(self._node, action)
+            self._stored_here = True
 
     @property
     def outside(self) -> str | None:
@@ -359,12 +370,13 @@ class CARRAY(Node):
         return None if storage is None else describe_outside(storage)
 
     def __getitem__(self, item: Any) -> Any:
-        check_stored_in_file(self._node, f"read {self.path}")
+        self._require_stored_here(f"read {self.path}")
         with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[item]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         require_writable(self._node, f"write into {self.path}")
+        self._require_stored_here(f"write into {self.path}")
         with h5_errors(self._node, f"write into {self.path}"):
             self._node[key] = value
 
@@ -449,6 +461,7 @@ class EARRAY(CARRAY):
         attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
+        self._require_stored_here(f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
             dataset.resize(start + data.shape[0], axis=0)
@@ -486,6 +499,7 @@ class VLARRAY(EARRAY):
         h5py cannot slice-write equal-length vlen rows)."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
+        self._require_stored_here(f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
             dataset.resize(start + len(rows), axis=0)
@@ -701,14 +715,16 @@ def describe_outside(storage: tuple[str, list[str], int]) -> str:
 
 def check_stored_in_file(dataset: h5py.Dataset, action: str) -> None:
     """Raise :class:`ExternalDataError` if ``dataset``'s data are stored outside its file
-    (external raw storage, a virtual dataset): reading them would open other files."""
+    (external raw storage, a virtual dataset): reading or writing them would open other
+    files."""
     with h5_errors(dataset, action, reading=True):
         storage = stored_outside(dataset)
         file_name = dataset.file.filename
     if storage is not None:
         raise ExternalDataError(
             f"{action}: expected an array whose data are stored in {file_name}, got "
-            f"{describe_outside(storage)}; it is never read (reading would open those files)"
+            f"{describe_outside(storage)}; such data are never read or written (that would "
+            "open those files)"
         )
 
 
