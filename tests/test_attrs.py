@@ -320,3 +320,88 @@ def test_unsafe_content_error_is_a_saver_error_and_a_value_error() -> None:
     """UnsafeContentError can be caught as SaverError and as ValueError."""
     assert issubclass(UnsafeContentError, SaverError)
     assert issubclass(UnsafeContentError, ValueError)
+
+
+# Text that parses as literals but makes no value: unhashable set members and dict keys, an int
+# too large for the float of a complex literal, trees too deep to describe in a message.
+MAKES_NO_VALUE = {
+    "list as a dict key": "{[1]: 2}",
+    "dict as a dict key": "{{1: 2}: 3}",
+    "set as a dict key": "{{1}: 2}",
+    "list in a tuple key": "{(1, [2]): 3}",
+    "list in a set": "{[1]}",
+    "set in a set": "{{1}}",
+    "empty set() as a key": "{set(): 1}",
+    "list in frozenset()": "frozenset({[1]})",
+    "list in set()": "set({[1]})",
+    "deep unhashable key": "[" * 30 + "{[]: 1}" + "]" * 30,
+    "unhashable key deep in a value": "{1: {2: {3: {[4]: 5}}}}",
+    "int too large for a complex": "(" + "9" * 400 + "+1j)",
+    "negative int too large for a complex": "(-" + "9" * 400 + "-1j)",
+    "call chain too deep to show": "f" + "()" * 3000,
+    "attribute chain too deep to show": "a" + ".b" * 3000,
+    "conditional too deep to show": "1 if 1 else " * 3000 + "1",
+}
+CONTAINER_TYPES = [("builtins", name) for name in ("dict", "set", "list", "tuple", "frozenset")]
+
+
+@pytest.mark.parametrize("data", MAKES_NO_VALUE.values(), ids=MAKES_NO_VALUE.keys())
+@pytest.mark.parametrize(("module", "type_name"), [*CONTAINER_TYPES, ("builtins", "complex")])
+def test_data_that_makes_no_value_gives_the_stored_text(data: str, module: str, type_name: str):
+    """Data that parses but makes no value decodes to the stored text, and parse_literal
+    raises UnsafeContentError for it, never Python's own TypeError or OverflowError."""
+    stored = envelope(module, type_name, data)
+    assert decode_attr(stored) == stored
+    assert decode_attr(stored.encode()) == stored
+    with pytest.raises(UnsafeContentError):
+        parse_literal(data)
+
+
+_ATOMS = st.sampled_from(
+    [
+        *["1", "-2", "1.5", "'a'", "b'x'", "None", "True", "nan", "-inf", "1j", "(1+2j)"],
+        *["np.float64(1.5)", "np.True_", "datetime.date(2024, 1, 2)", "()", "[]", "{}"],
+        *["set()", "frozenset()", "9" * 400, "1e999", "np.int8(300)", "x", "(1,)"],
+    ]
+)
+
+
+def _literal_containers(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    items = st.lists(inner, max_size=4).map(", ".join)
+    some = st.lists(inner, min_size=1, max_size=4).map(", ".join)
+    pairs = st.lists(st.tuples(inner, inner).map(": ".join), max_size=4).map(", ".join)
+    return st.one_of(
+        items.map(lambda text: f"[{text}]"),
+        items.map(lambda text: f"({text},)"),
+        some.map(lambda text: f"{{{text}}}"),
+        pairs.map(lambda text: f"{{{text}}}"),
+        some.map(lambda text: f"frozenset({{{text}}})"),
+        st.tuples(inner, inner).map(lambda pair: f"({pair[0]}+{pair[1]}j)"),
+        inner.map(lambda text: f"-{text}"),
+    )
+
+
+LITERALS = st.recursive(_ATOMS, _literal_containers, max_leaves=16)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    LITERALS,
+    st.sampled_from([*CONTAINER_TYPES, ("builtins", "complex"), ("numpy", "float64")]),
+)
+def test_crafted_literals_raise_nothing_but_unsafe_content_error(data: str, declared) -> None:
+    """Any text of the grammar of dict, set, frozenset, list, tuple and complex literals (keys
+    and members hashable or not, numbers too large, names): parse_literal gives a value or
+    raises UnsafeContentError; decode_attr never raises, and gives a value of the declared
+    type or the stored text."""
+    try:
+        parse_literal(data)
+        refused = False
+    except UnsafeContentError:
+        refused = True
+    stored = envelope(*declared, data)
+    decoded = decode_attr(stored)
+    if refused:
+        assert decoded == stored
+    else:
+        assert decoded == stored or type(decoded).__name__ == declared[1]

@@ -194,6 +194,25 @@ CASES: list[
         ValueError,
         ("data_shape", "(-2,)"),
     ),
+    *[
+        (
+            f"zero-sized row shape {shape} for an enlargeable array",
+            lambda s, shape=shape: s.add_array(
+                "/RawData", "x", "data", data_shape=shape, enlargeable=True, data_dimension="Data1D"
+            ),
+            aioh5saver.InvalidArgumentError,
+            ValueError,
+            ("data_shape", "no dimension of size 0", str(shape)),
+        )
+        for shape in [(0,), (2, 0)]
+    ],
+    (
+        "zero-sized row shape for create_earray",
+        lambda s: s.create_earray("/RawData", "y", "f8", (3, 0)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_shape", "(3, 0)"),
+    ),
     (
         "fill value not representable",
         lambda s: s.add_array(

@@ -359,6 +359,31 @@ MISUSES: list[Misuse] = [
         ValueError,
         ("fill_value", "int8", "float nan"),
     ),
+    *[
+        Misuse(
+            f"zero-sized row shape {shape} for an enlargeable array",
+            lambda n, shape=shape: n.saver.add_array(
+                n.saver.raw_group,
+                "x",
+                "data",
+                data_shape=shape,
+                array_type="float64",
+                enlargeable=True,
+                data_dimension="Data1D",
+            ),
+            aioh5saver.InvalidArgumentError,
+            ValueError,
+            ("data_shape", "no dimension of size 0", str(shape)),
+        )
+        for shape in [(0,), (2, 0)]
+    ],
+    Misuse(
+        "zero-sized row shape for create_earray",
+        lambda n: n.saver.create_earray(n.saver.raw_group, "y", "f8", (0, 3)),
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("data_shape", "(0, 3)"),
+    ),
     Misuse(
         "unknown dtype for an enlargeable array",
         lambda n: n.saver.create_earray(n.saver.raw_group, "y", "flaot", (2,)),

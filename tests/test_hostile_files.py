@@ -425,3 +425,54 @@ def test_reading_a_hostile_file_never_writes(tmp_path):
     assert path.read_bytes() == before
     assert path.stat().st_mtime_ns == mtime
     assert not sentinel.exists()
+
+
+NO_VALUE_ENVELOPES = [
+    envelope("builtins", "dict", "{[1]: 2}"),
+    envelope("builtins", "set", "{{1}}"),
+    envelope("builtins", "dict", "{(1, [2]): {[3]: 4}}"),
+    envelope("builtins", "complex", "(" + "9" * 400 + "+1j)"),
+    envelope("builtins", "list", "[" * 40 + "]" * 40),
+]
+
+
+@pytest.mark.parametrize("stored", NO_VALUE_ENVELOPES)
+def test_attributes_that_make_no_value_read_as_stored_text_and_never_stop_a_walk(tmp_path, stored):
+    """An attribute whose data parses but makes no value (an unhashable key, an overflowing
+    complex, too deep), as a plain attribute or as CLASS or subdtype, comes back as the stored
+    text from get_attr, attrs and walk_nodes; the walk and inspect go through every node."""
+    path = tmp_path / "no_value.h5"
+    with skeleton(path) as file:
+        raw = file["RawData"]
+        raw.attrs["crafted"] = stored
+        group = raw.create_group("Det")
+        group.attrs.update({"CLASS": stored, "TITLE": "det", "crafted": stored})
+        dataset = group.create_dataset("data", (2, 3), maxshape=(None, 3), dtype="f8")
+        dataset.attrs.update({"CLASS": stored, "subdtype": stored, "crafted": stored})
+        file["RawData/Logger"].attrs["CLASS"] = stored
+    saver = h5s.H5SaverLowLevel.from_file(path, mode="r")
+    try:
+        assert saver.get_attr("/RawData", "crafted") == stored
+        kinds = {}
+        for node in saver.walk_nodes("/"):
+            kinds[node.path] = node.kind
+            attrs = saver.get_attr(node)
+            if "crafted" in attrs:
+                assert attrs["crafted"] == stored
+            if node.path != "/":
+                assert node.attrs.get("CLASS") in (stored, "GROUP", "VLARRAY")
+        assert kinds == {
+            "/": "GROUP",
+            "/RawData": "GROUP",
+            "/RawData/Logger": "StringARRAY",
+            "/RawData/Det": "GROUP",
+            "/RawData/Det/data": "CARRAY",
+        }
+        assert saver.get_node_from_attribute_match("/", "crafted", "x") is None
+        assert saver.get_node_from_title("/", "det").path == "/RawData/Det"
+        assert saver.read("/RawData/Det/data").shape == (2, 3)
+    finally:
+        saver.close_file()
+    report = h5s.inspect_file(path, timeout=30)
+    assert {node.path for node in report.nodes} >= set(kinds)
+    assert {node.path: node for node in report.nodes}["/RawData"].attrs["crafted"] == stored

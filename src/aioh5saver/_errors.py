@@ -16,6 +16,7 @@ __all__ = [
     "ClosedFileError",
     "CorruptFileError",
     "ExistingFileError",
+    "ExternalDataError",
     "FileInUseError",
     "ForeignEventLoopError",
     "InvalidArgumentError",
@@ -121,6 +122,17 @@ class ArrayTooLargeError(SaverError, MemoryError):
 class UnsafeContentError(SaverError, ValueError):
     """Content read from a file is not in a form aioh5saver decodes safely (a pickle that is not a
     plain ``str``, an attribute nested too deep...); it was refused, never executed."""
+
+
+class ExternalDataError(SaverError, PermissionError):
+    """An array's data are not stored in its file: it has external raw storage (HDF5's
+    ``H5Pset_external``) or is a virtual dataset (its data come from source datasets, maybe in
+    other files). Reading it would open those files, and safe reading never opens a file other
+    than the one given, so the read is refused; the message names the array and the files.
+
+    A ``PermissionError`` (an ``OSError``): the file and the call are valid, the read is refused
+    by policy, as the system refuses a read without permission; code that handles a file it
+    cannot read (``OSError``) handles this too."""
 
 
 class MissingFileError(SaverError, FileNotFoundError):

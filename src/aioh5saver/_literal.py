@@ -104,7 +104,18 @@ def parse_literal(text: str) -> Any:
         raise UnsafeContentError(
             f"expected the repr of a value, got unparsable text: {exc}"
         ) from exc
-    return _Evaluator().value(tree.body, 0)
+    try:
+        return _Evaluator().value(tree.body, 0)
+    except UnsafeContentError:
+        raise
+    except (TypeError, ValueError, OverflowError, ArithmeticError, RecursionError) as exc:
+        # What Python itself raises on a literal that parses but makes no value: an unhashable
+        # set member or dict key ({[1]: 2}), an int too large for a float in a complex
+        # literal, a tree too deep to describe. Whatever the text, only this error leaves.
+        raise UnsafeContentError(
+            f"expected the repr of a value, got text that makes none: {type(exc).__name__}: "
+            f"{str(exc)[:80]}"
+        ) from exc
 
 
 def _check_bracket_depth(text: str) -> None:
@@ -135,6 +146,27 @@ def _check_bracket_depth(text: str) -> None:
             depth -= 1
 
 
+def _hashed(build: Callable[[], Any]) -> Any:
+    """The set or dict ``build`` makes; :class:`UnsafeContentError` if a member or key is
+    unhashable (a list, dict or set: no repr of a set or dict holds one)."""
+    try:
+        return build()
+    except TypeError as exc:
+        if "unhashable" not in str(exc):
+            raise
+        raise UnsafeContentError(
+            f"expected hashable set members and dict keys, got {str(exc)[:80]}"
+        ) from None
+
+
+def _snippet(node: ast.AST) -> str:
+    """The start of ``node``'s source, for a message (a tree too deep to unparse is named)."""
+    try:
+        return ast.unparse(node)[:60]
+    except RecursionError:
+        return f"<a {type(node).__name__} nested too deep to show>"
+
+
 class _Evaluator:
     """Turns a whitelisted syntax tree into its value; refuses any other node."""
 
@@ -157,20 +189,22 @@ class _Evaluator:
             case ast.List(elts=elts):
                 return [self.value(e, inner) for e in elts]
             case ast.Set(elts=elts):
-                return {self.value(e, inner) for e in elts}
+                return _hashed(lambda: {self.value(e, inner) for e in elts})
             case ast.Dict(keys=keys, values=values) if None not in keys:
-                return {
-                    self.value(k, inner): self.value(v, inner)
-                    for k, v in zip(keys, values, strict=True)
-                    if k is not None
-                }
+                return _hashed(
+                    lambda: {
+                        self.value(k, inner): self.value(v, inner)
+                        for k, v in zip(keys, values, strict=True)
+                        if k is not None
+                    }
+                )
             case ast.Attribute():
                 return self._constant(node)
             case ast.Call():
                 return self._call(node, inner)
         raise UnsafeContentError(
             f"expected a literal, numpy scalar or datetime repr, got {type(node).__name__} "
-            f"{ast.unparse(node)[:60]!r}"
+            f"{_snippet(node)!r}"
         )
 
     def _number(self, node: ast.expr, depth: int) -> Any:
@@ -196,7 +230,7 @@ class _Evaluator:
                 value=ast.Attribute(value=ast.Name(id="datetime"), attr=cls), attr=attr
             ) if (cls, attr) in _DATETIME_CONSTANTS:
                 return _DATETIME_CONSTANTS[cls, attr]
-        raise UnsafeContentError(f"expected a known constant, got {ast.unparse(node)[:60]!r}")
+        raise UnsafeContentError(f"expected a known constant, got {_snippet(node)!r}")
 
     def _call(self, node: ast.Call, depth: int) -> Any:
         constructor = self._constructor(node.func)
@@ -209,7 +243,7 @@ class _Evaluator:
         for argument in [*args, *kwargs.values()]:
             if not isinstance(argument, _SCALAR_ARGUMENT_TYPES):
                 raise UnsafeContentError(
-                    f"expected scalar constructor arguments in {ast.unparse(node.func)}(...), "
+                    f"expected scalar constructor arguments in {_snippet(node.func)}(...), "
                     f"got {type(argument).__name__}"
                 )
         try:
@@ -217,7 +251,7 @@ class _Evaluator:
                 return constructor(*args, **kwargs)
         except (TypeError, ValueError, OverflowError, FloatingPointError) as exc:
             raise UnsafeContentError(
-                f"expected valid arguments for {ast.unparse(node.func)}(...): {exc}"
+                f"expected valid arguments for {_snippet(node.func)}(...): {exc}"
             ) from exc
 
     @staticmethod
@@ -236,8 +270,7 @@ class _Evaluator:
             case ast.Name(id="frozenset"):
                 return frozenset
         raise UnsafeContentError(
-            f"expected a numpy scalar or datetime constructor, got a call to "
-            f"{ast.unparse(func)[:60]!r}"
+            f"expected a numpy scalar or datetime constructor, got a call to {_snippet(func)!r}"
         )
 
 

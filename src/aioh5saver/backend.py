@@ -41,8 +41,11 @@ from .nodes import (
     VLARRAY,
     Node,
     StringARRAY,
+    UnresolvedPathError,
     check_fits_in_memory,
+    check_stored_in_file,
     h5_errors,
+    locate,
     wrap_node,
 )
 
@@ -161,18 +164,6 @@ def _says_missing(exc: KeyError) -> bool:
     the objects on the way (a damaged file)."""
     text = str(exc)
     return "doesn't exist" in text or "not found" in text or "does not exist" in text
-
-
-def _is_external_link(file: h5py.File, path: str | bytes) -> bool:
-    """True if ``path`` names an external link (which is never followed: it may name another
-    file, this one again, or a named pipe that blocks)."""
-    name = path.encode("utf-8") if isinstance(path, str) else path
-    if not name.strip(b"/"):
-        return False
-    try:
-        return bool(file.id.links.get_info(name).type == h5py.h5l.TYPE_EXTERNAL)
-    except (KeyError, RuntimeError, ValueError):
-        return False  # no such link: opening it says what is wrong
 
 
 def _h5_name(path: str) -> str | bytes:
@@ -485,44 +476,50 @@ class H5Backend:
     def get_node(self, where: Any, name: str | None = None) -> Node:
         """The node at ``where`` (a path, a node or an h5py object), or its child ``name``."""
         file = self._file()
+        reached_by: str | None = None  # the path a node given as where was reached by
         if isinstance(where, Node):
+            reached_by = where.path
             where = where.node
         if name is not None:
             check_node_name(name)
+        shown: str | None
         if isinstance(where, str):
             path = where if name is None else f"{where.rstrip('/')}/{name}"
             h5_path = _h5_name(path)
-            if _is_external_link(file, h5_path):
-                raise NodeNotFoundError(
-                    f"no node at {path!r} in {self.file_path}: an external link, which is never "
-                    "followed"
-                )
-            with h5_errors(file, f"find {path}", reading=True):
-                try:
-                    obj = file[h5_path]
-                except (KeyError, ValueError) as exc:
-                    if isinstance(exc, KeyError) and not _says_missing(exc):
-                        raise CorruptFileError(
-                            f"cannot find {path} in {self.file_path}: expected readable HDF5 "
-                            f"structures, got a damaged file ({exc})"
-                        ) from exc
-                    raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}") from exc
+            raw = h5_path if isinstance(h5_path, bytes) else h5_path.encode("utf-8")
+            shown = "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
+            obj = self._locate(file, raw, path)
         elif isinstance(where, h5py.Group | h5py.Dataset):
             obj = where
+            shown = reached_by
             if name is not None:
                 if not isinstance(where, h5py.Group):
                     raise NodeKindError(
                         f"expected a group to hold {name!r}, got the array {where.name}"
                     )
+                obj = self._locate(where, name.encode("utf-8", "surrogateescape"), name)
                 with h5_errors(where, f"find {where.name}/{name}"):
-                    obj = where.get(name)
-                if obj is None:
-                    raise NodeNotFoundError(f"no node {name!r} in {where.name}")
+                    shown = f"{(reached_by or where.name).rstrip('/')}/{name}"
         else:
             raise NodeKindError(
                 f"where: expected a node path (str) or a node, got {describe(where)}"
             )
-        return wrap_node(obj, self.backend)
+        return wrap_node(obj, self.backend, shown)
+
+    def _locate(self, start: h5py.Group, raw: bytes, path: str) -> Any:
+        """The object at ``raw`` from ``start``, resolved inside the file (:func:`locate`)."""
+        with h5_errors(start, f"find {path}", reading=True):
+            try:
+                return locate(start, raw)
+            except UnresolvedPathError as exc:
+                raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}: {exc}") from None
+            except (KeyError, ValueError) as exc:
+                if isinstance(exc, KeyError) and not _says_missing(exc):
+                    raise CorruptFileError(
+                        f"cannot find {path} in {self.file_path}: expected readable HDF5 "
+                        f"structures, got a damaged file ({exc})"
+                    ) from exc
+                raise NodeNotFoundError(f"no node at {path!r} in {self.file_path}") from exc
 
     def _get_group(self, where: Any) -> GROUP:
         node = self.get_node(where)
@@ -601,6 +598,7 @@ class H5Backend:
         node = self.get_node(array)
         if not isinstance(node, CARRAY):
             raise NodeKindError(f"read: expected an array, got the group {node.path}")
+        check_stored_in_file(node.node, f"read {node.path}")
         check_fits_in_memory(node.node, f"read {node.path}")
         with h5_errors(node.node, f"read {node.path}", reading=True):
             return node.node[()]
@@ -665,6 +663,14 @@ class H5Backend:
         action = f"create the enlargeable array {name!r}"
         title = check_title(title, action)
         row_shape = _as_shape(data_shape, "data_shape")
+        if 0 in row_shape:
+            # pymodaq_data creates such an array (h5py guesses chunks larger than the zero
+            # dimension); its rows would hold nothing but their count, and appending them has
+            # no byte to queue or write: refused here, before anything is created.
+            raise InvalidArgumentError(
+                f"data_shape: expected the shape of a row of at least one element (no "
+                f"dimension of size 0) for an enlargeable array, got {describe(data_shape)}"
+            )
         try:
             dtype = np.dtype(dtype)
         except TypeError as exc:

@@ -27,6 +27,7 @@ from ._errors import (
     ArrayTooLargeError,
     ClosedFileError,
     CorruptFileError,
+    ExternalDataError,
     InvalidNameError,
     NodeKindError,
     NodeNotFoundError,
@@ -50,10 +51,13 @@ __all__ = [
     "Attributes",
     "Node",
     "StringARRAY",
+    "UnresolvedPathError",
     "as_rows",
     "check_cast",
     "check_rows",
+    "check_stored_in_file",
     "h5_errors",
+    "locate",
     "require_writable",
     "wrap_node",
 ]
@@ -188,9 +192,16 @@ class Node:
     """A node of the tree: a group or an array, wrapping the h5py object ``node``."""
 
     kind: ClassVar[str] = "Node"
+    # The path the node was reached by (through soft links, it differs from where the object
+    # lives), as HDF5 names an object it opened by traversing them itself; None: the object's.
+    _path: str | None
 
-    def __init__(self, node: Any, backend: str = "h5py") -> None:
-        self._node: Any = node.node if isinstance(node, Node) else node
+    def __init__(self, node: Any, backend: str = "h5py", path: str | None = None) -> None:
+        if isinstance(node, Node):
+            path = node._path if path is None else path
+            node = node.node
+        self._node: Any = node
+        self._path = path
         self.backend = backend
 
     @property
@@ -214,8 +225,10 @@ class Node:
 
     @property
     def path(self) -> str:
-        """The node's absolute path in the file (bytes of a name that is not UTF-8 are kept as
-        lone surrogates, so that the path leads back to the node)."""
+        """The node's absolute path in the file, the one it was reached by (bytes of a name that
+        is not UTF-8 are kept as lone surrogates, so that the path leads back to the node)."""
+        if self._path is not None:
+            return self._path
         with h5_errors(self._node, "read a node path"):
             name = self._node.name
         return name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else str(name)
@@ -234,11 +247,18 @@ class Node:
     @property
     def parent_node(self) -> GROUP | None:
         """The group holding this node, or None for the root."""
-        if self.path == "/":
+        path = self.path
+        if path == "/":
             return None
-        with h5_errors(self._node, "get a node's parent"):
-            parent = self._node.parent
-        return GROUP(parent, self.backend)
+        parent_path = path.rsplit("/", 1)[0] or "/"
+        # Resolved here, link by link: h5py's ``parent`` lets HDF5 traverse the path, through
+        # any external link on it.
+        with h5_errors(self._node, "get a node's parent", reading=True):
+            try:
+                parent = locate(self._node.file, parent_path.encode("utf-8", "surrogateescape"))
+            except UnresolvedPathError as exc:
+                raise NodeNotFoundError(f"the parent of {path}: {exc}") from None
+        return GROUP(parent, self.backend, parent_path)
 
     def to_h5_backend(self) -> H5Backend:
         """An :class:`H5Backend` bound to this node's file."""
@@ -278,12 +298,13 @@ class GROUP(Node):
         children: dict[str, Node] = {}
         group = self._node
         with h5_errors(group, f"list the children of {self.path}", reading=True):
+            prefix = self.path.rstrip("/")
             for name in group.id:  # the names as stored: bytes
                 child = _resolve_inside_file(group, name)
                 # Committed datatypes are not nodes of PyMoDAQ's tree either.
                 if isinstance(child, h5py.Group | h5py.Dataset):
                     key = name.decode("utf-8", "surrogateescape")
-                    children[key] = wrap_node(child, self.backend)
+                    children[key] = wrap_node(child, self.backend, f"{prefix}/{key}")
         return children
 
     def get_child(self, name: str) -> Node:
@@ -324,17 +345,40 @@ class CARRAY(Node):
         return self._node
 
     def read(self) -> Any:
-        """The whole array as a numpy array."""
+        """The whole array as a numpy array (:class:`~aioh5saver.ExternalDataError` if its
+        data are stored in other files)."""
+        self._require_stored_here(f"read {self.path}")
         check_fits_in_memory(self._node, f"read {self.path}")
         with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[()]
 
+    # Checked once per wrapper (a dataset's layout never changes), so that appending row by
+    # row does not pay for the check each time.
+    _stored_here: bool = False
+
+    def _require_stored_here(self, action: str) -> None:
+        """:func:`check_stored_in_file`: reading or writing data stored in other files would
+        open them (and write another file, or block on a named pipe)."""
+        if not self._stored_here:
+            check_stored_in_file(self._node, action)
+            self._stored_here = True
+
+    @property
+    def outside(self) -> str | None:
+        """None if the array's data are stored in its file; else which other files hold them
+        (external raw storage, a virtual dataset), whose data are never read."""
+        with h5_errors(self._node, f"inspect {self.path}", reading=True):
+            storage = stored_outside(self._node)
+        return None if storage is None else describe_outside(storage)
+
     def __getitem__(self, item: Any) -> Any:
+        self._require_stored_here(f"read {self.path}")
         with h5_errors(self._node, f"read {self.path}", reading=True):
             return self._node[item]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         require_writable(self._node, f"write into {self.path}")
+        self._require_stored_here(f"write into {self.path}")
         with h5_errors(self._node, f"write into {self.path}"):
             self._node[key] = value
 
@@ -542,6 +586,7 @@ class EARRAY(CARRAY):
         attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
+        self._require_stored_here(f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
             dataset.resize(start + data.shape[0], axis=0)
@@ -576,6 +621,7 @@ class VLARRAY(EARRAY):
         h5py cannot slice-write equal-length vlen rows)."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
+        self._require_stored_here(f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
             start = dataset.shape[0]
             dataset.resize(start + len(rows), axis=0)
@@ -640,19 +686,168 @@ _WRAPPERS: dict[str, type[Node]] = {
 }
 
 
+# HDF5's own limit on the soft links one path may traverse (H5L_NUM_LINKS).
+MAX_SOFT_LINKS = 16
+
+
+class UnresolvedPathError(Exception):
+    """A path that leads to no object of this file: missing, a dangling or looping soft link,
+    or an external link on the way (never followed). Internal: callers turn it into their
+    :class:`SaverError`."""
+
+
+def _object_of(object_id: Any) -> Any:
+    if isinstance(object_id, h5py.h5g.GroupID):
+        return h5py.Group(object_id)
+    if isinstance(object_id, h5py.h5d.DatasetID):
+        return h5py.Dataset(object_id)
+    return h5py.Datatype(object_id)
+
+
+def _shown(name: bytes) -> str:
+    return name.decode("utf-8", "surrogateescape")
+
+
+def locate(start: Any, path: bytes) -> Any:
+    """The object at ``path`` (absolute, or relative to the group ``start``), resolved link by
+    link inside ``start``'s file.
+
+    HDF5 is never left to traverse a path itself: it would follow an external link met on the
+    way (directly, in the middle of the path, or at the end of a soft link), and so open
+    another file, or a named pipe that blocks forever. Here each name is looked up in its group
+    with ``H5Lget_info``: a hard link is opened, a soft link is resolved the same way (from the
+    group holding it, as HDF5 does; at most :data:`MAX_SOFT_LINKS` of them per path), and any
+    other link (external, user-defined) raises :class:`UnresolvedPathError`, as do a missing
+    name and a path through something that is not a group. Errors of a damaged file pass as
+    h5py raises them.
+    """
+    with h5_errors(start, "find a node", reading=True):
+        start_id = start.id
+        root_id = h5py.h5o.open(start_id, b"/") if path.startswith(b"/") else start_id
+        return _object_of(_locate(root_id, path, [MAX_SOFT_LINKS]))
+
+
+def _locate(start_id: Any, path: bytes, hops: list[int]) -> Any:
+    current = start_id
+    walked: list[bytes] = []
+    for name in path.split(b"/"):
+        if not name or name == b".":
+            continue  # HDF5 skips empty and "." components too
+        shown = "/".join(_shown(part) for part in walked)
+        shown = f"/{shown}" if path.startswith(b"/") else shown or "."
+        if not isinstance(current, h5py.h5g.GroupID):
+            raise UnresolvedPathError(f"{shown} is not a group, so it holds no {_shown(name)!r}")
+        if not current.links.exists(name):
+            raise UnresolvedPathError(f"{shown} has no link {_shown(name)!r}")
+        info = current.links.get_info(name)
+        walked.append(name)
+        if info.type == h5py.h5l.TYPE_HARD:
+            current = h5py.h5o.open(current, name)
+        elif info.type == h5py.h5l.TYPE_SOFT:
+            hops[0] -= 1
+            target = current.links.get_val(name)
+            if hops[0] < 0:
+                raise UnresolvedPathError(
+                    f"more than {MAX_SOFT_LINKS} soft links on the way (a loop?) at "
+                    f"{_shown(name)!r} -> {_shown(target)!r}"
+                )
+            base = h5py.h5o.open(current, b"/") if target.startswith(b"/") else current
+            try:
+                current = _locate(base, target, hops)
+            except UnresolvedPathError as exc:
+                raise UnresolvedPathError(
+                    f"{_shown(name)!r} is a soft link to {_shown(target)!r}, where {exc}"
+                ) from None
+        elif info.type == h5py.h5l.TYPE_EXTERNAL:
+            file_name, object_path = current.links.get_val(name)
+            raise UnresolvedPathError(
+                f"{_shown(name)!r} is an external link to {_shown(file_name)}:"
+                f"{_shown(object_path)}, which is never followed"
+            )
+        else:
+            raise UnresolvedPathError(
+                f"{_shown(name)!r} is a user-defined link, which is never followed"
+            )
+    return current
+
+
 def _resolve_inside_file(group: h5py.Group, name: bytes) -> Any:
-    """The object the link ``name`` of ``group`` leads to, or None if it leads nowhere in this
-    file. An external link is never opened (it may name another file, this one again, or a
-    named pipe that blocks); a soft link that dangles or loops is left out."""
+    """The object the link ``name`` of ``group`` leads to inside this file, or None if it leads
+    nowhere in it (an external link, a soft link that dangles, loops, or goes through an
+    external link: see :func:`locate`). A hard link to a damaged object raises."""
     link_type = group.id.links.get_info(name).type
-    if link_type == h5py.h5l.TYPE_EXTERNAL:
-        return None
     try:
-        return group[name]
-    except (KeyError, RuntimeError, OSError):
+        return locate(group, name)
+    except UnresolvedPathError:
+        return None
+    except (KeyError, RuntimeError, OSError, SaverError):
         if link_type == h5py.h5l.TYPE_SOFT:
             return None
         raise
+
+
+# At most this many other files are named in a message (a crafted virtual dataset can have
+# millions of mappings).
+_NAMED_FILES = 8
+
+
+def stored_outside(dataset: h5py.Dataset) -> tuple[str, list[str], int] | None:
+    """How ``dataset``'s data are stored outside its file, if they are: ``("external raw
+    storage" | "virtual dataset", the first file names, how many mappings or files)``; None
+    for data stored in the file (a virtual dataset without mappings holds only its fill value).
+    Nothing but the file's own metadata is read: a virtual dataset's sources are not opened,
+    nor are external raw storage files. A source in the same file (``.``) counts as outside
+    too: HDF5 would find it by traversing its path, through any external link on it."""
+    plist = dataset.id.get_create_plist()
+    names: list[str] = []
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        count = plist.get_virtual_count()
+        if count == 0:
+            return None  # no mapping: its data are its fill value, read from this file
+        for index in range(count):
+            name = plist.get_virtual_filename(index)
+            name = name if name != "." else "this file (a source in the same file)"
+            if name not in names:
+                names.append(name)
+            if len(names) >= _NAMED_FILES:
+                break
+        return "virtual dataset", names, count
+    count = plist.get_external_count()
+    if count == 0:
+        return None
+    for index in range(min(count, 4 * _NAMED_FILES)):
+        name = _shown(plist.get_external(index)[0])
+        if name not in names:
+            names.append(name)
+        if len(names) >= _NAMED_FILES:
+            break
+    return "external raw storage", names, count
+
+
+def describe_outside(storage: tuple[str, list[str], int]) -> str:
+    """``storage`` (from :func:`stored_outside`) as text: what kind, and which files."""
+    kind, names, count = storage
+    shown = ", ".join(repr(name) for name in names)
+    if kind == "virtual dataset":
+        more = f" ({count} mappings)" if count > len(names) else ""
+        return f"a virtual dataset with its sources in {shown}{more}"
+    more = f" ({count} segments)" if count > len(names) else ""
+    return f"an array with external raw storage in {shown}{more}"
+
+
+def check_stored_in_file(dataset: h5py.Dataset, action: str) -> None:
+    """Raise :class:`ExternalDataError` if ``dataset``'s data are stored outside its file
+    (external raw storage, a virtual dataset): reading or writing them would open other
+    files."""
+    with h5_errors(dataset, action, reading=True):
+        storage = stored_outside(dataset)
+        file_name = dataset.file.filename
+    if storage is not None:
+        raise ExternalDataError(
+            f"{action}: expected an array whose data are stored in {file_name}, got "
+            f"{describe_outside(storage)}; such data are never read or written (that would "
+            "open those files)"
+        )
 
 
 def check_fits_in_memory(dataset: h5py.Dataset, action: str) -> None:
@@ -685,8 +880,9 @@ def node_kind(obj: Any) -> str:
     return "EARRAY" if resizable and isinstance(label, str) and label == "EARRAY" else "CARRAY"
 
 
-def wrap_node(obj: Any, backend: str = "h5py", path: str = "") -> Node:
-    """The wrapper of the right kind for the h5py object ``obj``."""
+def wrap_node(obj: Any, backend: str = "h5py", path: str | None = None) -> Node:
+    """The wrapper of the right kind for the h5py object ``obj``, reached by ``path`` (None:
+    where the object lives)."""
     if obj is None:
         raise NodeNotFoundError(f"no node at {path!r} (a dangling link or an unresolved path)")
-    return _WRAPPERS[node_kind(obj)](obj, backend)
+    return _WRAPPERS[node_kind(obj)](obj, backend, path)

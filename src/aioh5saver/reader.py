@@ -273,12 +273,17 @@ def rows_by_array(file: Any, max_nodes: int) -> dict[str, int]:
     """The row count of every enlargeable array of an open file (the first ``max_nodes`` nodes
     met), the complete strings of a SWMR staging array counted in the array it stages for. A
     dataset without a first axis (a scalar or an empty dataspace, whatever its ``CLASS``
-    says) has no rows to follow and is left out."""
+    says) has no rows to follow and is left out, and so is one whose data are stored in other
+    files (external raw storage, a virtual dataset: see :func:`.nodes.stored_outside`)."""
+    from .nodes import stored_outside
+
     counts: dict[str, int] = {}
     staged: dict[str, int] = {}
     for entry in iter_nodes(file, max_nodes=max_nodes, stats=WalkStats(), count_rest=False):
         if entry.obj is None or entry.kind != "dataset" or not entry.obj.shape:
             continue
+        if stored_outside(entry.obj) is not None:
+            continue  # its rows are other files' (never read), not this writer's
         if dataset_kind(entry.obj, read_labels(entry.obj)) not in ENLARGEABLE_KINDS:
             continue
         if is_staging(entry.path) and is_staging_dtype(entry.obj.dtype):

@@ -130,6 +130,8 @@ class NodeInfo:
     external link or a second hard link to an object already listed (``target`` says where it
     points), ``"unreadable"`` for a link to an object HDF5 cannot open (damaged: ``error``
     says how). ``attrs`` are decoded safely; ``error`` says what could not be read.
+    ``outside`` is set for an array whose data are stored in other files (external raw storage
+    or a virtual dataset): it says which files; those data are never read.
     """
 
     path: str
@@ -140,6 +142,7 @@ class NodeInfo:
     target: str | None = None
     error: str | None = None
     attrs_omitted: int = 0
+    outside: str | None = None
 
     @property
     def depth(self) -> int:
@@ -364,6 +367,12 @@ def _notes(where: str, superblock: Superblock, size: int, answer: dict[str, Any]
     errors = sum(1 for node in answer["nodes"] if node.get("error"))
     if errors:
         notes.append(f"{errors} nodes could not be read in full: see their errors")
+    outside = sum(1 for node in answer["nodes"] if node.get("outside"))
+    if outside:
+        notes.append(
+            f"{outside} arrays have their data in other files (external raw storage or virtual "
+            "datasets): they are listed, never read"
+        )
     if answer["log"].get("error"):
         notes.append(f"log lines: {answer['log']['error']}")
     if answer.get("capped"):
@@ -488,6 +497,7 @@ def _node_from_wire(node: dict[str, Any]) -> NodeInfo:
         target=node.get("target"),
         error=node.get("error"),
         attrs_omitted=int(node.get("attrs_omitted", 0)),
+        outside=node.get("outside"),
     )
 
 
@@ -543,6 +553,9 @@ def render_report(report: FileReport) -> str:
         if node.target is not None:
             head += f"  -> {printable(node.target, 120)}"
         lines.append(head)
+        if node.outside is not None:
+            outside = printable(node.outside, 300)
+            lines.append(f"{indent}    ! data in other files, never read: {outside}")
         for name, value in node.attrs.items():
             lines.append(f"{indent}    @{printable(name, 60)} = {_shown_value(value)}")
         if node.attrs_omitted:
@@ -1015,6 +1028,7 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
     import h5py
 
     from ._pickled_str import decode_pickled_str
+    from .nodes import describe_outside, stored_outside
 
     log: dict[str, Any] = {"path": None, "total": 0, "staged": 0, "lines": [], "error": None}
     path = find_logger(file)
@@ -1023,8 +1037,12 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
     log["path"] = path
     lines: list[str] = []
     try:
-        logger = file[path]
+        logger = hard_get(file, path)
         rows = int(logger.shape[0])
+        storage = stored_outside(logger)
+        if storage is not None:
+            log.update(total=rows, error=f"{describe_outside(storage)}: its lines are never read")
+            return log
         first = max(0, rows - log_lines)
         if log_lines:
             for index, row in enumerate(logger[first:rows], start=first):
@@ -1035,7 +1053,10 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
         log.update(total=rows, lines=lines[-log_lines:] if log_lines else [])
         # The staged lines, apart: a staging array refused leaves the Logger's lines shown.
         staging = hard_get(file, path + STAGING_SUFFIX)
-        if isinstance(staging, h5py.Dataset) and is_staging_dtype(staging.dtype):
+        staging_outside = stored_outside(staging) if isinstance(staging, h5py.Dataset) else None
+        if staging_outside is not None:
+            log["error"] = f"its staging array is {describe_outside(staging_outside)}: not read"
+        elif isinstance(staging, h5py.Dataset) and is_staging_dtype(staging.dtype):
             staged = count_staged(staging)
             lines += _staged_tail(staging, log_lines)
             log.update(
@@ -1049,6 +1070,8 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
 
 
 def _inspect_in_child(where: str, swmr_read: bool, log_lines: int, max_nodes: int) -> Any:
+    from .nodes import describe_outside, stored_outside
+
     try:
         file = open_h5(where, swmr_read)
     except Exception as exc:
@@ -1074,6 +1097,9 @@ def _inspect_in_child(where: str, swmr_read: bool, log_lines: int, max_nodes: in
                         if node["attrs_omitted"]:
                             labels = read_labels(entry.obj)
                         node["kind"] = dataset_kind(entry.obj, labels)
+                        storage = stored_outside(entry.obj)
+                        if storage is not None:
+                            node["outside"] = budget.text(describe_outside(storage), 1000)
                 except MemoryError:
                     entry.error = "too large to read"
                 except Exception as exc:
