@@ -412,8 +412,11 @@ class WriterCore:
         (seen: ``swmr_mode = True`` on a truncated file never returned)."""
         file = self.saver.h5file
         assert file is not None
+        # HDF5 itself shrinks the file to its end of allocation at some flushes (a flush
+        # that starts SWMR, for one): bytes past that end were never the file's.
+        written = min(self._written, self._file_size())
         try:
-            check_file_intact(file, self._written, action)
+            check_file_intact(file, written, action)
         except FileChangedError:
             self._truncated = True
             raise
