@@ -154,6 +154,9 @@ CHILD = textwrap.dedent(
                 size = os.stat(PATH).st_size
                 start = time.monotonic()
 
+                async def structure():
+                    await saver.add_det_group(saver.raw_group)
+
                 async def append_rows():
                     for index in range(ROWS, ROWS + 8):
                         await saver.append(array, np.full(WIDTH, float(index)))
@@ -161,10 +164,11 @@ CHILD = textwrap.dedent(
 
                 if SCENARIO == "disk":
                     extra = int(PARAM)
-                    resource.setrlimit(resource.RLIMIT_FSIZE, (size + extra, resource.RLIM_INFINITY))
+                    limit = (size + extra, resource.RLIM_INFINITY)
+                    resource.setrlimit(resource.RLIMIT_FSIZE, limit)
                 elif SCENARIO == "identity":
                     replaced = replace_file(PARAM)
-                    await attempt("structure", lambda: saver.add_det_group(saver.raw_group), results)
+                    await attempt("structure", structure, results)
                     await attempt("append", append_rows, results)
                     await attempt("log", lambda: saver.add_log("late"), results)
                 elif SCENARIO == "truncate":
@@ -174,7 +178,7 @@ CHILD = textwrap.dedent(
                         await attempt("append", append_rows, results)
                     elif point == "structure":
                         truncate(float(fraction), size)
-                        await attempt("structure", lambda: saver.add_det_group(saver.raw_group), results)
+                        await attempt("structure", structure, results)
                     elif point == "resume":
                         # SWMR is paused by the structure change; it starts again before the
                         # next rows are written, on a file truncated meanwhile.
@@ -261,7 +265,8 @@ async def test_a_disk_filled_by_another_program_before_close_loses_no_flushed_li
     path = tmp_path / "full.h5"
     done = await _run_child(tmp_path, path, anyio_backend, "disk", str(extra))
     leave = done["results"]["leave"]
-    assert leave is not None and leave["broken"], done
+    assert leave is not None, done
+    assert leave["broken"], done
     assert leave["cause_errno"] == errno.EFBIG, leave
     assert "end SWMR" in leave["cause"], leave
 
@@ -383,23 +388,27 @@ async def test_a_swmr_file_renamed_or_replaced_breaks_the_writer_and_nothing_els
     results = done["results"]
     assert done["seconds"] < 20, done
     first = results["structure"]
-    assert first is not None and first["broken"], results
+    assert first is not None, results
+    assert first["broken"], results
     assert first["cause_type"] == "FileChangedError", first
     assert f"expected the file that was opened at {path}" in first["cause"], first
     for name in ("append", "log", "leave"):
         later = results[name]
-        assert later is not None and later["broken"], (name, later)
+        assert later is not None, (name, later)
+        assert later["broken"], (name, later)
         assert later["cause"] == first["cause"], name
 
     if kind == "deleted":
-        assert not path.exists() and not path.is_symlink()
+        assert not path.exists()
+        assert not path.is_symlink()
         return
     if kind in ("renamed",):
         assert not path.exists()
     elif kind in ("other_hdf5", "not_hdf5"):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == done["replaced"]
     elif kind == "directory":
-        assert path.is_dir() and not list(path.iterdir())
+        assert path.is_dir()
+        assert not list(path.iterdir())
     elif kind == "fifo":
         assert stat.S_ISFIFO(path.lstat().st_mode)
     elif kind == "symlink":
@@ -444,10 +453,12 @@ async def test_a_file_truncated_under_a_swmr_writer_breaks_it_without_hanging(
     results = done["results"]
     assert done["seconds"] < 20, done
     first = results.get("append") or results.get("structure")
-    assert first is not None and first["broken"], results
+    assert first is not None, results
+    assert first["broken"], results
     assert first["cause_type"] == "FileChangedError", first
     assert "truncated" in first["cause"], first
     for name in ("flush", "log", "leave"):
         later = results[name]
-        assert later is not None and later["broken"], (name, later)
+        assert later is not None, (name, later)
+        assert later["broken"], (name, later)
         assert later["cause"] == first["cause"], name
