@@ -69,6 +69,11 @@ CALL_GROWTH_BYTES = 64 << 10
 ARRAY_GROWTH_BYTES = 4 << 10
 # Each staged or folded string costs this much beyond its text (heap and staging overhead).
 STRING_GROWTH_BYTES = 64
+# Each array appended to keeps about one chunk in memory (HDF5's chunk cache holds its
+# part-filled last chunk; up to 1 MiB, see backend.chunk_shape), whatever the queue's budget.
+# Past this many bytes of chunks, the arrays appended to least recently are flushed and closed;
+# the next append opens them again.
+MAX_OPEN_CHUNK_BYTES = 64 << 20
 
 
 class WriterCore:
@@ -101,7 +106,8 @@ class WriterCore:
         self._appends_since_flush = 0
         self._unflushed = False
         self._arrays: dict[str, Node] = {}
-        self._writers: dict[str, ArrayWriter] = {}
+        self._writers: dict[str, ArrayWriter] = {}  # least recently appended to first
+        self._grown_under_swmr: set[str] = set()  # closed since SWMR started: shapes due
         self._structure_changed_at = -math.inf
         self._swmr_started_once = False
         self._staging: dict[str, h5py.Dataset] = {}
@@ -303,6 +309,28 @@ class WriterCore:
                 self._break(exc)
             for op in ops:
                 op.error = op.error or self.broken
+            writer = self._writers.pop(path, None)
+            if writer is not None:
+                self._writers[path] = writer  # the most recently appended to, last
+        if self.broken is None:
+            self._guard(self._limit_open_arrays)
+
+    def _limit_open_arrays(self) -> None:
+        """Close the arrays appended to least recently while their chunks in memory exceed
+        :data:`MAX_OPEN_CHUNK_BYTES` (flushing them first: nothing is lost)."""
+        held = sum(writer.chunk_bytes for writer in self._writers.values())
+        while held > MAX_OPEN_CHUNK_BYTES and len(self._writers) > 1:
+            path = next(iter(self._writers))
+            writer = self._writers[path]
+            if writer.shape_due:
+                if self.swmr_active:
+                    self._grown_under_swmr.add(path)
+                else:
+                    writer.record_shape()
+            writer.release()
+            del self._writers[path]
+            self._arrays.pop(path, None)
+            held -= writer.chunk_bytes
 
     def _array(self, path: str) -> Node:
         node = self._arrays.get(path)
@@ -540,7 +568,8 @@ class WriterCore:
         fold's room is reserved on the disk first, and the staging arrays are deleted only
         once the folded strings are flushed: a disk another program fills cannot leave a
         string array pointing past the end of the file, nor lose a staged string."""
-        grown = [writer.path for writer in self._writers.values() if writer.shape_due]
+        grown = {writer.path for writer in self._writers.values() if writer.shape_due}
+        grown |= self._grown_under_swmr
         self._check_intact("end SWMR")
         try:
             self.saver.reopen(moved_ok=closing)
@@ -553,6 +582,7 @@ class WriterCore:
         file = self.saver.h5file
         assert file is not None
         self._note_written()
+        self._grown_under_swmr = set()
         try:
             size_before = self._reserve(
                 self._space.pending_fold_bytes + RESERVE_BYTES, "end SWMR and fold staged strings"
@@ -568,7 +598,7 @@ class WriterCore:
         self._space.folded()
 
         def flush_fold() -> None:
-            reconcile_swmr_attrs_of(self.saver, grown, clear_flag=False)
+            reconcile_swmr_attrs_of(self.saver, sorted(grown), clear_flag=False)
             self.saver.flush()
             self._trim(size_before)
 
