@@ -364,27 +364,23 @@ def test_recover_reports_nothing_unreadable_in_a_sound_file(h5_path: Path) -> No
     assert "could not be read" not in aioh5saver.render_recovery(report)
 
 
-# -- 4: the file renamed, replaced or deleted during a SWMR run ----------------------------------
+# -- 4 and 6: the file renamed, replaced, deleted or truncated during a SWMR run ------------------
+# The tests are in test_bad_input_async.py, whose every case is a row of docs/bad-input.md.
 
 REPLACEMENTS = ["renamed", "deleted", "other_hdf5", "not_hdf5", "directory", "fifo", "symlink"]
 
 
-@pytest.mark.anyio
-@pytest.mark.timeout(90)
-@pytest.mark.parametrize("kind", REPLACEMENTS)
-async def test_a_swmr_file_renamed_or_replaced_breaks_the_writer_and_nothing_else_is_written(
-    tmp_path: Path, anyio_backend: str, kind: str
-) -> None:
-    """When the path of a SWMR file no longer names it (renamed, deleted, replaced by another
-    HDF5 file, a file that is not HDF5, a directory, a named pipe, a symlink to another file),
-    the next SWMR pause (a structure change) breaks the writer with WriterBrokenError chained
-    to FileChangedError, at once (no hang on the pipe); every later call raises
-    WriterBrokenError too. No file is created at the path, what is there is left unchanged,
-    and the file that was opened, wherever it is now, is closed whole: every row and log line
-    in it, folded, readable by pymodaq_data."""
+async def check_a_replaced_file_breaks_the_writer(tmp_path: Path, backend: str, kind: str) -> None:
+    """The body of the sweep in test_bad_input_async.py (one row of docs/bad-input.md per
+    ``kind``): when the path of a SWMR file no longer names it, the next SWMR pause (a
+    structure change) breaks the writer with WriterBrokenError chained to FileChangedError, at
+    once (no hang on a named pipe); every later call raises WriterBrokenError too. No file is
+    created at the path, what is there is left unchanged, and the file that was opened,
+    wherever it is now, is closed whole: every row and log line in it, folded, readable by
+    pymodaq_data."""
     path = tmp_path / "run.h5"
     moved = tmp_path / "moved.h5"
-    done = await _run_child(tmp_path, path, anyio_backend, "identity", kind)
+    done = await _run_child(tmp_path, path, backend, "identity", kind)
     results = done["results"]
     assert done["seconds"] < 20, done
     first = results["structure"]
@@ -402,7 +398,7 @@ async def test_a_swmr_file_renamed_or_replaced_breaks_the_writer_and_nothing_els
         assert not path.exists()
         assert not path.is_symlink()
         return
-    if kind in ("renamed",):
+    if kind == "renamed":
         assert not path.exists()
     elif kind in ("other_hdf5", "not_hdf5"):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == done["replaced"]
@@ -424,8 +420,6 @@ async def test_a_swmr_file_renamed_or_replaced_breaks_the_writer_and_nothing_els
         assert not file.attrs["swmr_active"]
 
 
-# -- 6: the file truncated under a SWMR writer -----------------------------------------------------
-
 TRUNCATIONS = [
     "appends:0",
     "appends:0.5",
@@ -437,19 +431,18 @@ TRUNCATIONS = [
 ]
 
 
-@pytest.mark.anyio
-@pytest.mark.timeout(90)
-@pytest.mark.parametrize("point", TRUNCATIONS)
-async def test_a_file_truncated_under_a_swmr_writer_breaks_it_without_hanging(
-    tmp_path: Path, anyio_backend: str, point: str
+async def check_a_truncated_file_breaks_the_writer(
+    tmp_path: Path, backend: str, point: str
 ) -> None:
-    """When another program truncates the file under a SWMR writer (to nothing, to half, by a
-    few bytes; during appends, before a structure change that pauses SWMR, before SWMR starts
-    again; or truncated and grown again, which leaves a hole), the next write breaks the writer
-    with WriterBrokenError chained to FileChangedError, before writing anything; every later
-    call raises it too, leaving the saver returns, and the child exits within its timeout."""
+    """The body of the sweep in test_bad_input_async.py (one row of docs/bad-input.md per
+    ``point``): when another program truncates the file under a SWMR writer (to nothing, to
+    half, by a few bytes; during appends, before a structure change that pauses SWMR, before
+    SWMR starts again; or truncated and grown again, which leaves a hole), the next write
+    breaks the writer with WriterBrokenError chained to FileChangedError, before writing
+    anything; every later call raises it too, leaving the saver returns, and the child exits
+    within its timeout."""
     path = tmp_path / "cut.h5"
-    done = await _run_child(tmp_path, path, anyio_backend, "truncate", point)
+    done = await _run_child(tmp_path, path, backend, "truncate", point)
     results = done["results"]
     assert done["seconds"] < 20, done
     first = results.get("append") or results.get("structure")
