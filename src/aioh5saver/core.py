@@ -120,6 +120,7 @@ class WriterCore:
         # replaced): close it as usual at the end, SWMR ended and strings folded if possible.
         self._close_whole = False
         self._truncated = False
+        self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -559,12 +560,12 @@ class WriterCore:
                 self._string_arrays.discard(path)
         return arrays
 
-    def _pause_swmr(self, *, closing: bool = False) -> None:
+    def _pause_swmr(self) -> None:
         """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in.
 
         The file opened again is the one that was open: if its path names another file now
         (renamed, replaced, deleted), a structure change breaks the writer before anything is
-        closed, and the close at the end (``closing``) opens the file where it is now. The
+        closed, and the close at the end (``_closing``) opens the file where it is now. The
         fold's room is reserved on the disk first, and the staging arrays are deleted only
         once the folded strings are flushed: a disk another program fills cannot leave a
         string array pointing past the end of the file, nor lose a staged string."""
@@ -572,7 +573,7 @@ class WriterCore:
         grown |= self._grown_under_swmr
         self._check_intact("end SWMR")
         try:
-            self.saver.reopen(moved_ok=closing)
+            self.saver.reopen(moved_ok=self._closing)
         except FileChangedError:
             self._close_whole = True  # still open, under SWMR, and sound: closed whole at the end
             raise
@@ -610,7 +611,8 @@ class WriterCore:
         if self.closed:
             return
         if self.swmr_active:
-            self._pause_swmr(closing=True)
+            self._closing = True
+            self._pause_swmr()
         self._record_shapes()
         self.saver.close_file()
         self.flushes += 1
