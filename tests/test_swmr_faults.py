@@ -163,9 +163,12 @@ CHILD = textwrap.dedent(
                     await saver.flush()
 
                 if SCENARIO == "disk":
-                    extra = int(PARAM)
-                    limit = (size + extra, resource.RLIM_INFINITY)
+                    extra, _, then = PARAM.partition(":")
+                    limit = (size + int(extra), resource.RLIM_INFINITY)
                     resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+                    if then == "structure":
+                        await attempt("structure", structure, results)
+                        await attempt("log", lambda: saver.add_log("late"), results)
                 elif SCENARIO == "identity":
                     replaced = replace_file(PARAM)
                     await attempt("structure", structure, results)
@@ -252,18 +255,27 @@ def _staged_and_logged(path: Path) -> list[str]:
 
 @pytest.mark.anyio
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("extra", [0, 48 << 10], ids=["full", "nearly-full"])
+@pytest.mark.parametrize(
+    "param",
+    ["0", f"{48 << 10}", "0:structure"],
+    ids=["full-at-close", "nearly-full-at-close", "full-at-a-structure-change"],
+)
 async def test_a_disk_filled_by_another_program_before_close_loses_no_flushed_line(
-    tmp_path: Path, anyio_backend: str, extra: int
+    tmp_path: Path, anyio_backend: str, param: str
 ) -> None:
-    """When another program fills the disk between the last flush and the close of a SWMR
-    writer, the close cannot fold the staged log lines into the Logger: it says so
-    (WriterBrokenError, chained to an EFBIG OSError naming SWMR's end) and leaves the file whole:
-    after recover, h5py reads every flushed row and every log line (the Logger's, then the
-    staged ones), recover reports nothing unreadable, and a saver that continues the file folds
-    the lines in once, so that pymodaq_data reads all of them, in order, none twice."""
+    """When another program fills the disk between the last flush and the end of SWMR (the
+    close, or a structure change that pauses SWMR), the writer cannot fold the staged log lines
+    into the Logger: it says so (WriterBrokenError, chained to an EFBIG OSError naming SWMR's
+    end; every later call raises it too) and leaves the file whole: after recover, h5py reads
+    every flushed row and every log line (the Logger's, then the staged ones), recover reports
+    nothing unreadable, and a saver that continues the file folds the lines in once, so that
+    pymodaq_data reads all of them, in order, none twice."""
     path = tmp_path / "full.h5"
-    done = await _run_child(tmp_path, path, anyio_backend, "disk", str(extra))
+    done = await _run_child(tmp_path, path, anyio_backend, "disk", param)
+    for name in ("structure", "log"):
+        if name in done["results"]:
+            assert done["results"][name] is not None, done
+            assert done["results"][name]["cause"] == done["results"]["leave"]["cause"], done
     leave = done["results"]["leave"]
     assert leave is not None, done
     assert leave["broken"], done
@@ -295,6 +307,7 @@ async def test_a_swmr_close_with_room_folds_every_line_and_gives_back_the_room_i
     file ends where its superblock says."""
     path = tmp_path / "roomy.h5"
     done = await _run_child(tmp_path, path, anyio_backend, "disk", str(64 << 20))
+    assert done["results"] == {"leave": None}, done
     assert done["results"]["leave"] is None, done
     data, logs = pymodaq_read(path, [ARRAY])
     np.testing.assert_array_equal(data[ARRAY], _expected_rows())
