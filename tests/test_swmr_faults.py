@@ -468,3 +468,64 @@ async def check_a_truncated_file_breaks_the_writer(
         assert later is not None, (name, later)
         assert later["broken"], (name, later)
         assert later["cause"] == first["cause"], name
+
+
+# -- save_file: the file renamed while it is closed for the copy ---------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("swmr", [False, True], ids=["plain", "swmr"])
+async def test_a_file_renamed_during_save_file_is_not_reopened_by_its_old_path(
+    tmp_path: Path, anyio_backend: str, monkeypatch: pytest.MonkeyPatch, swmr: bool
+) -> None:
+    """save_file closes the file for the copy and opens it again; if another program renamed
+    it meanwhile and put another HDF5 file at its path, the writer does not open that one: it
+    breaks (WriterBrokenError chained to FileChangedError, for every later call), the file at
+    the path is left byte for byte as it was, and the renamed file holds every row and log
+    line accepted before save_file."""
+    import aioh5saver.writer
+
+    path = tmp_path / "run.h5"
+    moved = tmp_path / "moved.h5"
+    copy_file = aioh5saver.writer._copy_file
+
+    async def copy_then_replace(source: Path, target: Path) -> None:
+        await copy_file(source, target)
+        os.rename(path, moved)
+        with h5py.File(path, "w") as other:
+            other["x"] = np.arange(3)
+
+    monkeypatch.setattr(aioh5saver.writer, "_copy_file", copy_then_replace)
+    broken: list[BaseException] = []
+    with pytest.raises(aioh5saver.WriterBrokenError) as left:
+        async with aioh5saver.AsyncH5Saver.open(path, swmr=swmr) as saver:
+            array = await saver.add_array(
+                saver.raw_group,
+                "data",
+                "data_enlargeable",
+                data_shape=(ROW_WIDTH,),
+                array_type="float64",
+                enlargeable=True,
+                data_dimension="Data1D",
+            )
+            for index in range(ROWS):
+                await saver.append(array, np.full(ROW_WIDTH, float(index)))
+                await saver.add_log(f"line {index}")
+            await saver.save_file(tmp_path / "copy.h5")
+            replaced = hashlib.sha256(path.read_bytes()).hexdigest()
+            for call in (
+                lambda: saver.append(array, np.zeros(ROW_WIDTH)),
+                saver.flush,
+                lambda: saver.add_det_group(saver.raw_group),
+            ):
+                with pytest.raises(aioh5saver.WriterBrokenError) as later:
+                    await call()
+                broken.append(later.value)
+    assert isinstance(left.value.__cause__, aioh5saver.FileChangedError)
+    for error in broken:
+        assert error.__cause__ is left.value.__cause__
+    assert "expected the file that was opened at" in str(left.value.__cause__)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == replaced
+    data, logs = pymodaq_read(moved, [ARRAY])
+    np.testing.assert_array_equal(data[ARRAY], _expected_rows())
+    assert logs == LINES

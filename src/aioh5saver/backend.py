@@ -55,9 +55,11 @@ __all__ = [
     "check_count",
     "check_file_intact",
     "check_node_name",
+    "check_path_names",
     "check_path_names_file",
     "check_title",
     "chunk_shape",
+    "file_identity",
     "format_version",
     "group_type_name",
     "is_swmr_compatible_file",
@@ -143,7 +145,17 @@ def check_path_names_file(file: h5py.File, path: Path, action: str) -> None:
     """Raise :class:`FileChangedError` unless ``path`` still names ``file`` (same device and
     inode): another program may have renamed, replaced or deleted it. Only ``stat`` is
     called, so a named pipe or a directory found there cannot block."""
-    device, inode = _file_key(file)
+    check_path_names(path, file_identity(file), action)
+
+
+def file_identity(file: h5py.File) -> tuple[int, int]:
+    """The device and inode of the open ``file``."""
+    return _file_key(file)
+
+
+def check_path_names(path: Path, identity: tuple[int, int], action: str) -> None:
+    """:func:`check_path_names_file` for a file known by its ``identity`` (device, inode)."""
+    device, inode = identity
     try:
         status = path.stat()
     except FileNotFoundError:

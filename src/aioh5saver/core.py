@@ -31,7 +31,12 @@ from ._errors import (
     WriterBrokenError,
 )
 from .array_writer import ArrayWriter
-from .backend import check_file_intact, reconcile_swmr_attrs_of
+from .backend import (
+    check_file_intact,
+    check_path_names,
+    file_identity,
+    reconcile_swmr_attrs_of,
+)
 from .noderef import NodeRef
 from .nodes import EARRAY, Node, StringARRAY
 from .ops import (
@@ -121,6 +126,7 @@ class WriterCore:
         self._close_whole = False
         self._truncated = False
         self._closing = False
+        self._copied: tuple[int, int] | None = None  # the file closed for a copy
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -134,7 +140,14 @@ class WriterCore:
         return NodeRef.of(raw)
 
     def reopen_after_copy(self) -> None:
-        """Open the file again after :class:`SaveCopyOp` closed it."""
+        """Open the file again after :class:`SaveCopyOp` closed it: the same file, or none
+        (the writer breaks) if its path names another file now."""
+        if self._copied is not None:
+            try:
+                check_path_names(Path(self._open_args[0]), self._copied, "reopen after the copy")
+            except FileChangedError as exc:
+                self._break(exc)
+                return
         self.saver.reopen()
         self.closed = False
         self._note_written()
@@ -259,6 +272,8 @@ class WriterCore:
                 self._pause_swmr()
             return self.swmr_active
         if isinstance(op, SaveCopyOp):
+            file = self.saver.h5file
+            self._copied = None if file is None else file_identity(file)
             self._close_file()
             return self.saver.file_path
         if isinstance(op, CloseOp):
@@ -612,7 +627,10 @@ class WriterCore:
             return
         if self.swmr_active:
             self._closing = True
-            self._pause_swmr()
+            try:
+                self._pause_swmr()
+            finally:
+                self._closing = False
         self._record_shapes()
         self.saver.close_file()
         self.flushes += 1
