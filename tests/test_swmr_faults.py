@@ -395,6 +395,7 @@ async def check_a_replaced_file_breaks_the_writer(tmp_path: Path, backend: str, 
     moved = tmp_path / "moved.h5"
     done = await _run_child(tmp_path, path, backend, "identity", kind)
     results = done["results"]
+    assert done["seconds"] is not None, done
     assert done["seconds"] < 20, done
     first = results["structure"]
     assert first is not None, results
@@ -457,6 +458,7 @@ async def check_a_truncated_file_breaks_the_writer(
     path = tmp_path / "cut.h5"
     done = await _run_child(tmp_path, path, backend, "truncate", point)
     results = done["results"]
+    assert done["seconds"] is not None, done
     assert done["seconds"] < 20, done
     first = results.get("append") or results.get("structure")
     assert first is not None, results

@@ -176,12 +176,12 @@ def check_path_names(path: Path, identity: tuple[int, int], action: str) -> None
     )
 
 
-def check_file_intact(file: h5py.File, written: int, action: str) -> None:
-    """Raise :class:`FileChangedError` if the open ``file`` no longer holds the ``written``
-    bytes it had (its size after the writer's last flush): another program truncated it.
-    A file truncated and then grown again by later writes has a hole where the lost bytes
-    were, which ``SEEK_HOLE`` finds (a file HDF5 flushed has none below its end)."""
-    handle = file.id.get_vfd_handle()
+def check_file_intact(handle: int, path: Path, written: int, action: str) -> None:
+    """Raise :class:`FileChangedError` if the file open as descriptor ``handle`` no longer
+    holds the ``written`` bytes it had (its size after the writer's last flush): another
+    program truncated it. A file truncated and then grown again by later writes has a hole
+    where the lost bytes were, which ``SEEK_HOLE`` finds (a file HDF5 flushed has none below
+    its end). Two system calls, no HDF5 call."""
     size = os.fstat(handle).st_size
     first_hole = size
     if size and hasattr(os, "SEEK_HOLE"):
@@ -194,7 +194,7 @@ def check_file_intact(file: h5py.File, written: int, action: str) -> None:
     got = f"{size} bytes" if first_hole >= size else f"{size} bytes with a hole at {first_hole}"
     raise FileChangedError(
         errno.ESTALE,
-        f"{action}: expected {file.filename} to hold the {written} bytes written and flushed "
+        f"{action}: expected {path} to hold the {written} bytes written and flushed "
         f"to it, got {got}: another program truncated it; nothing more is written to it",
     )
 

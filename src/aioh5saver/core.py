@@ -121,6 +121,7 @@ class WriterCore:
         # Bytes of the file known to be written (its size after the last flush): fewer on disk
         # means another program truncated it.
         self._written = 0
+        self._fd = -1  # the open file's descriptor, noted with _written
         # After a failure that left the file whole (no room to end SWMR, the path renamed or
         # replaced): close it as usual at the end, SWMR ended and strings folded if possible.
         self._close_whole = False
@@ -433,8 +434,9 @@ class WriterCore:
         return int(file.id.get_filesize())
 
     def _measure_space(self) -> None:
-        self._check_intact("write")
-        self._space.measure(self._file_size())
+        size = self._file_size()
+        self._check_intact("write", size)
+        self._space.measure(size)
 
     def _handle(self) -> int:
         file = self.saver.h5file
@@ -444,23 +446,21 @@ class WriterCore:
     def _note_written(self) -> None:
         """Record how many bytes the file holds now, written and flushed: up to its first
         hole (the unused end of a reservation reads as one)."""
-        handle = self._handle()
+        handle = self._fd = self._handle()  # the same while the file stays open
         size = os.fstat(handle).st_size
         with contextlib.suppress(OSError, AttributeError):  # no SEEK_HOLE here: size it is
             size = min(size, os.lseek(handle, 0, os.SEEK_HOLE))
         self._written = size
 
-    def _check_intact(self, action: str) -> None:
+    def _check_intact(self, action: str, hdf5_size: int | None = None) -> None:
         """Raise :class:`FileChangedError` if another program truncated the file: writing on
         would mix new bytes with lost ones, and HDF5 can block for good reading them back
         (seen: ``swmr_mode = True`` on a truncated file never returned)."""
-        file = self.saver.h5file
-        assert file is not None
         # HDF5 itself shrinks the file to its end of allocation at some flushes (a flush
         # that starts SWMR, for one): bytes past that end were never the file's.
-        written = min(self._written, self._file_size())
+        written = min(self._written, self._file_size() if hdf5_size is None else hdf5_size)
         try:
-            check_file_intact(file, written, action)
+            check_file_intact(self._fd, Path(self._open_args[0]), written, action)
         except FileChangedError:
             self._truncated = True
             raise
