@@ -348,6 +348,7 @@ class WriterCore:
             del self._writers[path]
             self._arrays.pop(path, None)
             held -= writer.chunk_bytes
+            self._note_written()
 
     def _array(self, path: str) -> Node:
         node = self._arrays.get(path)
@@ -445,7 +446,9 @@ class WriterCore:
 
     def _note_written(self) -> None:
         """Record how many bytes the file holds now, written and flushed: up to its first
-        hole (the unused end of a reservation reads as one)."""
+        hole (the unused end of a reservation reads as one). Called after each HDF5 call that
+        may flush: HDF5 shortens the file to its end of allocation when it flushes, so only a
+        file shorter than at the last such call was truncated by someone else."""
         handle = self._fd = self._handle()  # the same while the file stays open
         size = os.fstat(handle).st_size
         with contextlib.suppress(OSError, AttributeError):  # no SEEK_HOLE here: size it is
@@ -537,6 +540,7 @@ class WriterCore:
         self._staging = {node.path: create_staging(node) for node in string_arrays}
         self._check_intact("start SWMR")
         self.saver.enable_swmr()
+        self._note_written()  # starting SWMR flushes, and HDF5 may shorten the file then
         self.swmr_active = True
         self._swmr_started_once = True
 
