@@ -38,6 +38,12 @@ from aioh5saver import (
 )
 from cast_cases import by_target
 from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
+from test_swmr_faults import (
+    REPLACEMENTS,
+    TRUNCATIONS,
+    check_a_replaced_file_breaks_the_writer,
+    check_a_truncated_file_breaks_the_writer,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -1551,6 +1557,31 @@ async def test_a_creation_that_fails_leaves_no_file_behind(
 
 _SYNC_FILE = "test_bad_input.py"
 _THIS_FILE = Path(__file__).name
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kind", REPLACEMENTS)
+async def test_the_file_renamed_or_replaced_under_a_swmr_writer_breaks_it(
+    tmp_path: Path, anyio_backend: str, kind: str
+) -> None:
+    """A SWMR file renamed, deleted, or replaced by another HDF5 file, a file that is not HDF5,
+    a directory, a named pipe or a symlink to another file: the next structure change breaks
+    the writer with WriterBrokenError (chained to FileChangedError), nothing is written to
+    what is at the path, and the file that was opened is closed whole where it is now (see
+    test_swmr_faults.check_a_replaced_file_breaks_the_writer)."""
+    await check_a_replaced_file_breaks_the_writer(tmp_path, anyio_backend, kind)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("point", TRUNCATIONS)
+async def test_the_file_truncated_under_a_swmr_writer_breaks_it_without_hanging(
+    tmp_path: Path, anyio_backend: str, point: str
+) -> None:
+    """A SWMR file truncated by another program (during appends, before a structure change,
+    before SWMR resumes, truncated then grown again): the next write breaks the writer with
+    WriterBrokenError (chained to FileChangedError) before writing, and nothing hangs (see
+    test_swmr_faults.check_a_truncated_file_breaks_the_writer)."""
+    await check_a_truncated_file_breaks_the_writer(tmp_path, anyio_backend, point)
 
 
 def _test_ids(module: Any) -> set[str]:

@@ -17,6 +17,7 @@ __all__ = [
     "CorruptFileError",
     "ExistingFileError",
     "ExternalDataError",
+    "FileChangedError",
     "FileInUseError",
     "ForeignEventLoopError",
     "InvalidArgumentError",
@@ -157,3 +158,9 @@ class WriterBrokenError(SaverError, OSError):
 class FileInUseError(SaverError, OSError):
     """Another process has the file in a way that forbids the operation: it writes it without
     SWMR (so it cannot be read meanwhile), or writes it at all (so it must not be recovered)."""
+
+
+class FileChangedError(SaverError, OSError):
+    """Another program changed the open file underneath the writer: the path no longer names
+    the file that was opened (renamed, replaced, deleted), or the file lost bytes already
+    written (truncated). The writer never writes to another file than the one it opened."""

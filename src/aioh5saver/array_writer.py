@@ -163,6 +163,13 @@ class ArrayWriter:
         """True if rows were appended since the ``shape`` attribute was last written."""
         return self.rows != self._recorded_rows
 
+    def release(self) -> None:
+        """Write out what HDF5 holds of this array in memory (its chunk cache: the part-filled
+        last chunk) and let go of the buffers, so that closing the array frees its memory."""
+        with h5_errors(self._dataset, f"flush {self.path}"):
+            self._dataset.id.flush()
+        self._chunk_buffer = None
+
     def record_shape(self) -> None:
         """Write the ``shape`` attribute PyMoDAQ reads (not allowed while SWMR is on)."""
         with h5_errors(self._dataset, f"record the shape of {self.path}"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Iterator
 from enum import Enum
 from importlib import metadata as importlib_metadata
@@ -22,6 +23,7 @@ import numpy as np
 from ._errors import (
     ClosedFileError,
     CorruptFileError,
+    FileChangedError,
     FileInUseError,
     InvalidArgumentError,
     InvalidNameError,
@@ -55,9 +57,13 @@ __all__ = [
     "H5Backend",
     "capitalize",
     "check_count",
+    "check_file_intact",
     "check_node_name",
+    "check_path_names",
+    "check_path_names_file",
     "check_title",
     "chunk_shape",
+    "file_identity",
     "format_version",
     "group_type_name",
     "is_swmr_compatible_file",
@@ -108,18 +114,23 @@ def chunk_shape(row_shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     return (max(1, target // row_bytes), *(max(1, n) for n in row_shape))
 
 
-def reconcile_swmr_attrs_of(backend: H5Backend, paths: Iterable[str] | None) -> None:
+def reconcile_swmr_attrs_of(
+    backend: H5Backend, paths: Iterable[str] | None, *, clear_flag: bool = True
+) -> None:
     """:meth:`H5Backend.reconcile_swmr_attrs` for the arrays at ``paths`` only, or for all if
-    None (a writer that knows which arrays grew under SWMR need not walk the file)."""
+    None (a writer that knows which arrays grew under SWMR need not walk the file). The
+    ``swmr_active`` flag is cleared last (unless ``clear_flag`` is false: the caller has more
+    to finish first), so that a writer interrupted before leaves it set for the next one."""
     file = backend._writable_file("reconcile attributes after SWMR")
-    with h5_errors(file, "reconcile attributes after SWMR"):
-        if "swmr_active" in file.attrs:
-            file.attrs["swmr_active"] = False
     nodes = backend.walk_nodes("/") if paths is None else map(backend.get_node, paths)
     for node in nodes:
         if isinstance(node, EARRAY):
             with h5_errors(node.node, f"reconcile {node.path}"):
                 node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
+    if clear_flag:
+        with h5_errors(file, "reconcile attributes after SWMR"):
+            if "swmr_active" in file.attrs:
+                file.attrs["swmr_active"] = False
 
 
 # The files this process has open for writing, by device and inode: HDF5 would let a second
@@ -131,6 +142,74 @@ _OPEN_FOR_WRITING: set[tuple[int, int]] = set()
 def _file_key(file: h5py.File) -> tuple[int, int]:
     status = os.fstat(file.id.get_vfd_handle())
     return status.st_dev, status.st_ino
+
+
+def _what_is(status: os.stat_result) -> str:
+    if stat.S_ISREG(status.st_mode):
+        return "another file"
+    if stat.S_ISDIR(status.st_mode):
+        return "a directory"
+    if stat.S_ISFIFO(status.st_mode):
+        return "a named pipe"
+    return "a special file"
+
+
+def check_path_names_file(file: h5py.File, path: Path, action: str) -> None:
+    """Raise :class:`FileChangedError` unless ``path`` still names ``file`` (same device and
+    inode): another program may have renamed, replaced or deleted it. Only ``stat`` is
+    called, so a named pipe or a directory found there cannot block."""
+    check_path_names(path, file_identity(file), action)
+
+
+def file_identity(file: h5py.File) -> tuple[int, int]:
+    """The device and inode of the open ``file``."""
+    return _file_key(file)
+
+
+def check_path_names(path: Path, identity: tuple[int, int], action: str) -> None:
+    """:func:`check_path_names_file` for a file known by its ``identity`` (device, inode)."""
+    device, inode = identity
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        got = "nothing there: the file was renamed or deleted"
+    except OSError as exc:
+        got = f"a path that cannot be examined ({exc})"
+    else:
+        if (status.st_dev, status.st_ino) == (device, inode):
+            return
+        got = (
+            f"{_what_is(status)} (device {status.st_dev}, inode {status.st_ino}): the file "
+            "was renamed, replaced or deleted"
+        )
+    raise FileChangedError(
+        errno.ESTALE,
+        f"{action}: expected the file that was opened at {path} (device {device}, inode "
+        f"{inode}), got {got}; nothing is written to another file",
+    )
+
+
+def check_file_intact(handle: int, path: Path, written: int, action: str) -> None:
+    """Raise :class:`FileChangedError` if the file open as descriptor ``handle`` no longer
+    holds the ``written`` bytes it had (its size after the writer's last flush): another
+    program truncated it. A file truncated and then grown again by later writes has a hole
+    where the lost bytes were, which ``SEEK_HOLE`` finds (a file HDF5 flushed has none below
+    its end). Two system calls, no HDF5 call."""
+    size = os.fstat(handle).st_size
+    first_hole = size
+    if size and hasattr(os, "SEEK_HOLE"):
+        try:
+            first_hole = os.lseek(handle, 0, os.SEEK_HOLE)
+        except OSError:
+            first_hole = size  # no hole support: the size is all there is to check
+    if min(size, first_hole) >= written:
+        return
+    got = f"{size} bytes" if first_hole >= size else f"{size} bytes with a hole at {first_hole}"
+    raise FileChangedError(
+        errno.ESTALE,
+        f"{action}: expected {path} to hold the {written} bytes written and flushed "
+        f"to it, got {got}: another program truncated it; nothing more is written to it",
+    )
 
 
 def _refuse_a_second_writer(path: Path, mode: str) -> None:
@@ -461,15 +540,51 @@ class H5Backend:
         if not keep_open:
             self.close_file()
 
-    def reopen(self) -> None:
+    def reopen(self, *, moved_ok: bool = False) -> None:
         """Close the file and open it again for appending, keeping its SWMR capability (the
         1.10 file format). HDF5's file lock is not taken, so that this succeeds while SWMR
-        readers still hold the file open."""
+        readers still hold the file open.
+
+        The file opened again is the one that was open, never another: if its path no longer
+        names it (renamed, replaced, deleted), :class:`FileChangedError` is raised before
+        anything is closed, or, with ``moved_ok``, the file is opened again where it is now,
+        through a descriptor kept open meanwhile (``/proc/self/fd``, Linux)."""
         if self.file_path is None:
             raise ClosedFileError("reopen: expected a file to reopen, got none")
         file_path = Path(self.file_path)
-        self.close_file()
-        self.open_file(file_path, mode="a", swmr_mode=self._swmr_mode, locking=False)
+        file = self._h5file
+        if file is None or not file.id.valid:
+            self.close_file()
+            self.open_file(file_path, mode="a", swmr_mode=self._swmr_mode, locking=False)
+            return
+        key = _file_key(file)
+        moved = False
+        try:
+            check_path_names_file(file, file_path, "reopen")
+        except FileChangedError:
+            if not moved_ok:
+                raise
+            moved = True
+        kept = os.dup(file.id.get_vfd_handle())
+        try:
+            target = Path(f"/proc/self/fd/{kept}") if moved else file_path
+            self.close_file()
+            self.open_file(target, mode="a", swmr_mode=self._swmr_mode, locking=False)
+        finally:
+            os.close(kept)
+            self.file_path = file_path
+        reopened = self._h5file
+        assert reopened is not None
+        if _file_key(reopened) != key:
+            # Replaced between the check and the open: let go of that file at once.
+            _OPEN_FOR_WRITING.discard(_file_key(reopened))
+            self._h5file = None
+            reopened.close()
+            raise FileChangedError(
+                errno.ESTALE,
+                f"reopen: expected the file that was opened at {file_path} (device {key[0]}, "
+                f"inode {key[1]}), got another file put there meanwhile",
+            )
 
     # -- nodes --------------------------------------------------------------------------------
 

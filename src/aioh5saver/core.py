@@ -10,7 +10,11 @@ itself (an I/O error, a full disk) breaks the writer: that operation and every l
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
+import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ import h5py
 import numpy as np
 
 from ._errors import (
+    FileChangedError,
     NodeNotFoundError,
     ShapeMismatchError,
     SwmrModeError,
@@ -26,7 +31,12 @@ from ._errors import (
     WriterBrokenError,
 )
 from .array_writer import ArrayWriter
-from .backend import reconcile_swmr_attrs_of
+from .backend import (
+    check_file_intact,
+    check_path_names,
+    file_identity,
+    reconcile_swmr_attrs_of,
+)
 from .new_file import claimed_new_file
 from .noderef import NodeRef
 from .nodes import EARRAY, Node, StringARRAY
@@ -43,7 +53,7 @@ from .ops import (
     TextAppend,
 )
 from .saver import H5SaverLowLevel
-from .space import SpaceGuard
+from .space import RESERVE_BYTES, SpaceGuard
 from .staging import append_staged, create_staging, fold_staged_strings, read_staged
 
 __all__ = ["WriterCore"]
@@ -65,6 +75,11 @@ CALL_GROWTH_BYTES = 64 << 10
 ARRAY_GROWTH_BYTES = 4 << 10
 # Each staged or folded string costs this much beyond its text (heap and staging overhead).
 STRING_GROWTH_BYTES = 64
+# Each array appended to keeps about one chunk in memory (HDF5's chunk cache holds its
+# part-filled last chunk; up to 1 MiB, see backend.chunk_shape), whatever the queue's budget.
+# Past this many bytes of chunks, the arrays appended to least recently are flushed and closed;
+# the next append opens them again.
+MAX_OPEN_CHUNK_BYTES = 64 << 20
 
 
 class WriterCore:
@@ -97,12 +112,23 @@ class WriterCore:
         self._appends_since_flush = 0
         self._unflushed = False
         self._arrays: dict[str, Node] = {}
-        self._writers: dict[str, ArrayWriter] = {}
+        self._writers: dict[str, ArrayWriter] = {}  # least recently appended to first
+        self._grown_under_swmr: set[str] = set()  # closed since SWMR started: shapes due
         self._structure_changed_at = -math.inf
         self._swmr_started_once = False
         self._staging: dict[str, h5py.Dataset] = {}
         self._string_arrays: set[str] | None = None
         self._space = SpaceGuard(Path(path))
+        # Bytes of the file known to be written (its size after the last flush): fewer on disk
+        # means another program truncated it.
+        self._written = 0
+        self._fd = -1  # the open file's descriptor, noted with _written
+        # After a failure that left the file whole (no room to end SWMR, the path renamed or
+        # replaced): close it as usual at the end, SWMR ended and strings folded if possible.
+        self._close_whole = False
+        self._truncated = False
+        self._closing = False
+        self._copied: tuple[int, int] | None = None  # the file closed for a copy
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -114,14 +140,23 @@ class WriterCore:
                 self.saver.init_file(path, new_file=True, metadata=metadata, swmr_mode=swmr)
         else:
             self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
+        self._note_written()
         raw = self.saver.raw_group
         assert isinstance(raw, Node)
         return NodeRef.of(raw)
 
     def reopen_after_copy(self) -> None:
-        """Open the file again after :class:`SaveCopyOp` closed it."""
+        """Open the file again after :class:`SaveCopyOp` closed it: the same file, or none
+        (the writer breaks) if its path names another file now."""
+        if self._copied is not None:
+            try:
+                check_path_names(Path(self._open_args[0]), self._copied, "reopen after the copy")
+            except FileChangedError as exc:
+                self._break(exc)
+                return
         self.saver.reopen()
         self.closed = False
+        self._note_written()
 
     # -- batches ------------------------------------------------------------------------------
 
@@ -189,7 +224,9 @@ class WriterCore:
             )
             broken.__cause__ = cause
             self.broken = broken
-            if not self._space.refused:
+            if self._truncated:
+                self._let_go_of_file()  # damaged by another program: HDF5 touches it no more
+            elif not self._space.refused:
                 self._secure_file()
         return self.broken
 
@@ -203,10 +240,13 @@ class WriterCore:
         try:
             file.flush()  # HDF5's own answer: can the file still be written out?
         except Exception:
-            self.saver.let_go_of_file()
-            self._forget_arrays()
-            self._staging = {}
-            self.closed = True
+            self._let_go_of_file()
+
+    def _let_go_of_file(self) -> None:
+        self.saver.let_go_of_file()
+        self._forget_arrays()
+        self._staging = {}
+        self.closed = True
 
     def _dispatch(self, op: Op) -> Any:
         if isinstance(op, CallOp):
@@ -238,6 +278,8 @@ class WriterCore:
                 self._pause_swmr()
             return self.swmr_active
         if isinstance(op, SaveCopyOp):
+            file = self.saver.h5file
+            self._copied = None if file is None else file_identity(file)
             self._close_file()
             return self.saver.file_path
         if isinstance(op, CloseOp):
@@ -289,6 +331,29 @@ class WriterCore:
                 self._break(exc)
             for op in ops:
                 op.error = op.error or self.broken
+            writer = self._writers.pop(path, None)
+            if writer is not None:
+                self._writers[path] = writer  # the most recently appended to, last
+        if self.broken is None:
+            self._guard(self._limit_open_arrays)
+
+    def _limit_open_arrays(self) -> None:
+        """Close the arrays appended to least recently while their chunks in memory exceed
+        :data:`MAX_OPEN_CHUNK_BYTES` (flushing them first: nothing is lost)."""
+        held = sum(writer.chunk_bytes for writer in self._writers.values())
+        while held > MAX_OPEN_CHUNK_BYTES and len(self._writers) > 1:
+            path = next(iter(self._writers))
+            writer = self._writers[path]
+            if writer.shape_due:
+                if self.swmr_active:
+                    self._grown_under_swmr.add(path)
+                else:
+                    writer.record_shape()
+            writer.release()
+            del self._writers[path]
+            self._arrays.pop(path, None)
+            held -= writer.chunk_bytes
+            self._note_written()
 
     def _array(self, path: str) -> Node:
         node = self._arrays.get(path)
@@ -358,7 +423,9 @@ class WriterCore:
 
     def _flush(self) -> None:
         self._record_shapes()
+        self._check_intact("flush")
         self.saver.flush()
+        self._note_written()
         self._space.flushed(self._file_size())
         self.flushes += 1
         self._appends_since_flush = 0
@@ -373,7 +440,74 @@ class WriterCore:
         return int(file.id.get_filesize())
 
     def _measure_space(self) -> None:
-        self._space.measure(self._file_size())
+        size = self._file_size()
+        self._check_intact("write", size)
+        self._space.measure(size)
+
+    def _handle(self) -> int:
+        file = self.saver.h5file
+        assert file is not None
+        return int(file.id.get_vfd_handle())
+
+    def _note_written(self) -> None:
+        """Record how many bytes the file holds now, written and flushed: up to its first
+        hole (the unused end of a reservation reads as one). Called after each HDF5 call that
+        may flush: HDF5 shortens the file to its end of allocation when it flushes, so only a
+        file shorter than at the last such call was truncated by someone else."""
+        handle = self._fd = self._handle()  # the same while the file stays open
+        size = os.fstat(handle).st_size
+        with contextlib.suppress(OSError, AttributeError):  # no SEEK_HOLE here: size it is
+            size = min(size, os.lseek(handle, 0, os.SEEK_HOLE))
+        self._written = size
+
+    def _check_intact(self, action: str, hdf5_size: int | None = None) -> None:
+        """Raise :class:`FileChangedError` if another program truncated the file: writing on
+        would mix new bytes with lost ones, and HDF5 can block for good reading them back
+        (seen: ``swmr_mode = True`` on a truncated file never returned)."""
+        # HDF5 itself shrinks the file to its end of allocation at some flushes (a flush
+        # that starts SWMR, for one): bytes past that end were never the file's.
+        written = min(self._written, self._file_size() if hdf5_size is None else hdf5_size)
+        try:
+            check_file_intact(self._fd, Path(self._open_args[0]), written, action)
+        except FileChangedError:
+            self._truncated = True
+            raise
+
+    def _reserve(self, nbytes: int, action: str) -> int:
+        """Make the disk hold ``nbytes`` more for the file (``posix_fallocate``) before
+        writes that must not fail halfway: HDF5 then writes them into room already taken,
+        whatever another program does to the disk meanwhile. Returns the file's size before,
+        for :meth:`_trim`; raises :class:`OSError` (the file untouched) if there is no room."""
+        handle = self._handle()
+        size = os.fstat(handle).st_size
+        end = max(size, self._file_size()) + nbytes
+        soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        error: OSError | None = None
+        if soft != resource.RLIM_INFINITY and end > soft:
+            # Checked here: going past the limit would also raise SIGXFSZ, which kills.
+            error = OSError(errno.EFBIG, "over the process's file-size limit (RLIMIT_FSIZE)")
+        else:
+            try:
+                os.posix_fallocate(handle, size, end - size)
+            except OSError as exc:
+                if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    return size  # no reservation on this file system: write as before
+                error = exc
+        if error is not None:
+            raise OSError(
+                error.errno,
+                f"{action}: expected room for {nbytes / 2**20:.1f} MiB more on the disk of "
+                f"{self._open_args[0]}, got none ({error.strerror}); nothing was written",
+                str(self._open_args[0]),
+            ) from error
+        return size
+
+    def _trim(self, size_before: int) -> None:
+        """Give back the part of a reservation HDF5 did not use."""
+        handle = self._handle()
+        end = max(size_before, self._file_size())
+        if os.fstat(handle).st_size > end:
+            os.ftruncate(handle, end)
 
     def _claim_space(self, nbytes: int, action: str, *, kept_for_fold: int = 0) -> None:
         """Claim room for a write, or raise OSError before making it. Claims are upper bounds
@@ -409,7 +543,9 @@ class WriterCore:
         string_arrays = self._find_string_arrays()
         self._claim_space(len(string_arrays) * CALL_GROWTH_BYTES, "start SWMR")
         self._staging = {node.path: create_staging(node) for node in string_arrays}
+        self._check_intact("start SWMR")
         self.saver.enable_swmr()
+        self._note_written()  # starting SWMR flushes, and HDF5 may shorten the file then
         self.swmr_active = True
         self._swmr_started_once = True
 
@@ -449,23 +585,61 @@ class WriterCore:
         return arrays
 
     def _pause_swmr(self) -> None:
-        """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in."""
-        grown = [writer.path for writer in self._writers.values() if writer.shape_due]
-        self.saver.reopen()
-        reconcile_swmr_attrs_of(self.saver, grown)
+        """Turn SWMR off (close, reopen, reconcile shapes) and fold the staged strings in.
+
+        The file opened again is the one that was open: if its path names another file now
+        (renamed, replaced, deleted), a structure change breaks the writer before anything is
+        closed, and the close at the end (``_closing``) opens the file where it is now. The
+        fold's room is reserved on the disk first, and the staging arrays are deleted only
+        once the folded strings are flushed: a disk another program fills cannot leave a
+        string array pointing past the end of the file, nor lose a staged string."""
+        grown = {writer.path for writer in self._writers.values() if writer.shape_due}
+        grown |= self._grown_under_swmr
+        self._check_intact("end SWMR")
+        try:
+            self.saver.reopen(moved_ok=self._closing)
+        except FileChangedError:
+            self._close_whole = True  # still open, under SWMR, and sound: closed whole at the end
+            raise
         self.swmr_active = False
         self._forget_arrays()
         self._staging = {}
         file = self.saver.h5file
         assert file is not None
+        self._note_written()
+        self._grown_under_swmr = set()
+        try:
+            size_before = self._reserve(
+                self._space.pending_fold_bytes + RESERVE_BYTES, "end SWMR and fold staged strings"
+            )
+        except OSError as exc:
+            exc.add_note(
+                "the file stays whole: the strings written under SWMR stay in its staging arrays, "
+                "which the next saver to open it for writing folds in (aioh5saver recover "
+                "reports them)"
+            )
+            self._close_whole = True
+            raise
         self._space.folded()
-        fold_staged_strings(file)
+
+        def flush_fold() -> None:
+            reconcile_swmr_attrs_of(self.saver, sorted(grown), clear_flag=False)
+            self.saver.flush()
+            self._trim(size_before)
+
+        fold_staged_strings(file, flush=flush_fold)
+        reconcile_swmr_attrs_of(self.saver, [])
+        self._note_written()
 
     def _close_file(self) -> None:
         if self.closed:
             return
         if self.swmr_active:
-            self._pause_swmr()
+            self._closing = True
+            try:
+                self._pause_swmr()
+            finally:
+                self._closing = False
         self._record_shapes()
         self.saver.close_file()
         self.flushes += 1
@@ -475,13 +649,13 @@ class WriterCore:
 
     def abandon(self) -> None:
         """Close the file after a failure, keeping whatever can still be kept: after a write
-        refused for want of room nothing has failed, so it closes as usual, with its staged
-        strings folded in, in the room kept for that."""
-        self._forget_arrays()
+        refused for want of room, or a path that names another file now, nothing has failed,
+        so it closes as usual, with its staged strings folded in if there is room."""
         try:
-            if self._space.refused:
-                self._close_file()
+            if self._space.refused or self._close_whole:
+                self._close_file()  # knows which arrays grew under SWMR: their shapes are due
             else:
+                self._forget_arrays()
                 self.saver.close_file()
         except Exception as exc:
             self._break(exc)

@@ -31,7 +31,7 @@ import os
 import stat
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import CorruptFileError, FileInUseError, MissingFileError
@@ -390,6 +390,8 @@ class RecoveryReport:
     (SWMR staging arrays excluded); ``log_lines`` counts the Logger's lines, staged ones
     included, of which ``staged_strings`` are still in SWMR staging arrays (PyMoDAQ does not
     see them there: aioh5saver folds them in when a saver next opens the file for writing).
+    ``unreadable`` maps each node (and the Logger's lines) that could not be read to why:
+    nothing the file should hold is left out of the report without saying so.
     """
 
     path: str
@@ -400,6 +402,7 @@ class RecoveryReport:
     superblock_version: int = 0
     flags_before: int | None = None
     staged_strings: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -431,7 +434,9 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
     from .tree import ENLARGEABLE_KINDS, inspect_file, is_staging
 
     try:
-        report = inspect_file(where, log_lines=0, timeout=timeout)
+        # One log line is read, not only counted: a Logger whose rows lie past the end of the
+        # file (a failed write) is found, and reported as unreadable.
+        report = inspect_file(where, log_lines=1, timeout=timeout)
     except CorruptFileError as exc:
         done = _describe_changes(flags_cleared, eof_repaired)
         raise CorruptFileError(f"{where}: {done}, but it still cannot be read: {exc}") from exc
@@ -440,6 +445,13 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
         for node in report.nodes
         if node.kind in ENLARGEABLE_KINDS and node.shape and not is_staging(node.path)
     }
+    unreadable = {
+        node.path: node.error or "HDF5 cannot open it"
+        for node in report.nodes
+        if node.error is not None or node.kind == "unreadable"
+    }
+    if report.log_error is not None:
+        unreadable[f"{report.log_path} (its lines)"] = report.log_error
     return RecoveryReport(
         path=where,
         flags_cleared=flags_cleared,
@@ -449,6 +461,7 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
         superblock_version=superblock.version,
         flags_before=superblock.flags,
         staged_strings=report.log_staged,
+        unreadable=unreadable,
     )
 
 
@@ -539,4 +552,7 @@ def render_recovery(report: RecoveryReport) -> str:
             "them into the Logger when a saver next opens the file for writing)"
         )
     lines.append(log)
+    if report.unreadable:
+        lines.append(f"{len(report.unreadable)} could not be read:")
+        lines += [f"  {path}: {error}" for path, error in report.unreadable.items()]
     return "\n".join(lines)

@@ -199,19 +199,21 @@ class H5SaverLowLevel(H5Backend):
         file = self.h5file
         assert file is not None
         if bool(file.attrs.get("swmr_active", False)):
+            # The flag is cleared last: a fold interrupted again is finished next time.
+            fold_staged_strings(file, flush=self.flush)
             self.reconcile_swmr_attrs()
-            fold_staged_strings(file)
 
     def close_file(self) -> None:
         """Flush and close the file (no-op when none is open)."""
         self._logger_array = None
         super().close_file()
 
-    def reopen(self) -> None:
+    def reopen(self, *, moved_ok: bool = False) -> None:
         """Close the file and open it again for appending, keeping its SWMR capability and
         without taking HDF5's file lock (SWMR readers may hold it); the raw group and the
-        Logger are those of the reopened file."""
-        super().reopen()
+        Logger are those of the reopened file. The same file, never another: see
+        :meth:`H5Backend.reopen` for ``moved_ok``."""
+        super().reopen(moved_ok=moved_ok)
         self._raw_group = self._get_group(f"/{self._raw_group_name}")
         logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
         self._logger_array = logger if isinstance(logger, StringARRAY) else None

@@ -12,6 +12,7 @@ PyMoDAQ's again. A file left by a killed writer still holds its staging arrays:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -20,6 +21,7 @@ import numpy as np
 from .nodes import StringARRAY, h5_errors
 
 __all__ = [
+    "FOLD_BASE_ATTR",
     "PIECE_BYTES",
     "STAGING_DTYPE",
     "STAGING_SUFFIX",
@@ -33,6 +35,9 @@ STAGING_SUFFIX = "__swmr_staging"
 PIECE_BYTES = 254
 STAGING_DTYPE = np.dtype([("size", "u1"), ("more", "u1"), ("text", f"S{PIECE_BYTES}")])
 _CHUNK_ROWS = 256
+#: Set on a staging array as its fold begins: the row of the string array its first string goes
+#: to, so that a fold interrupted after appending is not appended twice.
+FOLD_BASE_ATTR = "fold_base"
 
 
 def create_staging(target: StringARRAY) -> h5py.Dataset:
@@ -98,9 +103,17 @@ def _decode(payload: bytes) -> str:
         return payload.decode("utf-8", "replace")
 
 
-def fold_staged_strings(root: h5py.Group) -> dict[str, int]:
+def fold_staged_strings(
+    root: h5py.Group, flush: Callable[[], None] | None = None
+) -> dict[str, int]:
     """Append every staged string to its string array and delete the staging arrays (SWMR must
-    be off). Returns how many strings were folded into each array, by path."""
+    be off). Returns how many strings were folded into each array, by path.
+
+    A staging array is deleted only once its strings are in the file for good: after they are
+    appended, ``flush`` (if given) writes them out, and only then are the staging arrays
+    deleted. Before appending, the staging array records the row its strings start at
+    (:data:`FOLD_BASE_ATTR`), so a fold interrupted after the append (a failed flush, a killed
+    process) is finished later without appending any string twice."""
     staged: list[tuple[h5py.Group, str, str]] = []
 
     def collect(name: str, obj: Any) -> None:
@@ -110,14 +123,28 @@ def fold_staged_strings(root: h5py.Group) -> dict[str, int]:
     with h5_errors(root, "find staged strings"):
         root.visititems(collect)
     folded: dict[str, int] = {}
+    done: list[tuple[h5py.Group, str]] = []
     for parent, name, path in staged:
         target_name = name[: -len(STAGING_SUFFIX)]
         with h5_errors(parent, f"fold {path}"):
-            texts = read_staged(parent[name])
+            staging = parent[name]
+            texts = read_staged(staging)
             if target_name not in parent:
                 continue  # keep the staged strings rather than lose them
             target = StringARRAY(parent[target_name])
-            target.extend(texts)
-            folded[target.path] = len(texts)
+            rows = int(target.node.shape[0])
+            base = staging.attrs.get(FOLD_BASE_ATTR)
+            if base is None:
+                base = rows
+                staging.attrs[FOLD_BASE_ATTR] = rows
+            already = min(max(rows - int(base), 0), len(texts))
+            if already < len(texts):
+                target.extend(texts[already:])
+            folded[target.path] = len(texts) - already
+            done.append((parent, name))
+    if done and flush is not None:
+        flush()
+    for parent, name in done:
+        with h5_errors(parent, f"delete {parent.name}/{name}"):
             del parent[name]
     return folded

@@ -162,7 +162,8 @@ class FileReport:
     ``writing``: the superblock's flags say a writer has the file open (a live writer, or one
     that was killed: see ``notes``); ``swmr``: that writer writes under SWMR. ``log_lines`` are
     the last lines of the ``Logger`` (staged SWMR lines included, last), ``log_total`` all its
-    lines, of which ``log_staged`` are still in the SWMR staging array.
+    lines, of which ``log_staged`` are still in the SWMR staging array; ``log_error`` says why
+    the log lines could not be read, if they could not.
     """
 
     path: str
@@ -177,6 +178,7 @@ class FileReport:
     log_total: int = 0
     log_staged: int = 0
     notes: tuple[str, ...] = field(default=())
+    log_error: str | None = None
 
 
 # -- the parent side ----------------------------------------------------------------------------
@@ -263,6 +265,7 @@ def inspect_file(
         log_total=int(log["total"]),
         log_staged=int(log["staged"]),
         notes=tuple(_notes(where, superblock, size, answer)),
+        log_error=None if log.get("error") is None else str(log["error"]),
     )
 
 
