@@ -492,8 +492,8 @@ class AsyncH5Saver:
             finally:
                 self._append_done()
             return
-        # The common case takes no await and no coroutine call (each costs about 0.15 us of
-        # a scalar append's 2.5): one small row of the array's own dtype, through this
+        # The common case takes no await and no coroutine call (either is a sizeable share of
+        # a scalar append's cost): one small row of the array's own dtype, through this
         # saver's ref or a path looked up before, with room in the budget.
         ref = self._known_array(where)
         if (
@@ -509,7 +509,11 @@ class AsyncH5Saver:
             writer = self._writer
             cost = data.nbytes + CALL_OVERHEAD_BYTES
             if writer.budget.try_acquire(cost):
-                self._accept(writer.accept_row, cost, ref.path, data, ref.dtype, cost)
+                try:
+                    writer.accept_row(ref.path, data, ref.dtype, cost)
+                except BaseException:
+                    writer.budget.release(cost)
+                    raise
                 return
         self._appends_under_way += 1
         try:
