@@ -225,6 +225,33 @@ async def test_save_file_queued_between_appends_is_a_barrier_in_one_batch(
             sync.close_file()
 
 
+@pytest.mark.timeout(30)
+async def test_a_file_closed_underneath_the_writer_breaks_it_instead_of_blaming_the_append(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the writer finds its own file closed while writing appends (a ClosedFileError from
+    inside the writer), that is the writer's failure: the next flush and every later call
+    raise WriterBrokenError chained to it, not a ClosedFileError as if the caller were wrong."""
+    original = WriterCore._array
+    gone = aioh5saver.ClosedFileError("expected an open file, got none (injected)")
+
+    def closed_file(self: WriterCore, path: str) -> Any:
+        if path.endswith("/E"):
+            raise gone
+        return original(self, path)
+
+    with anyio.fail_after(20), pytest.raises(aioh5saver.WriterBrokenError):  # at close too
+        async with AsyncH5Saver.open(h5_path) as saver:
+            array = await _array(saver, "e")
+            monkeypatch.setattr(WriterCore, "_array", closed_file)
+            await saver.append(array, np.array([1, 2]))
+            with pytest.raises(aioh5saver.WriterBrokenError) as caught:
+                await saver.flush()
+            assert caught.value.__cause__ is gone
+            with pytest.raises(aioh5saver.WriterBrokenError):
+                await saver.append(array, np.array([3, 4]))
+
+
 # -- item 2: a NodeRef of another saver ---------------------------------------------------------
 
 
@@ -522,9 +549,10 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
     h5_path: Path, monkeypatch: pytest.MonkeyPatch, swmr: bool
 ) -> None:
     """Producers in a task group around the saver, a budget of 4 KiB full, 200 appends waiting
-    for room when the saver's ``async with`` is left: the close lets all 200 finish (their
-    rows are in the file, in order); a call made after the close began raises
-    SaverClosedError; a waiter cancelled meanwhile drops its rows only; nothing hangs."""
+    for room (and one waiting for the look-up of its path string) when the saver's ``async
+    with`` is left: the close lets them all finish (their rows are in the file); a call made
+    after the close began raises SaverClosedError; a waiter cancelled meanwhile drops its
+    rows only; nothing hangs."""
     waiting_rows = {producer: [1000 + producer, producer] for producer in range(WAITERS)}
     outcome: dict[int, BaseException | None] = {}
     late: dict[str, BaseException] = {}
@@ -537,6 +565,7 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
             ) as saver,
         ):
             array = await _array(saver, "e")
+            late_array = await _array(saver, "late")
             await held.flush_and_hold(saver, producers)
             first = 0
             while saver.statistics().bytes_pending + 16 + CALL_OVERHEAD_BYTES <= 4096:
@@ -551,6 +580,12 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
                     raise
                 outcome[producer] = None
 
+            async def look_up_and_append() -> None:
+                # The path string was never looked up: the look-up, queued behind the held
+                # batch, is answered before the close.
+                await saver.append(late_array.path, np.array([7, 7]))
+                outcome[WAITERS] = None
+
             async def cancellable_waiter() -> None:
                 with cancelled_waiter:
                     await saver.append(array, np.array([-1, -1]))
@@ -559,6 +594,7 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
             for producer in range(WAITERS):
                 producers.start_soon(wait_and_append, producer)
             producers.start_soon(cancellable_waiter)
+            producers.start_soon(look_up_and_append)
 
             async def once_close_began() -> None:
                 while saver.isopen():
@@ -578,14 +614,17 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
                     await anyio.lowlevel.checkpoint()
                 held.release.set()
 
-            while saver.statistics().producers_waiting < WAITERS + 1:
+            while (
+                saver.statistics().producers_waiting < WAITERS + 1
+                or saver.statistics().ops_queued < 2
+            ):
                 await anyio.lowlevel.checkpoint()
             producers.start_soon(once_close_began)
     assert set(late) == {"append", "add_log", "flush", "add_det_group", "save_file"}
     assert all("closed" in str(exc) for exc in late.values())
     assert cancelled_waiter.cancelled_caught
     assert -1 not in outcome
-    assert outcome == {producer: None for producer in range(WAITERS)}
+    assert outcome == {producer: None for producer in range(WAITERS + 1)}
     with h5py.File(h5_path, "r") as file:
         rows = _rows_of(file, array.path)
         assert file[array.path].attrs["shape"] is not None
@@ -593,6 +632,8 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
     waited = rows[first:].tolist()
     assert sorted(waited) == sorted(waiting_rows.values())
     assert [-1, -1] not in rows.tolist()
+    with h5py.File(h5_path, "r") as file:
+        assert _rows_of(file, late_array.path).tolist() == [[7, 7]]
 
 
 @pytest.mark.timeout(60)
