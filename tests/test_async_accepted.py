@@ -574,7 +574,9 @@ async def test_close_lets_every_append_waiting_for_budget_finish(
 
             async def wait_and_append(producer: int) -> None:
                 try:
-                    await saver.append(array, np.array(waiting_rows[producer]))
+                    row = np.array(waiting_rows[producer])
+                    # Even producers append a batch of one row: the path that checks batches.
+                    await saver.append(array, row if producer % 2 else row[np.newaxis])
                 except BaseException as exc:
                     outcome[producer] = exc
                     raise

@@ -492,9 +492,9 @@ class AsyncH5Saver:
             finally:
                 self._append_done()
             return
-        # The common case takes no await and no coroutine call (either is a sizeable share of
-        # a scalar append's cost): one small row of the array's own dtype, through this
-        # saver's ref or a path looked up before, with room in the budget.
+        # The common case takes no await and no coroutine call beyond a wait for room (either
+        # is a sizeable share of a scalar append's cost): one small row of the array's own
+        # dtype, through this saver's ref or a path looked up before.
         ref = self._known_array(where)
         if (
             ref is not None
@@ -508,13 +508,20 @@ class AsyncH5Saver:
             assert ref.dtype is not None
             writer = self._writer
             cost = data.nbytes + CALL_OVERHEAD_BYTES
-            if writer.budget.try_acquire(cost):
+            if not writer.budget.try_acquire(cost):
+                self._appends_under_way += 1
                 try:
-                    writer.accept_row(ref.path, data, ref.dtype, cost)
-                except BaseException:
-                    writer.budget.release(cost)
-                    raise
-                return
+                    await self._wait_for_budget(cost)
+                finally:
+                    # A close waiting for this append resumes only at the next await: the row
+                    # is queued before its close.
+                    self._append_done()
+            try:
+                writer.accept_row(ref.path, data, ref.dtype, cost)
+            except BaseException:
+                writer.budget.release(cost)
+                raise
+            return
         self._appends_under_way += 1
         try:
             await self._append(where, data, copy)
