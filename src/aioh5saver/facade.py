@@ -347,7 +347,7 @@ class AsyncH5Saver:
         closing = self._closing = anyio.Event()
         try:
             with anyio.CancelScope(shield=True):
-                if self._appends_under_way:
+                while self._appends_under_way:
                     self._appends_finished = anyio.Event()
                     await self._appends_finished.wait()
                 if not self._writer.stopped:
@@ -487,11 +487,11 @@ class AsyncH5Saver:
                 # Before anything is accepted, so that a cancellation delivered here truthfully
                 # means that nothing was.
                 await anyio.lowlevel.checkpoint()
-                self._check_running("append")
-                await self._append(where, data, copy)
             finally:
                 self._append_done()
-            return
+            # A close that began meanwhile waits for this call: it resumes only at this task's
+            # next await, and an append that awaits again counts itself in again first.
+            self._check_running("append")
         # The common case takes no await and no coroutine call beyond a wait for room (either
         # is a sizeable share of a scalar append's cost): one small row of the array's own
         # dtype, through this saver's ref or a path looked up before.
@@ -513,8 +513,6 @@ class AsyncH5Saver:
                 try:
                     await self._wait_for_budget(cost)
                 finally:
-                    # A close waiting for this append resumes only at the next await: the row
-                    # is queued before its close.
                     self._append_done()
             try:
                 writer.accept_row(ref.path, data, ref.dtype, cost)
@@ -626,14 +624,11 @@ class AsyncH5Saver:
             raise
 
     def _known_array(self, where: Where) -> NodeRef | None:
-        """The ref to append to, if known without asking the writer: a complete NodeRef made
-        by this saver, or one looked up before by path."""
+        """The ref to append to, if known without asking the writer: a NodeRef made by this
+        saver, or one looked up before by path."""
         if isinstance(where, NodeRef):
-            if where.origin is self._origin and (
-                where.kind != "EARRAY" or where.row_shape is not None
-            ):
-                return where
-            return None
+            # This saver's refs are complete (an EARRAY's carries its row shape and dtype).
+            return where if where.origin is self._origin else None
         return self._arrays.get(where) if isinstance(where, str) else None
 
     async def _look_up_array(self, where: Where) -> NodeRef:

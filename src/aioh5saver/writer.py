@@ -113,7 +113,14 @@ class Writer:
     def accept_row(self, path: str, row: Any, dtype: np.dtype[Any], cost: int) -> None:
         """Copy one row of the array's shape and dtype into the operation gathering this
         array's rows (queued after the last barrier), or into a new one."""
-        op = self._rows_op(path, row.shape, dtype)
+        # The hot path: _rows_op inlined for a row that joins its array's operation.
+        op = self._gathering.get(path)
+        if (
+            not isinstance(op, RowsAppend)
+            or (op.dtype is not dtype and op.dtype != dtype)
+            or op.row_shape != row.shape
+        ):
+            op = self._rows_op(path, row.shape, dtype)
         op.add_row(row)
         op.cost += cost
 
