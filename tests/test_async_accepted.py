@@ -684,3 +684,55 @@ async def test_close_lets_a_large_frame_being_copied_finish(
         written = file["/RawData/Frames"]
         assert written.shape == (1, 4096, 4096)
         np.testing.assert_array_equal(written[0], frame)
+
+
+@pytest.mark.timeout(60)
+async def test_close_waits_for_an_append_that_pauses_then_waits_for_room(
+    h5_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append pausing at its checkpoint when the close begins, that then finds the budget
+    full and waits for room: the close still waits for it, and its row is in the file (the
+    close must look again after each append that counted itself out, since it may count
+    itself in again for the budget)."""
+    paused, resume = anyio.Event(), anyio.Event()
+    producer_task: list[int] = []
+    original = anyio.lowlevel.checkpoint
+
+    async def gated_checkpoint() -> None:
+        if producer_task and anyio.get_current_task().id == producer_task[0]:
+            producer_task.append(-1)  # once
+            paused.set()
+            await resume.wait()
+            return
+        await original()
+
+    with anyio.fail_after(50), _writer_held_on_flush(monkeypatch) as held:
+        async with (
+            anyio.create_task_group() as producers,
+            AsyncH5Saver.open(h5_path, max_pending_bytes=4096, max_pending_seconds=None) as saver,
+        ):
+            array = await _array(saver, "e")
+            await held.flush_and_hold(saver, producers)
+            first = 0
+            while saver.statistics().bytes_pending + 16 + CALL_OVERHEAD_BYTES <= 4096:
+                await saver.append(array, np.array([first, -first]))
+                first += 1
+
+            async def produce() -> None:
+                producer_task.append(anyio.get_current_task().id)
+                saver._next_yield = 0.0  # this append pauses at its checkpoint
+                await saver.append(array, np.array([-7, 7]))
+
+            monkeypatch.setattr(anyio.lowlevel, "checkpoint", gated_checkpoint)
+            producers.start_soon(produce)
+            await paused.wait()
+            producers.start_soon(saver.aclose)
+            while saver.isopen():
+                await original()
+            resume.set()
+            while saver.statistics().producers_waiting < 1:
+                await original()
+            held.release.set()
+    with h5py.File(h5_path, "r") as file:
+        rows = _rows_of(file, array.path).tolist()
+    assert rows == [[index, -index] for index in range(first)] + [[-7, 7]]
