@@ -1353,11 +1353,13 @@ async def test_log_lines_with_nul_surrogates_or_a_megabyte_round_trip_under_swmr
         reader.close_file()
 
 
-async def test_a_stale_noderef_with_another_row_shape_fails_with_a_saver_error_at_flush(
+async def test_a_noderef_of_another_saver_raises_a_saver_error_naming_both_files(
     tmp_path: Path,
 ) -> None:
-    """Rows checked against a NodeRef from another file (same path, another row shape) are
-    refused by the writer; the next flush() raises a SaverError naming both shapes."""
+    """A NodeRef made by another saver (same path in another file, another row shape) is
+    refused at the call, by append and by every call taking a ``where``, with an
+    InvalidArgumentError naming both files (it used to be accepted, and refused only by the
+    writer at the next flush); its path string names this file's node and works."""
     async with AsyncH5Saver.open(tmp_path / "other.h5") as other_saver:
         other = await other_saver.add_array(
             other_saver.raw_group,
@@ -1370,10 +1372,24 @@ async def test_a_stale_noderef_with_another_row_shape_fails_with_a_saver_error_a
         )
     async with AsyncH5Saver.open(tmp_path / "this.h5") as saver:
         await _earray(saver)
-        await saver.append(other, np.ones(5, dtype=np.int16))
-        with pytest.raises(aioh5saver.SaverError) as caught:
-            await saver.flush()
-        _assert_clear(caught.value, aioh5saver.ShapeMismatchError, ValueError, ("(3,)", "(5,)"))
+        for call in (
+            lambda: saver.append(other, np.ones(5, dtype=np.int16)),
+            lambda: saver.read(other),
+            lambda: saver.set_attr(other, "x", 1),
+            lambda: saver.add_det_group(other_saver.raw_group),
+        ):
+            with pytest.raises(aioh5saver.SaverError) as caught:
+                await call()
+            _assert_clear(
+                caught.value,
+                aioh5saver.InvalidArgumentError,
+                ValueError,
+                ("another saver", str(tmp_path / "this.h5"), str(tmp_path / "other.h5")),
+            )
+        await saver.append(other.path, ROW)
+        await saver.flush()
+        assert saver.statistics().bytes_pending == 0
+        np.testing.assert_array_equal(await saver.read(other.path), [ROW])
 
 
 @pytest.mark.parametrize("bounds", list(OLDER_THAN_1_10.values()), ids=list(OLDER_THAN_1_10))
@@ -1419,7 +1435,7 @@ async def test_a_second_saver_continuing_a_file_another_saver_writes_is_refused(
         _assert_clear(caught.value, aioh5saver.FileInUseError, OSError, ("one saver per file",))
         await first.append(array, ROW)
     async with AsyncH5Saver.open(h5_path, new_file=False) as again:
-        await again.append(array, ROW)
+        await again.append(array.path, ROW)  # a NodeRef belongs to the saver that made it
     with h5py.File(h5_path, "r") as file:
         assert file[array.path].shape[0] == 2
 
@@ -1529,7 +1545,7 @@ async def test_new_file_false_continues_an_existing_file(h5_path: Path) -> None:
     """``new_file=False`` continues the file at the path: its rows stay and new ones follow."""
     array = await _acquisition(h5_path, rows=2)
     async with AsyncH5Saver.open(h5_path, new_file=False) as saver:
-        await saver.append(array, ROW + 7)
+        await saver.append(array.path, ROW + 7)  # a NodeRef belongs to the saver that made it
     with h5py.File(h5_path, "r") as file:
         np.testing.assert_array_equal(file[array.path][()], [ROW, ROW + 1, ROW + 7])
 

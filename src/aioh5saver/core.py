@@ -23,7 +23,9 @@ import h5py
 import numpy as np
 
 from ._errors import (
+    ClosedFileError,
     FileChangedError,
+    NodeKindError,
     NodeNotFoundError,
     ShapeMismatchError,
     SwmrModeError,
@@ -38,7 +40,7 @@ from .backend import (
     reconcile_swmr_attrs_of,
 )
 from .new_file import claimed_new_file
-from .noderef import NodeRef
+from .noderef import NodeRef, RefOrigin
 from .nodes import EARRAY, Node, StringARRAY
 from .ops import (
     AppendOp,
@@ -96,6 +98,8 @@ class WriterCore:
         flush_interval: int,
     ) -> None:
         self.saver = H5SaverLowLevel(save_type=save_type)
+        # What the NodeRefs this core hands out carry, so that the saver knows its own.
+        self.origin = RefOrigin(str(path))
         self._open_args = (path, new_file, metadata, swmr)
         self.swmr_wanted = False
         self.swmr_capable = swmr
@@ -143,18 +147,19 @@ class WriterCore:
         self._note_written()
         raw = self.saver.raw_group
         assert isinstance(raw, Node)
-        return NodeRef.of(raw)
+        return NodeRef.of(raw, self.origin)
 
     def reopen_after_copy(self) -> None:
         """Open the file again after :class:`SaveCopyOp` closed it: the same file, or none
-        (the writer breaks) if its path names another file now."""
-        if self._copied is not None:
-            try:
+        (the writer breaks) if its path names another file now or reopening fails (the rows
+        accepted since have no file to go to)."""
+        try:
+            if self._copied is not None:
                 check_path_names(Path(self._open_args[0]), self._copied, "reopen after the copy")
-            except FileChangedError as exc:
-                self._break(exc)
-                return
-        self.saver.reopen()
+            self.saver.reopen()
+        except Exception as exc:
+            self._break(exc)
+            return
         self.closed = False
         self._note_written()
 
@@ -163,7 +168,12 @@ class WriterCore:
     def execute(self, batch: list[Op], flush_deadline: float | None) -> None:
         """Run one batch in order, answering every operation in it (``result`` or ``error``);
         flush after it if the monotonic clock has reached ``flush_deadline`` by then (checked
-        at the end, so that a long batch does not delay the flush by one more batch)."""
+        at the end, so that a long batch does not delay the flush by one more batch).
+
+        A :class:`SaveCopyOp` or :class:`CloseOp` closes the file, so it must be the last
+        operation of its batch (:meth:`Writer._take_batch <.writer.Writer._take_batch>` ends
+        batches there); an operation that finds the file closed anyway breaks the writer
+        rather than failing as if its caller were wrong."""
         self.batches += 1
         if self.broken is None and not self.closed:
             self._guard(self._measure_space)
@@ -201,6 +211,9 @@ class WriterCore:
             op.result = self._dispatch(op)
         except WriterBrokenError as exc:
             op.error = exc
+        except ClosedFileError as exc:
+            # The writer's own file is gone: not the caller's doing.
+            op.error = self._break(exc)
         except _CALLER_ERRORS as exc:
             op.error = exc
         except Exception as exc:
@@ -261,7 +274,7 @@ class WriterCore:
             if op.structural:
                 self._forget_arrays()
                 self._note_string_array(result)
-            return to_wire(result)
+            return to_wire(result, self.origin)
         if isinstance(op, FlushOp):
             self._raise_append_errors()
             self._flush()
@@ -322,11 +335,16 @@ class WriterCore:
                 elif isinstance(node, EARRAY) and node.kind == "EARRAY":
                     self._append_rows(node, ops)
                 else:
-                    raise TypeError(
+                    raise NodeKindError(
                         f"append to {path}: expected an enlargeable array, got a {node.kind}"
                     )
+            except ClosedFileError as exc:
+                # The writer's own file is gone: not the callers' doing.
+                self._break(exc)
             except _CALLER_ERRORS as exc:
                 self.append_errors.append(exc)
+                for op in ops:
+                    op.error = op.error or exc
             except Exception as exc:
                 self._break(exc)
             for op in ops:
@@ -369,7 +387,14 @@ class WriterCore:
         parts: list[np.ndarray] = []
         for op in ops:
             if not isinstance(op, RowsAppend):
-                raise TypeError(f"append to {node.path}: expected rows, got a string")
+                # Checked against a string array since replaced: this append fails alone.
+                op.error = UncastableDTypeError(
+                    f"append to {node.path}: expected rows of shape {row_shape} and dtype "
+                    f"{dtype}, got a str (checked against a string array since replaced, or "
+                    "of another file)"
+                )
+                self.append_errors.append(op.error)
+                continue
             if op.dtype != dtype or op.row_shape != row_shape:
                 # The array was replaced after the rows were checked: this append fails alone.
                 mismatch = ShapeMismatchError if op.row_shape != row_shape else UncastableDTypeError
@@ -389,9 +414,19 @@ class WriterCore:
         self._count_rows(sum(part.shape[0] for part in parts), sum(part.nbytes for part in parts))
 
     def _append_strings(self, node: StringARRAY, ops: list[AppendOp]) -> None:
-        texts = [text for op in ops if isinstance(op, TextAppend) for text in op.texts]
-        if len(texts) < sum(op.rows for op in ops):
-            raise TypeError(f"append to {node.path}: expected strings, got rows of an array")
+        texts: list[str] = []
+        for op in ops:
+            if isinstance(op, TextAppend):
+                texts.extend(op.texts)
+                continue
+            # Checked against an array since replaced: this append fails alone.
+            op.error = UncastableDTypeError(
+                f"append to {node.path}: expected a str, got rows of an array (checked "
+                "against an array since replaced, or of another file)"
+            )
+            self.append_errors.append(op.error)
+        if not texts:
+            return
         growth = sum(len(text) * 4 + STRING_GROWTH_BYTES for text in texts) + ARRAY_GROWTH_BYTES
         if self.swmr_active:
             self._claim_space(growth, f"append to {node.path}", kept_for_fold=growth)
@@ -670,17 +705,18 @@ def _call_growth(op: CallOp) -> int:
     )
 
 
-def to_wire(value: Any) -> Any:
-    """A result that may cross to the event loop: nodes become :class:`NodeRef`; containers
-    and generators of nodes become containers of refs; nothing live leaves the thread."""
+def to_wire(value: Any, origin: RefOrigin | None = None) -> Any:
+    """A result that may cross to the event loop: nodes become :class:`NodeRef` made by
+    ``origin``; containers and generators of nodes become containers of refs; nothing live
+    leaves the thread."""
     if isinstance(value, Node):
-        return NodeRef.of(value)
+        return NodeRef.of(value, origin)
     if isinstance(value, dict):
-        return {key: to_wire(item) for key, item in value.items()}
+        return {key: to_wire(item, origin) for key, item in value.items()}
     if isinstance(value, tuple):
-        return tuple(to_wire(item) for item in value)
+        return tuple(to_wire(item, origin) for item in value)
     if isinstance(value, list) or hasattr(value, "__next__"):
-        return [to_wire(item) for item in value]
+        return [to_wire(item, origin) for item in value]
     if isinstance(value, h5py.HLObject):
         raise TypeError(f"expected a value that may leave the writer thread, got {value!r}")
     return value

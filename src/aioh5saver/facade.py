@@ -2,7 +2,8 @@
 
 Appends are checked here, on the event-loop thread, against the array's row shape and dtype
 (a bad row raises at the call), copied, and accepted into the queue without waiting for the
-disk; everything else waits for its answer from the writer thread.
+disk; everything else waits for its answer from the writer thread. NodeRefs belong to the
+saver that made them: one made by another saver is refused (its path string is not).
 """
 
 from __future__ import annotations
@@ -211,7 +212,12 @@ class AsyncH5Saver:
             max_pending_seconds=max_pending_seconds,
         )
         self._raw_group: NodeRef | None = None
+        self._origin = core.origin
         self._arrays: dict[str, NodeRef] = {}
+        # Appends under way that await (a checkpoint, room in the budget, a large copy, a
+        # look-up): a graceful close lets them finish first, and is told when the last one has.
+        self._appends_under_way = 0
+        self._appends_finished: anyio.Event | None = None
         self._next_yield = 0.0
         self._task_group: anyio.abc.TaskGroup | None = None
         self._open = False
@@ -331,9 +337,14 @@ class AsyncH5Saver:
                 self._switch_interval.give_back()
 
     async def aclose(self) -> None:
-        """Write everything accepted, end SWMR, fold staged strings in and close the file.
-        Closing again waits for the first close to finish, then does nothing. A cancelled
-        close still completes (shielded): the file is never left half-closed."""
+        """Stop taking calls, let every call already made finish, write everything accepted,
+        end SWMR, fold staged strings in and close the file.
+
+        Calls made once the close has begun raise :class:`SaverClosedError`. Appends made
+        before it that still wait for room in the budget or copy a large batch are accepted
+        and written first (cancel such an append to drop its rows). Closing again waits for
+        the first close to finish, then does nothing. A cancelled close still completes
+        (shielded): the file is never left half-closed."""
         if not self._open:
             if self._closing is not None:
                 self._check_owner("aclose")
@@ -344,8 +355,11 @@ class AsyncH5Saver:
         self._writer.closing = True
         closing = self._closing = anyio.Event()
         try:
-            if not self._writer.stopped:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                while self._appends_under_way:
+                    self._appends_finished = anyio.Event()
+                    await self._appends_finished.wait()
+                if not self._writer.stopped:
                     await self._writer.call(CloseOp())
         finally:
             closing.set()
@@ -411,6 +425,32 @@ class AsyncH5Saver:
         if threading.get_ident() != self._owner_thread:
             self._foreign_thread(action)
 
+    def _check_running(self, action: str) -> None:
+        """After a wait inside a call made while the saver was open: raise only if the writer
+        can no longer take it (broken, or stopped); a close that began meanwhile waits for
+        the call instead."""
+        broken = self._writer.core.broken
+        if broken is not None:
+            raise broken
+        if self._writer.stopped:
+            raise SaverClosedError(
+                f"{action}: expected an open saver, got one whose writer stopped meanwhile"
+            )
+
+    def _where(self, where: object, argument: str = "where") -> str:
+        """The path ``where`` names in this saver's file: a path string, or a NodeRef made by
+        this saver (or by hand); a NodeRef made by another saver is refused."""
+        if isinstance(where, NodeRef):
+            origin = where.origin
+            if origin is not None and origin is not self._origin:
+                raise InvalidArgumentError(
+                    f"{argument}: expected a NodeRef made by this saver (of {self._path}) or a "
+                    f"node path (str), got NodeRef {where.path!r} made by another saver (of "
+                    f"{origin.file}); NodeRefs belong to the saver that made them: pass "
+                    f"{where.path!r} to use this file's node"
+                )
+        return where_path(where, argument)
+
     def _check_owner(self, action: str) -> None:
         """Raise unless called from the thread and event loop that opened the saver. Run before
         every call that waits: a wait in a foreign loop would never end."""
@@ -441,7 +481,9 @@ class AsyncH5Saver:
 
         Checked now (a bad row raises here), then accepted: queued in order and owned by the
         saver (copied, unless ``copy=False`` hands the buffer over). Waits only for room in the
-        back-pressure budget; :meth:`flush` is the barrier after which it is in the file.
+        back-pressure budget; :meth:`flush` is the barrier after which it is in the file. An
+        append made before :meth:`aclose` began is accepted and written even if it still waits
+        then; cancelling it while it waits drops its rows.
         """
         self._check_open("append")
         now = time.perf_counter()
@@ -449,12 +491,65 @@ class AsyncH5Saver:
             self._next_yield = now + _YIELD_INTERVAL_S
             if asyncio._get_running_loop() is not self._owner_loop[1]:
                 self._check_owner("append")  # cheaply caught here: an asyncio run in a trio run
-            # Before anything is accepted, so that a cancellation delivered here truthfully
-            # means that nothing was.
-            await anyio.lowlevel.checkpoint()
-            self._check_open("append")
-        # The common cases take no await beyond the checkpoint above: without the two coroutine
-        # calls they used to make, a scalar append went from 2.84 to 2.52 us (best of 40).
+            self._appends_under_way += 1
+            try:
+                # Before anything is accepted, so that a cancellation delivered here truthfully
+                # means that nothing was.
+                await anyio.lowlevel.checkpoint()
+            finally:
+                self._append_done()
+            # A close that began meanwhile waits for this call: it resumes only at this task's
+            # next await, and an append that awaits again counts itself in again first.
+            self._check_running("append")
+        # The common case takes no await and no coroutine call beyond a wait for room (either
+        # is a sizeable share of a scalar append's cost): one small row of the array's own
+        # dtype, through this saver's ref or a path looked up before.
+        ref = self._known_array(where)
+        if (
+            ref is not None
+            and ref.kind == "EARRAY"
+            and copy
+            and isinstance(data, np.ndarray | np.generic)
+            and data.shape == ref.row_shape
+            and data.dtype == ref.dtype
+            and data.nbytes < _LARGE_COPY_BYTES
+        ):
+            assert ref.dtype is not None
+            writer = self._writer
+            cost = data.nbytes + CALL_OVERHEAD_BYTES
+            if not writer.budget.try_acquire(cost):
+                self._appends_under_way += 1
+                try:
+                    await self._wait_for_budget(cost)
+                finally:
+                    self._append_done()
+            try:
+                writer.accept_row(ref.path, data, ref.dtype, cost)
+            except BaseException:
+                writer.budget.release(cost)
+                raise
+            return
+        self._appends_under_way += 1
+        try:
+            await self._append(where, data, copy)
+        finally:
+            self._append_done()
+
+    def _append_done(self) -> None:
+        self._appends_under_way -= 1
+        if not self._appends_under_way and self._appends_finished is not None:
+            self._appends_finished.set()
+
+    def _accept(self, accept: Any, cost: int, *args: Any) -> None:
+        """``accept(*args)`` with ``cost`` bytes of the budget held: given back if it fails."""
+        try:
+            accept(*args)
+        except BaseException:
+            self._writer.budget.release(cost)
+            raise
+
+    async def _append(self, where: Where, data: Any, copy: bool) -> None:
+        """The rest of :meth:`append`, in the count of appends under way."""
         ref = self._known_array(where) or await self._look_up_array(where)
         writer = self._writer
         budget = writer.budget
@@ -468,11 +563,11 @@ class AsyncH5Saver:
                 and data.dtype == ref.dtype
                 and data.nbytes < _LARGE_COPY_BYTES
             ):
-                # One small row of the array's own dtype, the common case: no conversion.
+                # One small row of the array's own dtype: no conversion.
                 cost = data.nbytes + CALL_OVERHEAD_BYTES
                 if not budget.try_acquire(cost):
                     await self._wait_for_budget(cost)
-                writer.accept_row(ref.path, data, ref.dtype, cost)
+                self._accept(writer.accept_row, cost, ref.path, data, ref.dtype, cost)
                 return
             if copy:
                 rows = check_rows(data, ref.row_shape, ref.dtype, ref.path)
@@ -482,9 +577,9 @@ class AsyncH5Saver:
             if not budget.try_acquire(cost):
                 await self._wait_for_budget(cost)
             if not copy:
-                writer.accept_handed_over(ref.path, rows, cost)
+                self._accept(writer.accept_handed_over, cost, ref.path, rows, cost)
             elif rows.nbytes < _LARGE_COPY_BYTES:
-                writer.accept_rows(ref.path, rows, ref.dtype, cost)
+                self._accept(writer.accept_rows, cost, ref.path, rows, ref.dtype, cost)
             else:
                 await self._accept_large_copy(ref.path, rows, ref.dtype, cost)
         elif ref.kind == "StringARRAY":
@@ -495,7 +590,7 @@ class AsyncH5Saver:
             cost = len(data) + CALL_OVERHEAD_BYTES
             if not budget.try_acquire(cost):
                 await self._wait_for_budget(cost)
-            writer.accept_text(ref.path, data, cost)
+            self._accept(writer.accept_text, cost, ref.path, data, cost)
         else:
             raise NodeKindError(
                 f"append to {ref.path}: expected an enlargeable array (EARRAY) or a string "
@@ -517,38 +612,43 @@ class AsyncH5Saver:
                 target[:] = source
                 # A cancellation that comes between pieces is honoured: nothing is accepted.
                 await anyio.lowlevel.checkpoint()
-            self._check_open("append")
+            self._check_running("append")
+            writer.accept_handed_over(path, segment, cost, pool=writer.segments)
         except BaseException:
             writer.budget.release(cost)
             if segment is not None:
                 writer.segments.give(segment)
             raise
-        writer.accept_handed_over(path, segment, cost, pool=writer.segments)
 
     async def _wait_for_budget(self, cost: int) -> None:
-        """Take ``cost`` bytes of the budget, waiting for room; the saver must still be open
-        once they are granted."""
+        """Take ``cost`` bytes of the budget, waiting for room; the writer must still be
+        running once they are granted (a close that began meanwhile waits for this call)."""
         budget = self._writer.budget
         self._check_owner("append")
         await budget.acquire(cost)
         try:
-            self._check_open("append")
+            self._check_running("append")
         except BaseException:
             budget.release(cost)
             raise
 
     def _known_array(self, where: Where) -> NodeRef | None:
-        """The ref to append to, if known without asking the writer: a complete NodeRef, or
-        one looked up before by path."""
-        if isinstance(where, NodeRef) and (where.kind != "EARRAY" or where.row_shape is not None):
-            return where
+        """The ref to append to, if known without asking the writer: a NodeRef made by this
+        saver, or one looked up before by path."""
+        if isinstance(where, NodeRef):
+            # This saver's refs are complete (an EARRAY's carries its row shape and dtype).
+            return where if where.origin is self._origin else None
         return self._arrays.get(where) if isinstance(where, str) else None
 
     async def _look_up_array(self, where: Where) -> NodeRef:
-        path = where_path(where)
+        """The ref of this file's node at the path ``where`` names (asked once per path)."""
+        path = self._where(where)
         ref = self._arrays.get(path)
         if ref is None:
-            found = await self._call("get_node", path)
+            # Not through _call: an append made before a close began still looks its array
+            # up once the close has begun (the look-up is queued before the close).
+            self._check_owner("append")
+            found = await self._writer.call(CallOp("get_node", (path, None), {}, False))
             assert isinstance(found, NodeRef)
             ref = self._arrays[path] = found
         return ref
@@ -649,83 +749,83 @@ class AsyncH5Saver:
 
     async def get_node(self, where: Where, name: str | None = None) -> NodeRef:
         """The node at ``where``, or its child ``name``."""
-        return await self._call("get_node", where_path(where), name)  # type: ignore[no-any-return]
+        return await self._call("get_node", self._where(where), name)  # type: ignore[no-any-return]
 
     async def get_children(self, where: Where) -> dict[str, NodeRef]:
         """The nodes directly under ``where``, by name."""
-        return await self._call("get_children", where_path(where))  # type: ignore[no-any-return]
+        return await self._call("get_children", self._where(where))  # type: ignore[no-any-return]
 
     async def walk_nodes(
         self, where: Where, depth: int | None = None, only_groups: bool = False
     ) -> list[NodeRef]:
         """The nodes from ``where`` down, in PyMoDAQ's order (a list, not a generator)."""
-        return await self._call("walk_nodes", where_path(where), depth, only_groups)  # type: ignore[no-any-return]
+        return await self._call("walk_nodes", self._where(where), depth, only_groups)  # type: ignore[no-any-return]
 
     async def walk_groups(self, where: Where) -> list[NodeRef]:
         """``where`` and the groups below it, in PyMoDAQ's order."""
-        return await self._call("walk_groups", where_path(where))  # type: ignore[no-any-return]
+        return await self._call("walk_groups", self._where(where))  # type: ignore[no-any-return]
 
     async def get_node_name(self, node: Where) -> str:
         """The name of ``node``."""
-        return await self._call("get_node_name", where_path(node))  # type: ignore[no-any-return]
+        return await self._call("get_node_name", self._where(node))  # type: ignore[no-any-return]
 
     async def get_node_path(self, node: Where) -> str:
         """The path of ``node``."""
-        return await self._call("get_node_path", where_path(node))  # type: ignore[no-any-return]
+        return await self._call("get_node_path", self._where(node))  # type: ignore[no-any-return]
 
     async def get_parent_node(self, node: Where) -> NodeRef | None:
         """The group holding ``node``, or None for the root."""
-        return await self._call("get_parent_node", where_path(node))  # type: ignore[no-any-return]
+        return await self._call("get_parent_node", self._where(node))  # type: ignore[no-any-return]
 
     async def is_node_in_group(self, where: Where, name: str) -> bool:
         """True if ``where`` has a child called ``name`` (case-insensitive)."""
-        return await self._call("is_node_in_group", where_path(where), name)  # type: ignore[no-any-return]
+        return await self._call("is_node_in_group", self._where(where), name)  # type: ignore[no-any-return]
 
     async def get_group_by_title(self, where: Where, title: str) -> NodeRef | None:
         """The first child group of ``where`` titled ``title``, or None."""
-        return await self._call("get_group_by_title", where_path(where), title)  # type: ignore[no-any-return]
+        return await self._call("get_group_by_title", self._where(where), title)  # type: ignore[no-any-return]
 
     async def get_groups(self, where: Where, group_type: GroupType | str) -> list[NodeRef]:
         """The children of ``where`` of type ``group_type``."""
-        return await self._call("get_groups", where_path(where), group_type)  # type: ignore[no-any-return]
+        return await self._call("get_groups", self._where(where), group_type)  # type: ignore[no-any-return]
 
     async def get_last_group(self, where: Where, group_type: GroupType | str) -> NodeRef | None:
         """The last child of ``where`` of type ``group_type``, or None."""
-        return await self._call("get_last_group", where_path(where), group_type)  # type: ignore[no-any-return]
+        return await self._call("get_last_group", self._where(where), group_type)  # type: ignore[no-any-return]
 
     async def get_node_from_attribute_match(
         self, where: Where, attr_name: str, attr_value: Any
     ) -> NodeRef | None:
         """The first node under ``where`` whose attribute ``attr_name`` is ``attr_value``."""
         return await self._call(  # type: ignore[no-any-return]
-            "get_node_from_attribute_match", where_path(where), attr_name, attr_value
+            "get_node_from_attribute_match", self._where(where), attr_name, attr_value
         )
 
     async def get_node_from_title(self, where: Where, title: str) -> NodeRef | None:
         """The first node under ``where`` titled ``title``, or None."""
-        return await self._call("get_node_from_title", where_path(where), title)  # type: ignore[no-any-return]
+        return await self._call("get_node_from_title", self._where(where), title)  # type: ignore[no-any-return]
 
     async def read(self, array: Where, *args: Any, **kwargs: Any) -> Any:
         """The data of an array node (written appends included once flushed by a barrier:
         reads are queued behind every append accepted before them)."""
-        return await self._call("read", where_path(array, "array"), *args, **kwargs)
+        return await self._call("read", self._where(array, "array"), *args, **kwargs)
 
     async def read_strings(self, where: Where) -> list[str]:
         """The strings of a string array (the ``Logger`` included), decoded safely."""
-        return await self._call("read_strings", where_path(where))  # type: ignore[no-any-return]
+        return await self._call("read_strings", self._where(where))  # type: ignore[no-any-return]
 
     async def get_attr(self, node: Where, attr_name: str | None = None) -> Any:
         """One decoded attribute of ``node``, or all of them as a dict."""
-        return await self._call("get_attr", where_path(node, "node"), attr_name)
+        return await self._call("get_attr", self._where(node, "node"), attr_name)
 
     async def has_attr(self, node: Where, attr_name: str) -> bool:
         """True if ``node`` has the attribute ``attr_name``."""
-        return await self._call("has_attr", where_path(node, "node"), attr_name)  # type: ignore[no-any-return]
+        return await self._call("has_attr", self._where(node, "node"), attr_name)  # type: ignore[no-any-return]
 
     async def set_attr(self, node: Where, attr_name: str, attr_value: Any) -> None:
         """Set an attribute of ``node``."""
         await self._call(
-            "set_attr", where_path(node, "node"), attr_name, attr_value, structural=True
+            "set_attr", self._where(node, "node"), attr_name, attr_value, structural=True
         )
 
     async def root(self) -> NodeRef:
@@ -753,7 +853,7 @@ class AsyncH5Saver:
             array_to_save = np.array(array_to_save, copy=True)
         return await self._create(
             "add_array",
-            where_path(where),
+            self._where(where),
             name,
             data_type,
             array_to_save,
@@ -856,12 +956,12 @@ class AsyncH5Saver:
         self, where: Where, name: str, title: str = "", metadata: dict[str, Any] | None = None
     ) -> NodeRef:
         """An enlargeable array of strings under ``where``."""
-        return await self._create("add_string_array", where_path(where), name, title, metadata)
+        return await self._create("add_string_array", self._where(where), name, title, metadata)
 
     async def get_set_logger(self, where: Where | None = None) -> NodeRef:
         """The ``Logger`` string array under ``where`` (the raw group), created if absent; later
         :meth:`add_log` lines go to it, as with the synchronous saver."""
-        logger = await self._create("get_set_logger", None if where is None else where_path(where))
+        logger = await self._create("get_set_logger", None if where is None else self._where(where))
         self._logger_path = logger.path
         return logger
 
@@ -874,7 +974,7 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new ``ScanNNN`` group."""
         return await self._create(
-            "add_scan_group", where_path(where), title, settings_as_xml, metadata
+            "add_scan_group", self._where(where), title, settings_as_xml, metadata
         )
 
     async def add_det_group(
@@ -886,7 +986,7 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new ``DetectorNNN`` group."""
         return await self._create(
-            "add_det_group", where_path(where), title, settings_as_xml, metadata
+            "add_det_group", self._where(where), title, settings_as_xml, metadata
         )
 
     async def add_act_group(
@@ -898,7 +998,7 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new ``ActuatorNNN`` group."""
         return await self._create(
-            "add_act_group", where_path(where), title, settings_as_xml, metadata
+            "add_act_group", self._where(where), title, settings_as_xml, metadata
         )
 
     async def add_move_group(
@@ -910,7 +1010,7 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new ``ActuatorNNN`` group for a move."""
         return await self._create(
-            "add_move_group", where_path(where), title, settings_as_xml, metadata
+            "add_move_group", self._where(where), title, settings_as_xml, metadata
         )
 
     async def add_ch_group(
@@ -922,7 +1022,7 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new ``ChNNN`` channel group."""
         return await self._create(
-            "add_ch_group", where_path(where), title, settings_as_xml, metadata
+            "add_ch_group", self._where(where), title, settings_as_xml, metadata
         )
 
     async def add_data_group(
@@ -937,7 +1037,7 @@ class AsyncH5Saver:
         """A data group (``Data0D``...) under ``where``."""
         return await self._create(
             "add_data_group",
-            where_path(where),
+            self._where(where),
             data_dim,
             title,
             settings_as_xml,
@@ -955,7 +1055,7 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new incremental group of ``group_type``."""
         return await self._create(
-            "add_generic_group", where_path(where), title, settings_as_xml, metadata, group_type
+            "add_generic_group", self._where(where), title, settings_as_xml, metadata, group_type
         )
 
     async def add_incremental_group(
@@ -968,7 +1068,12 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """A new group ``<Type>NNN`` under ``where``."""
         return await self._create(
-            "add_incremental_group", group_type, where_path(where), title, settings_as_xml, metadata
+            "add_incremental_group",
+            group_type,
+            self._where(where),
+            title,
+            settings_as_xml,
+            metadata,
         )
 
     async def add_group(
@@ -981,14 +1086,14 @@ class AsyncH5Saver:
     ) -> NodeRef:
         """The group ``group_name`` under ``where``, created if absent."""
         return await self._create(
-            "add_group", group_name, group_type, where_path(where), title, metadata
+            "add_group", group_name, group_type, self._where(where), title, metadata
         )
 
     async def get_set_group(
         self, where: Where, name: str, title: str = "", **kwargs: Any
     ) -> NodeRef:
         """The group ``name`` under ``where``, created if absent."""
-        return await self._create("get_set_group", where_path(where), name, title, **kwargs)
+        return await self._create("get_set_group", self._where(where), name, title, **kwargs)
 
     async def create_carray(
         self, where: Where, name: str, obj: Any = None, title: str = ""
@@ -996,19 +1101,19 @@ class AsyncH5Saver:
         """A fixed array holding ``obj``."""
         if obj is not None:
             obj = np.array(obj, copy=True)
-        return await self._create("create_carray", where_path(where), name, obj, title)
+        return await self._create("create_carray", self._where(where), name, obj, title)
 
     async def create_earray(
         self, where: Where, name: str, dtype: Any, data_shape: Any = None, title: str = ""
     ) -> NodeRef:
         """An enlargeable array with rows of ``data_shape``."""
         return await self._create(
-            "create_earray", where_path(where), name, dtype, data_shape, title
+            "create_earray", self._where(where), name, dtype, data_shape, title
         )
 
     async def create_vlarray(self, where: Where, name: str, dtype: Any, title: str = "") -> NodeRef:
         """An enlargeable array of variable-length rows."""
-        return await self._create("create_vlarray", where_path(where), name, dtype, title)
+        return await self._create("create_vlarray", self._where(where), name, dtype, title)
 
     async def define_compression(self, compression: str, compression_opts: int) -> None:
         """Compress arrays created from now on."""

@@ -2,7 +2,9 @@
 
 Live h5py objects never leave the writer thread. A :class:`NodeRef` is an immutable, hashable
 description of a node: its path and kind, and for enlargeable arrays the row shape and dtype
-that ``append`` checks data against, at the call, on the event-loop thread.
+that ``append`` checks data against, at the call, on the event-loop thread. A ref made by a
+saver carries that saver's :class:`RefOrigin`, so that the saver can tell its own refs (whose
+row shape and dtype it trusts) from refs of another saver (which it refuses).
 """
 
 from __future__ import annotations
@@ -15,19 +17,33 @@ import numpy as np
 from ._errors import InvalidArgumentError, NodeKindError, describe
 from .nodes import EARRAY, Node
 
-__all__ = ["NODE_KINDS", "NodeRef", "where_path"]
+__all__ = ["NODE_KINDS", "NodeRef", "RefOrigin", "where_path"]
 
 NODE_KINDS = frozenset({"GROUP", "CARRAY", "EARRAY", "VLARRAY", "StringARRAY"})
 
 
+class RefOrigin:
+    """The saver that made a :class:`NodeRef` (compared by identity), and its file."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def __repr__(self) -> str:
+        return f"RefOrigin({self.file!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class NodeRef:
-    """A node of the file, by path. ``str(ref) == ref.path``; refs to one path are equal."""
+    """A node of the file, by path. ``str(ref) == ref.path``; refs to one path are equal.
+    ``origin`` is the saver that made it (None for a ref made by hand, which names a path)."""
 
     path: str
     kind: str
     row_shape: tuple[int, ...] | None = field(default=None, compare=False)
     dtype: np.dtype[Any] | None = field(default=None, compare=False)
+    origin: RefOrigin | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in NODE_KINDS:
@@ -44,12 +60,13 @@ class NodeRef:
         return self.path
 
     @classmethod
-    def of(cls, node: Node) -> NodeRef:
-        """The ref of a live node (called on the writer thread)."""
+    def of(cls, node: Node, origin: RefOrigin | None = None) -> NodeRef:
+        """The ref of a live node (called on the writer thread), made by ``origin``."""
         if isinstance(node, EARRAY) and node.kind == "EARRAY":
             dataset = node.node
-            return cls(node.path, node.kind, tuple(dataset.shape[1:]), np.dtype(dataset.dtype))
-        return cls(node.path, node.kind)
+            row_shape, dtype = tuple(dataset.shape[1:]), np.dtype(dataset.dtype)
+            return cls(node.path, node.kind, row_shape, dtype, origin)
+        return cls(node.path, node.kind, origin=origin)
 
 
 def where_path(where: object, argument: str = "where") -> str:

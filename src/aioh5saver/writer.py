@@ -113,7 +113,14 @@ class Writer:
     def accept_row(self, path: str, row: Any, dtype: np.dtype[Any], cost: int) -> None:
         """Copy one row of the array's shape and dtype into the operation gathering this
         array's rows (queued after the last barrier), or into a new one."""
-        op = self._rows_op(path, row.shape, dtype)
+        # The hot path: _rows_op inlined for a row that joins its array's operation.
+        op = self._gathering.get(path)
+        if (
+            not isinstance(op, RowsAppend)
+            or (op.dtype is not dtype and op.dtype != dtype)
+            or op.row_shape != row.shape
+        ):
+            op = self._rows_op(path, row.shape, dtype)
         op.add_row(row)
         op.cost += cost
 
@@ -125,7 +132,14 @@ class Writer:
 
     def _rows_op(self, path: str, row_shape: tuple[int, ...], dtype: np.dtype[Any]) -> RowsAppend:
         op = self._gathering.get(path)
-        if not isinstance(op, RowsAppend):
+        # Rows join only an operation of their own row shape and dtype: rows checked against
+        # another array (of another file, or since replaced) then fail alone in the writer,
+        # instead of being copied as raw bytes among good rows or dropping them.
+        if (
+            not isinstance(op, RowsAppend)
+            or (op.dtype is not dtype and op.dtype != dtype)
+            or op.row_shape != row_shape
+        ):
             op = RowsAppend(path, row_shape, dtype, self.segments)
             self._enqueue_append(op)
         return op
@@ -161,9 +175,13 @@ class Writer:
         """Queue ``op`` and wait for its answer.
 
         Cancelled before its batch starts, the operation is dropped; after, it completes and its
-        answer is discarded.
+        answer is discarded. Once the writer has stopped, nothing would answer: it raises.
         """
         await anyio.lowlevel.checkpoint_if_cancelled()
+        if self.stopped:
+            raise self.core.broken or SaverClosedError(
+                "the saver closed before this operation ran: expected an open saver"
+            )
         op.waiter = anyio.Event()
         self.submit(op)
         try:
@@ -213,6 +231,10 @@ class Writer:
                 size += op.cost
                 if self._gathering.get(op.path) is op:
                     del self._gathering[op.path]
+            elif isinstance(op, SaveCopyOp | CloseOp):
+                # The file is closed at this operation: what follows waits for the next batch,
+                # once the copy is written and the file open again.
+                break
         return batch
 
     async def _wait_for_work(self) -> None:
@@ -248,7 +270,7 @@ class Writer:
             written = sum(op.cost for op in batch if isinstance(op, AppendOp))
             self._bound_backlog(written, self._last_batch_seconds, self._backlog_seconds)
         for op in batch:
-            if isinstance(op, SaveCopyOp) and op.error is None:
+            if isinstance(op, SaveCopyOp) and op.state is OpState.RUNNING and op.error is None:
                 await self._copy_file(op)
             elif isinstance(op, CloseOp):
                 self.stopped = True
