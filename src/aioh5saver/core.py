@@ -24,6 +24,7 @@ import numpy as np
 
 from ._errors import (
     ClosedFileError,
+    ExternalDataError,
     FileChangedError,
     NodeKindError,
     NodeNotFoundError,
@@ -41,7 +42,7 @@ from .backend import (
 )
 from .new_file import claimed_new_file
 from .noderef import NodeRef, RefOrigin
-from .nodes import EARRAY, Node, StringARRAY
+from .nodes import CARRAY, EARRAY, Node, StringARRAY, check_stored_in_file
 from .ops import (
     AppendOp,
     CallOp,
@@ -68,7 +69,8 @@ SWMR_RESUME_DELAY_S = 0.25
 
 # Exceptions that say an operation's input was wrong; anything else raised while writing is a
 # failure of the file.
-_CALLER_ERRORS = (ValueError, TypeError, KeyError, LookupError)
+# ExternalDataError is an OSError, but the file is sound: only the append to that array fails.
+_CALLER_ERRORS = (ValueError, TypeError, KeyError, LookupError, ExternalDataError)
 
 # Room claimed for a call that changes the file's structure or attributes (object headers,
 # links, attribute storage), on top of the arrays it is given to store; and for the index
@@ -376,7 +378,12 @@ class WriterCore:
     def _array(self, path: str) -> Node:
         node = self._arrays.get(path)
         if node is None:
-            node = self._arrays[path] = self.saver.get_node(path)
+            node = self.saver.get_node(path)
+            if isinstance(node, CARRAY):
+                # Appends below go through ArrayWriter, not the node's own checked append:
+                # data stored in other files must not be written there either.
+                check_stored_in_file(node.node, f"append to {path}")
+            self._arrays[path] = node
         return node
 
     def _append_rows(self, node: EARRAY, ops: list[AppendOp]) -> None:

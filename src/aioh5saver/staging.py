@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .nodes import StringARRAY, h5_errors
+from .nodes import StringARRAY, check_stored_in_file, h5_errors
 
 __all__ = [
     "FOLD_BASE_ATTR",
@@ -128,6 +128,8 @@ def fold_staged_strings(
         target_name = name[: -len(STAGING_SUFFIX)]
         with h5_errors(parent, f"fold {path}"):
             staging = parent[name]
+        check_stored_in_file(staging, f"fold {path}")
+        with h5_errors(parent, f"fold {path}"):
             texts = read_staged(staging)
             if target_name not in parent:
                 continue  # keep the staged strings rather than lose them
