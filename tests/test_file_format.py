@@ -130,7 +130,7 @@ async def test_async_files_have_the_superblock_of_their_format(
         await saver.add_det_group(saver.raw_group, title="late")
         await saver.append(array, np.ones(2))
     async with AsyncH5Saver.open(h5_path, swmr=swmr, new_file=False) as saver:
-        await saver.append(array, np.ones(2))
+        await saver.append(array.path, np.ones(2))  # a NodeRef belongs to its saver
     assert read_superblock(h5_path).version == (3 if swmr else 0)
 
 
