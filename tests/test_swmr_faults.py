@@ -26,6 +26,7 @@ import pytest
 import aioh5saver
 from aioh5saver import H5SaverLowLevel
 from aioh5saver.recover import read_superblock
+from aioh5saver.space import RESERVE_BYTES
 from aioh5saver.staging import (
     FOLD_BASE_ATTR,
     STAGING_SUFFIX,
@@ -303,8 +304,9 @@ async def test_a_swmr_close_with_room_folds_every_line_and_gives_back_the_room_i
     tmp_path: Path, anyio_backend: str
 ) -> None:
     """With room left (a file-size limit well above the file), the close folds every staged
-    line into the Logger, and the room it reserved on the disk for that is given back: the
-    file ends where its superblock says."""
+    line into the Logger, and the room it reserved on the disk for that (RESERVE_BYTES and
+    more) is given back: the file ends where its superblock says, or at most a few KiB past it
+    (HDF5 frees the deleted staging array's space at close, after the trim)."""
     path = tmp_path / "roomy.h5"
     done = await _run_child(tmp_path, path, anyio_backend, "disk", str(64 << 20))
     assert done["results"] == {"leave": None}, done
@@ -312,7 +314,8 @@ async def test_a_swmr_close_with_room_folds_every_line_and_gives_back_the_room_i
     data, logs = pymodaq_read(path, [ARRAY])
     np.testing.assert_array_equal(data[ARRAY], _expected_rows())
     assert logs == LINES
-    assert path.stat().st_size == read_superblock(path).eof
+    eof = read_superblock(path).eof
+    assert eof <= path.stat().st_size <= eof + (64 << 10) < eof + RESERVE_BYTES
 
 
 def test_a_fold_interrupted_after_its_append_is_finished_without_appending_twice(

@@ -632,9 +632,11 @@ class WriterCore:
         The file opened again is the one that was open: if its path names another file now
         (renamed, replaced, deleted), a structure change breaks the writer before anything is
         closed, and the close at the end (``_closing``) opens the file where it is now. The
-        fold's room is reserved on the disk first, and the staging arrays are deleted only
-        once the folded strings are flushed: a disk another program fills cannot leave a
-        string array pointing past the end of the file, nor lose a staged string."""
+        fold's room is reserved on the disk first, so that neither the fold nor the flush
+        that follows it can fail for want of room: a disk another program fills cannot leave
+        a string array pointing past the end of the file, nor lose a staged string. The pause
+        makes no flush of its own: outside SWMR, HDF5 orders no writes, so a kill during a
+        flush there can tear the file (random kills tore rows and the Logger's heap)."""
         grown = {writer.path for writer in self._writers.values() if writer.shape_due}
         grown |= self._grown_under_swmr
         self._check_intact("end SWMR")
@@ -664,12 +666,9 @@ class WriterCore:
             raise
         self._space.folded()
 
-        def flush_fold() -> None:
-            reconcile_swmr_attrs_of(self.saver, sorted(grown), clear_flag=False)
-            self.saver.flush()
-            self._trim(size_before)
-
-        fold_staged_strings(file, flush=flush_fold)
+        reconcile_swmr_attrs_of(self.saver, sorted(grown), clear_flag=False)
+        fold_staged_strings(file)
+        self._trim(size_before)
         reconcile_swmr_attrs_of(self.saver, [])
         self._note_written()
 
