@@ -37,6 +37,7 @@ from .array_writer import ArrayWriter
 from .backend import (
     check_file_intact,
     check_path_names,
+    file_descriptor,
     file_identity,
     reconcile_swmr_attrs_of,
 )
@@ -146,6 +147,10 @@ class WriterCore:
                 self.saver.init_file(path, new_file=True, metadata=metadata, swmr_mode=swmr)
         else:
             self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
+        if swmr:
+            # Opened again through the rollback journal: from here on, whatever is written
+            # outside SWMR can be undone after a kill (the journal module says why).
+            self.saver.reopen()
         self._note_written()
         raw = self.saver.raw_group
         assert isinstance(raw, Node)
@@ -489,7 +494,7 @@ class WriterCore:
     def _handle(self) -> int:
         file = self.saver.h5file
         assert file is not None
-        return int(file.id.get_vfd_handle())
+        return file_descriptor(file)
 
     def _note_written(self) -> None:
         """Record how many bytes the file holds now, written and flushed: up to its first
@@ -587,6 +592,9 @@ class WriterCore:
         self._staging = {node.path: create_staging(node) for node in string_arrays}
         self._check_intact("start SWMR")
         self.saver.enable_swmr()
+        # Starting SWMR may open the file again: its arrays are looked up again.
+        self._forget_arrays()
+        self._staging = {node.path: create_staging(node) for node in self._find_string_arrays()}
         self._note_written()  # starting SWMR flushes, and HDF5 may shorten the file then
         self.swmr_active = True
         self._swmr_started_once = True
