@@ -578,7 +578,12 @@ class H5Backend:
             # which SWMR needs (a file written through Python can be let go of after a failed
             # write, but then crashes the process at its exit), so that starting SWMR has
             # nothing to write but the superblock.
-            self.reopen(journaled=False)
+            try:
+                self.reopen(journaled=False, locking=True)
+            except OSError as exc:
+                if "lock" not in str(exc):
+                    raise
+                self.reopen(journaled=False)  # a reader of another process holds the lock
             file = self._writable_file("start SWMR")
         with h5_errors(file, "start SWMR"):
             file.swmr_mode = True
@@ -615,7 +620,9 @@ class H5Backend:
         if not keep_open:
             self.close_file()
 
-    def reopen(self, *, moved_ok: bool = False, journaled: bool | None = None) -> None:
+    def reopen(
+        self, *, moved_ok: bool = False, journaled: bool | None = None, locking: bool = False
+    ) -> None:
         """Close the file and open it again for appending, keeping its SWMR capability (the
         1.10 file format). HDF5's file lock is not taken, so that this succeeds while SWMR
         readers still hold the file open.
@@ -626,9 +633,14 @@ class H5Backend:
         through a descriptor kept open meanwhile (``/proc/self/fd``, Linux).
 
         A SWMR-capable file is opened again through a rollback journal (:mod:`.journal`) unless
-        ``journaled`` is false: a kill before SWMR starts again is undone by ``recover``."""
+        ``journaled`` is false: a kill before SWMR starts again is undone by ``recover``.
+        ``locking``: take HDF5's file lock, as a first open does (and as readers opening the
+        file in this process expect)."""
         if journaled is None:
             journaled = self._swmr_mode
+        # HDF5's default locking, as a first open has: a reader in this process shares the
+        # open file only if both asked for the same.
+        lock_options: dict[str, Any] = {} if locking else {"locking": False}
         if self.file_path is None:
             raise ClosedFileError("reopen: expected a file to reopen, got none")
         file_path = Path(self.file_path)
@@ -640,7 +652,7 @@ class H5Backend:
                 mode="a",
                 swmr_mode=self._swmr_mode,
                 journaled=journaled,
-                locking=False,
+                **lock_options,
             )
             return
         key = _file_key(file)
@@ -660,7 +672,7 @@ class H5Backend:
                 mode="a",
                 swmr_mode=self._swmr_mode,
                 journaled=journaled,
-                locking=False,
+                **lock_options,
             )
         finally:
             os.close(kept)

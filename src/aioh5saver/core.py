@@ -642,9 +642,9 @@ class WriterCore:
         closed, and the close at the end (``_closing``) opens the file where it is now. The
         fold's room is reserved on the disk first, so that neither the fold nor the flush
         that follows it can fail for want of room: a disk another program fills cannot leave
-        a string array pointing past the end of the file, nor lose a staged string. The pause
-        makes no flush of its own: outside SWMR, HDF5 orders no writes, so a kill during a
-        flush there can tear the file (random kills tore rows and the Logger's heap)."""
+        a string array pointing past the end of the file, nor lose a staged string. Outside
+        SWMR the file is written through its rollback journal (:mod:`.journal`), so a kill
+        anywhere in the pause is undone by ``recover``."""
         grown = {writer.path for writer in self._writers.values() if writer.shape_due}
         grown |= self._grown_under_swmr
         self._check_intact("end SWMR")
