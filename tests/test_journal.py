@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 
 import aioh5saver
-from aioh5saver import CorruptJournalError, UnfinishedWriteError
 from aioh5saver.journal import (
-    _HEADER,
-    _RECORD,
     PAGE_BYTES,
-    JournaledFile,
     journal_path,
     roll_back,
 )
-
-ORIGINAL = bytes(range(256)) * 40  # 10,240 bytes: two whole pages and a part
-
-
-def _journaled(path: Path) -> JournaledFile:
-    path.write_bytes(ORIGINAL)
-    journaled = JournaledFile(path, os.open(path, os.O_RDWR))
-    journaled.start_journal()
-    return journaled
+from helpers import ORIGINAL, journal_started
 
 
 def test_roll_back_puts_back_every_overwritten_byte_and_cuts_what_was_appended(
@@ -38,7 +23,7 @@ def test_roll_back_puts_back_every_overwritten_byte_and_cuts_what_was_appended(
     """Writes over the file, across page ends, past its end and a shortening truncate are all
     undone: the file is byte for byte as at the checkpoint, and the journal is gone."""
     path = tmp_path / "f.h5"
-    journaled = _journaled(path)
+    journaled = journal_started(path, ORIGINAL)
     journaled.seek(PAGE_BYTES - 10)
     journaled.write(b"x" * 30)  # across the first page end
     journaled.seek(len(ORIGINAL) + 100)
@@ -60,7 +45,7 @@ def test_roll_back_puts_back_every_overwritten_byte_and_cuts_what_was_appended(
 def test_a_checkpoint_makes_the_file_as_it_is_then_the_one_rolled_back_to(tmp_path: Path) -> None:
     """Writes made before a checkpoint (a completed flush) stay; later ones are undone."""
     path = tmp_path / "f.h5"
-    journaled = _journaled(path)
+    journaled = journal_started(path, ORIGINAL)
     journaled.seek(0)
     journaled.write(b"kept")
     journaled.checkpoint()
@@ -77,7 +62,7 @@ def test_a_record_cut_short_by_a_kill_is_ignored(tmp_path: Path) -> None:
     """A last record whose bytes are incomplete protected a write that never happened: the
     records before it are applied, it is not."""
     path = tmp_path / "f.h5"
-    journaled = _journaled(path)
+    journaled = journal_started(path, ORIGINAL)
     journaled.seek(0)
     journaled.write(b"first")
     journaled.seek(PAGE_BYTES)
@@ -103,67 +88,6 @@ def test_a_journal_without_a_header_was_never_used_and_is_deleted(tmp_path: Path
     assert roll_back(path) is None
     assert path.read_bytes() == ORIGINAL
     assert not journal_path(path).exists()
-
-
-@pytest.mark.parametrize(
-    "damage",
-    ["magic", "header_crc", "record_past_the_end"],
-)
-def test_a_journal_aioh5saver_did_not_write_is_refused_and_changes_nothing(
-    tmp_path: Path, damage: str
-) -> None:
-    """A foreign or crafted journal (wrong magic, header checksum, a page outside the file)
-    raises CorruptJournalError naming the journal; the file and the journal stay as they are."""
-    path = tmp_path / "f.h5"
-    journaled = _journaled(path)
-    journaled.seek(0)
-    journaled.write(b"changed")
-    journaled.close()
-    journal = journal_path(path)
-    content = bytearray(journal.read_bytes())
-    if damage == "magic":
-        content[0:8] = b"NOTAJRNL"
-    elif damage == "header_crc":
-        content[10] ^= 0xFF  # the recorded size, no longer matching its checksum
-    else:
-        record = struct.pack("<QI", len(ORIGINAL), 4)  # a page that starts past the end
-        content[_HEADER.size : _HEADER.size + _RECORD.size + 4] = (
-            _RECORD.pack(len(ORIGINAL), 4, zlib.crc32(b"evil", zlib.crc32(record))) + b"evil"
-        )
-    journal.write_bytes(bytes(content))
-    before = path.read_bytes()
-
-    with pytest.raises(CorruptJournalError, match=str(journal)):
-        roll_back(path)
-
-    assert path.read_bytes() == before
-    assert journal.read_bytes() == bytes(content)
-
-
-def test_a_file_with_a_journal_is_not_opened_for_writing_until_recovered(tmp_path: Path) -> None:
-    """A journal beside a file means its writer was killed mid-write: opening it for writing
-    raises UnfinishedWriteError saying to run recover; recover applies the journal, after which
-    the file opens."""
-    path = tmp_path / "f.h5"
-    saver = aioh5saver.H5SaverLowLevel()
-    saver.init_file(path, new_file=True, swmr_mode=True)
-    saver.close_file()
-    journal = journal_path(path)
-    journaled = JournaledFile(path, os.open(path, os.O_RDWR))
-    journaled.start_journal()
-    journaled.close()
-
-    saver = aioh5saver.H5SaverLowLevel()
-    with pytest.raises(UnfinishedWriteError, match="aioh5saver recover"):
-        saver.init_file(path, new_file=False)
-    assert journal.exists()
-
-    report = aioh5saver.recover(path)
-    assert report.rolled_back is not None
-    assert "rolled back" in aioh5saver.render_recovery(report)
-    assert not journal.exists()
-    saver.init_file(path, new_file=False)
-    saver.close_file()
 
 
 def test_creating_a_file_deletes_a_journal_left_by_the_one_it_replaces(tmp_path: Path) -> None:

@@ -135,6 +135,8 @@ def reconcile_swmr_attrs_of(
                 file.attrs["swmr_active"] = False
 
 
+_DEFAULT_TITLE = "PyMoDAQ file"
+
 # The files this process has open for writing, by device and inode: HDF5 would let a second
 # saver open one of them again (it shares the open file), and two writers would then write
 # the same file unknown to each other.
@@ -274,13 +276,24 @@ def let_go_of_failed_file(file: h5py.File) -> None:
     closing it, or letting Python release its objects, crashes the process (a segfault in
     ``H5F__dest``). So every open HDF5 object of the file gets one more reference: the file
     stays open, unchanged, until the process exits, and is left as a killed writer's file is,
-    for :func:`aioh5saver.recover`. The process goes on, and may open other files.
+    for :func:`aioh5saver.recover`. The process goes on, and may open other files. A file
+    written through a rollback journal is closed instead, its writes dropped.
     """
-    journaled = _JOURNALED.get(file.id.id)
+    journaled = _JOURNALED.pop(file.id.id, None)
     if journaled is not None:
-        # HDF5 tries its writes again when the process exits: dropped, they cannot fail
-        # again (which crashes) nor change the file, whose journal undoes what they did.
+        # Written through Python: kept open, HDF5 would write it again through Python once
+        # the interpreter is gone at exit, which crashes. Closed with every write dropped,
+        # it stays as it is on disk, and its journal lets recover undo what was written.
         journaled.drop_writes()
+        status = os.fstat(journaled.fd)
+        _OPEN_FOR_WRITING.discard((status.st_dev, status.st_ino))
+        try:
+            file.close()
+        except Exception:  # noqa: S110 - HDF5 may refuse to free what its failed writes left
+            pass
+        else:
+            journaled.close()
+        return
     for object_id in h5py.h5f.get_obj_ids(file.id, h5py.h5f.OBJ_ALL):
         h5py.h5i.inc_ref(object_id)
 
@@ -407,24 +420,31 @@ class H5Backend:
         self,
         fullpathname: Path | str,
         mode: str = "r",
-        title: str = "PyMoDAQ file",
+        title: str = _DEFAULT_TITLE,
         swmr_mode: bool = False,
-        journaled: bool = False,
         **kwargs: Any,
     ) -> h5py.File:
         """Open (or create, with ``mode='w'``) the file; a new file gets PyMoDAQ's root
         attributes. Files are written in the HDF5 1.10 format (:data:`LIBVER_SWMR`) with
         ``swmr_mode``, which SWMR needs, else in the earliest format that holds them, never in
         one newer than 1.10 (:data:`LIBVER_PLAIN`); read-only with ``swmr_mode``, they are
-        read with ``swmr=True``. ``journaled`` (an existing file, ``mode='a'``): written
-        through a rollback journal until SWMR starts or the file closes (:mod:`.journal`)."""
+        read with ``swmr=True``."""
+        return self._open_file(fullpathname, mode, title, swmr_mode, False, **kwargs)
+
+    def _open_file(
+        self,
+        fullpathname: Path | str,
+        mode: str,
+        title: str,
+        swmr_mode: bool,
+        journaled: bool,
+        **kwargs: Any,
+    ) -> h5py.File:
+        """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
+        a rollback journal until SWMR starts or the file closes (:mod:`.journal`)."""
         if mode not in _FILE_MODES:
             raise InvalidArgumentError(
                 f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
-            )
-        if journaled and mode != "a":
-            raise InvalidArgumentError(
-                f"mode: expected 'a' for a journaled file (an existing one), got {describe(mode)}"
             )
         self.file_path = fullpathname
         self._swmr_mode = swmr_mode
@@ -481,8 +501,7 @@ class H5Backend:
             try:
                 file.flush()
             except Exception:
-                # Still open: it stays in _OPEN_FOR_WRITING, and keeps its journal.
-                let_go_of_failed_file(file)
+                let_go_of_failed_file(file)  # its journal stays, for recover
                 raise
             _OPEN_FOR_WRITING.discard(_file_key(file))
         journaled = _JOURNALED.pop(file.id.id, None)
@@ -570,23 +589,12 @@ class H5Backend:
             self._swmr_enabled = True
             return
         with h5_errors(file, "start SWMR"):
-            if file.attrs.get("swmr_active") is not np.True_:
-                # A plain bool, not JSON, so that plain h5py readers can test it.
-                file.attrs["swmr_active"] = True
-        if file.id.id in _JOURNALED:
-            # Closed whole through the journal, and opened again through HDF5's own driver,
-            # which SWMR needs (a file written through Python can be let go of after a failed
-            # write, but then crashes the process at its exit), so that starting SWMR has
-            # nothing to write but the superblock.
-            try:
-                self.reopen(journaled=False, locking=True)
-            except OSError as exc:
-                if "lock" not in str(exc):
-                    raise
-                self.reopen(journaled=False)  # a reader of another process holds the lock
-            file = self._writable_file("start SWMR")
-        with h5_errors(file, "start SWMR"):
+            # A plain bool, not JSON, so that plain h5py readers can test it.
+            file.attrs["swmr_active"] = True
             file.swmr_mode = True
+        journaled = _JOURNALED.get(file.id.id)
+        if journaled is not None:
+            journaled.stop_journal()  # flushed whole by SWMR's start; HDF5 orders writes now
         self._swmr_enabled = True
 
     @property
@@ -620,9 +628,7 @@ class H5Backend:
         if not keep_open:
             self.close_file()
 
-    def reopen(
-        self, *, moved_ok: bool = False, journaled: bool | None = None, locking: bool = False
-    ) -> None:
+    def reopen(self, *, moved_ok: bool = False) -> None:
         """Close the file and open it again for appending, keeping its SWMR capability (the
         1.10 file format). HDF5's file lock is not taken, so that this succeeds while SWMR
         readers still hold the file open.
@@ -632,27 +638,17 @@ class H5Backend:
         anything is closed, or, with ``moved_ok``, the file is opened again where it is now,
         through a descriptor kept open meanwhile (``/proc/self/fd``, Linux).
 
-        A SWMR-capable file is opened again through a rollback journal (:mod:`.journal`) unless
-        ``journaled`` is false: a kill before SWMR starts again is undone by ``recover``.
-        ``locking``: take HDF5's file lock, as a first open does (and as readers opening the
-        file in this process expect)."""
-        if journaled is None:
-            journaled = self._swmr_mode
-        # HDF5's default locking, as a first open has: a reader in this process shares the
-        # open file only if both asked for the same.
-        lock_options: dict[str, Any] = {} if locking else {"locking": False}
+        A SWMR-capable file is opened again through a rollback journal (:mod:`.journal`): a
+        kill before SWMR starts again is undone by ``recover``."""
+        journaled = self._swmr_mode
         if self.file_path is None:
             raise ClosedFileError("reopen: expected a file to reopen, got none")
         file_path = Path(self.file_path)
         file = self._h5file
         if file is None or not file.id.valid:
             self.close_file()
-            self.open_file(
-                file_path,
-                mode="a",
-                swmr_mode=self._swmr_mode,
-                journaled=journaled,
-                **lock_options,
+            self._open_file(
+                file_path, "a", _DEFAULT_TITLE, self._swmr_mode, journaled, locking=False
             )
             return
         key = _file_key(file)
@@ -667,13 +663,7 @@ class H5Backend:
         try:
             target = Path(f"/proc/self/fd/{kept}") if moved else file_path
             self.close_file()
-            self.open_file(
-                target,
-                mode="a",
-                swmr_mode=self._swmr_mode,
-                journaled=journaled,
-                **lock_options,
-            )
+            self._open_file(target, "a", _DEFAULT_TITLE, self._swmr_mode, journaled, locking=False)
         finally:
             os.close(kept)
             self.file_path = file_path

@@ -592,9 +592,6 @@ class WriterCore:
         self._staging = {node.path: create_staging(node) for node in string_arrays}
         self._check_intact("start SWMR")
         self.saver.enable_swmr()
-        # Starting SWMR may open the file again: its arrays are looked up again.
-        self._forget_arrays()
-        self._staging = {node.path: create_staging(node) for node in self._find_string_arrays()}
         self._note_written()  # starting SWMR flushes, and HDF5 may shorten the file then
         self.swmr_active = True
         self._swmr_started_once = True

@@ -71,6 +71,10 @@ class JournaledFile(io.RawIOBase):
         self.path = os.fspath(path)
         self.fd = fd
         self._position = 0
+        # The end of the file as written through this object, not as the disk says now: like
+        # HDF5's own driver, so that a file another program truncated is found out (a shorter
+        # file on disk than written), not taken for the file's real size.
+        self._end = os.fstat(fd).st_size
         self._journal_fd: int | None = None
         self._journal_end = 0
         self._base_size = 0
@@ -177,7 +181,7 @@ class JournaledFile(io.RawIOBase):
         elif whence == os.SEEK_CUR:
             self._position += offset
         else:
-            self._position = os.fstat(self.fd).st_size + offset
+            self._position = self._end + offset
         return self._position
 
     def tell(self) -> int:
@@ -201,6 +205,7 @@ class JournaledFile(io.RawIOBase):
             self._save_pages(self._position, self._position + len(view))
         _pwrite_all(self.fd, view, self._position)
         self._position += len(view)
+        self._end = max(self._end, self._position)
         return len(view)
 
     def truncate(self, size: int | None = None) -> int:
@@ -210,6 +215,7 @@ class JournaledFile(io.RawIOBase):
         if self._journal_fd is not None and size < self._base_size:
             self._save_pages(size, self._base_size)
         os.ftruncate(self.fd, size)
+        self._end = size
         return size
 
     def flush(self) -> None:

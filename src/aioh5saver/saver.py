@@ -208,14 +208,12 @@ class H5SaverLowLevel(H5Backend):
         self._logger_array = None
         super().close_file()
 
-    def reopen(
-        self, *, moved_ok: bool = False, journaled: bool | None = None, locking: bool = False
-    ) -> None:
+    def reopen(self, *, moved_ok: bool = False) -> None:
         """Close the file and open it again for appending, keeping its SWMR capability and
         without taking HDF5's file lock (SWMR readers may hold it); the raw group and the
         Logger are those of the reopened file. The same file, never another: see
         :meth:`H5Backend.reopen` for ``moved_ok``."""
-        super().reopen(moved_ok=moved_ok, journaled=journaled, locking=locking)
+        super().reopen(moved_ok=moved_ok)
         self._raw_group = self._get_group(f"/{self._raw_group_name}")
         logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
         self._logger_array = logger if isinstance(logger, StringARRAY) else None
