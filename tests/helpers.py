@@ -11,6 +11,8 @@ import h5py
 import numpy as np
 from pymodaq_data.h5modules import saving as pm_saving
 
+from aioh5saver.journal import JournaledFile
+
 
 def child_processes() -> set[int]:
     """The processes whose parent is this one (zombies included: they are not reaped yet)."""
@@ -61,3 +63,16 @@ def swmr_capable_in_an_older_format(path: Path, bounds: tuple[str, str]) -> str:
         copy.attrs["swmr_compatible"] = '{"module": "builtins", "type": "bool", "data": "True"}'
     copy_path.replace(path)
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+#: The content of the files the journal tests write through a JournaledFile: two whole
+#: pages and a part.
+ORIGINAL = bytes(range(256)) * 40
+
+
+def journal_started(path: Path, content: bytes) -> JournaledFile:
+    """A JournaledFile over a file holding ``content``, journaling from there."""
+    path.write_bytes(content)
+    journaled = JournaledFile(path, os.open(path, os.O_RDWR))
+    journaled.start_journal()
+    return journaled

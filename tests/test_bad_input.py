@@ -4,6 +4,9 @@ naming the argument or node and what was expected."""
 from __future__ import annotations
 
 import hashlib
+import os
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +15,14 @@ import numpy as np
 import pytest
 
 import aioh5saver
-from aioh5saver import H5SaverLowLevel
+from aioh5saver import CorruptJournalError, H5SaverLowLevel, UnfinishedWriteError
+from aioh5saver.journal import _HEADER, _RECORD, JournaledFile, journal_path, roll_back
 from aioh5saver.recover import read_superblock
 from cast_cases import CASES as CAST_CASES
 from cast_cases import CastCase, by_target
 from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
 from reference import canonical_dump
+from test_journal import ORIGINAL, journal_started
 
 
 @pytest.fixture
@@ -668,3 +673,67 @@ def test_an_enlargeable_array_without_a_row_shape_holds_single_values_as_in_pymo
         dumps.append(canonical_dump(tmp_path / name))
     assert dumps[0] == dumps[1]
     assert "shape=(4,) maxshape=(None,)" in dumps[1]
+
+
+# -- rollback journals (docs/bad-input.md) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["magic", "header_crc", "record_past_the_end"],
+)
+def test_a_journal_aioh5saver_did_not_write_is_refused_and_changes_nothing(
+    tmp_path: Path, damage: str
+) -> None:
+    """A foreign or crafted journal (wrong magic, header checksum, a page outside the file)
+    raises CorruptJournalError naming the journal; the file and the journal stay as they are."""
+    path = tmp_path / "f.h5"
+    journaled = journal_started(path, ORIGINAL)
+    journaled.seek(0)
+    journaled.write(b"changed")
+    journaled.close()
+    journal = journal_path(path)
+    content = bytearray(journal.read_bytes())
+    if damage == "magic":
+        content[0:8] = b"NOTAJRNL"
+    elif damage == "header_crc":
+        content[10] ^= 0xFF  # the recorded size, no longer matching its checksum
+    else:
+        record = struct.pack("<QI", len(ORIGINAL), 4)  # a page that starts past the end
+        content[_HEADER.size : _HEADER.size + _RECORD.size + 4] = (
+            _RECORD.pack(len(ORIGINAL), 4, zlib.crc32(b"evil", zlib.crc32(record))) + b"evil"
+        )
+    journal.write_bytes(bytes(content))
+    before = path.read_bytes()
+
+    with pytest.raises(CorruptJournalError, match=str(journal)):
+        roll_back(path)
+
+    assert path.read_bytes() == before
+    assert journal.read_bytes() == bytes(content)
+
+
+def test_a_file_with_a_journal_is_not_opened_for_writing_until_recovered(tmp_path: Path) -> None:
+    """A journal beside a file means its writer was killed mid-write: opening it for writing
+    raises UnfinishedWriteError saying to run recover; recover applies the journal, after which
+    the file opens."""
+    path = tmp_path / "f.h5"
+    saver = aioh5saver.H5SaverLowLevel()
+    saver.init_file(path, new_file=True, swmr_mode=True)
+    saver.close_file()
+    journal = journal_path(path)
+    journaled = JournaledFile(path, os.open(path, os.O_RDWR))
+    journaled.start_journal()
+    journaled.close()
+
+    saver = aioh5saver.H5SaverLowLevel()
+    with pytest.raises(UnfinishedWriteError, match="aioh5saver recover"):
+        saver.init_file(path, new_file=False)
+    assert journal.exists()
+
+    report = aioh5saver.recover(path)
+    assert report.rolled_back is not None
+    assert "rolled back" in aioh5saver.render_recovery(report)
+    assert not journal.exists()
+    saver.init_file(path, new_file=False)
+    saver.close_file()

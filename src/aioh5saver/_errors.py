@@ -15,6 +15,7 @@ __all__ = [
     "ArrayTooLargeError",
     "ClosedFileError",
     "CorruptFileError",
+    "CorruptJournalError",
     "ExistingFileError",
     "ExternalDataError",
     "FileChangedError",
@@ -32,6 +33,7 @@ __all__ = [
     "ShapeMismatchError",
     "SwmrModeError",
     "UncastableDTypeError",
+    "UnfinishedWriteError",
     "UnsafeContentError",
     "UnsupportedBackendError",
     "WriterBrokenError",
@@ -148,6 +150,16 @@ class ExistingFileError(SaverError, FileExistsError):
 
 class CorruptFileError(SaverError, OSError):
     """The file cannot be read as HDF5: truncated, damaged, or not HDF5 at all."""
+
+
+class CorruptJournalError(CorruptFileError):
+    """A file's rollback journal (``<file>.aioh5-journal``) is not one aioh5saver wrote, or
+    points outside the file: it is not applied, and the file is left as it is."""
+
+
+class UnfinishedWriteError(SaverError, OSError):
+    """The file has a rollback journal: a writer was killed in the middle of writing it
+    outside SWMR, and only ``aioh5saver recover`` (which applies the journal) makes it whole."""
 
 
 class WriterBrokenError(SaverError, OSError):

@@ -31,11 +31,13 @@ from ._errors import (
     NodeNotFoundError,
     ReadOnlyError,
     SwmrModeError,
+    UnfinishedWriteError,
     UnsupportedBackendError,
     describe,
 )
 from .attrs import decode_attr, encode_attr
 from .enums import GroupType
+from .journal import JournaledFile, journal_path
 from .nodes import (
     CARRAY,
     EARRAY,
@@ -133,15 +135,46 @@ def reconcile_swmr_attrs_of(
                 file.attrs["swmr_active"] = False
 
 
+_DEFAULT_TITLE = "PyMoDAQ file"
+
 # The files this process has open for writing, by device and inode: HDF5 would let a second
 # saver open one of them again (it shares the open file), and two writers would then write
 # the same file unknown to each other.
 _OPEN_FOR_WRITING: set[tuple[int, int]] = set()
 
 
+# The files opened through a JournaledFile (h5py's fileobj driver, which has no descriptor of
+# its own to give), by HDF5 file identifier.
+_JOURNALED: dict[int, JournaledFile] = {}
+
+
+def file_descriptor(file: h5py.File) -> int:
+    """The descriptor the open ``file`` is read and written through."""
+    journaled = _JOURNALED.get(file.id.id)
+    return journaled.fd if journaled is not None else int(file.id.get_vfd_handle())
+
+
 def _file_key(file: h5py.File) -> tuple[int, int]:
-    status = os.fstat(file.id.get_vfd_handle())
+    status = os.fstat(file_descriptor(file))
     return status.st_dev, status.st_ino
+
+
+def _open_journaled(path: Path, kwargs: dict[str, Any]) -> h5py.File:
+    """Open the existing file at ``path`` for appending through a :class:`JournaledFile`,
+    journaling from before HDF5's first write (the open marks the superblock)."""
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    # The journal goes beside the file where it is now, also when reached through /proc.
+    journaled = JournaledFile(os.readlink(f"/proc/self/fd/{fd}"), fd)
+    try:
+        journaled.start_journal()
+        file = h5py.File(journaled, mode="r+", **kwargs)
+        journaled.mark_open_for_writing()
+    except BaseException:
+        journaled.stop_journal()
+        journaled.close()
+        raise
+    _JOURNALED[file.id.id] = journaled
+    return file
 
 
 def _what_is(status: os.stat_result) -> str:
@@ -216,12 +249,23 @@ def _refuse_a_second_writer(path: Path, mode: str) -> None:
     try:
         status = path.stat()
     except OSError:
+        journal_path(path).unlink(missing_ok=True)  # a journal left by a deleted file
         return  # no such file yet: nobody writes it
     if (status.st_dev, status.st_ino) in _OPEN_FOR_WRITING:
         raise FileInUseError(
             errno.EBUSY,
             f"cannot open {path} (mode {mode!r}): expected a file no one writes, got one this "
             "process has open for writing already (one saver per file)",
+        )
+    if mode in ("w", "w-", "x"):
+        # A journal left beside a file that is replaced, or was deleted, belongs to no file.
+        journal_path(path).unlink(missing_ok=True)
+    elif journal_path(path).exists():
+        raise UnfinishedWriteError(
+            errno.EBUSY,
+            f"cannot open {path} (mode {mode!r}): expected a whole file, got one whose writer "
+            f"was killed while writing it outside SWMR ({journal_path(path)} is its rollback "
+            "journal); run `aioh5saver recover` on it first",
         )
 
 
@@ -232,8 +276,24 @@ def let_go_of_failed_file(file: h5py.File) -> None:
     closing it, or letting Python release its objects, crashes the process (a segfault in
     ``H5F__dest``). So every open HDF5 object of the file gets one more reference: the file
     stays open, unchanged, until the process exits, and is left as a killed writer's file is,
-    for :func:`aioh5saver.recover`. The process goes on, and may open other files.
+    for :func:`aioh5saver.recover`. The process goes on, and may open other files. A file
+    written through a rollback journal is closed instead, its writes dropped.
     """
+    journaled = _JOURNALED.pop(file.id.id, None)
+    if journaled is not None:
+        # Written through Python: kept open, HDF5 would write it again through Python once
+        # the interpreter is gone at exit, which crashes. Closed with every write dropped,
+        # it stays as it is on disk, and its journal lets recover undo what was written.
+        journaled.drop_writes()
+        status = os.fstat(journaled.fd)
+        _OPEN_FOR_WRITING.discard((status.st_dev, status.st_ino))
+        try:
+            file.close()
+        except Exception:  # noqa: S110 - HDF5 may refuse to free what its failed writes left
+            pass
+        else:
+            journaled.close()
+        return
     for object_id in h5py.h5f.get_obj_ids(file.id, h5py.h5f.OBJ_ALL):
         h5py.h5i.inc_ref(object_id)
 
@@ -360,7 +420,7 @@ class H5Backend:
         self,
         fullpathname: Path | str,
         mode: str = "r",
-        title: str = "PyMoDAQ file",
+        title: str = _DEFAULT_TITLE,
         swmr_mode: bool = False,
         **kwargs: Any,
     ) -> h5py.File:
@@ -369,6 +429,19 @@ class H5Backend:
         ``swmr_mode``, which SWMR needs, else in the earliest format that holds them, never in
         one newer than 1.10 (:data:`LIBVER_PLAIN`); read-only with ``swmr_mode``, they are
         read with ``swmr=True``."""
+        return self._open_file(fullpathname, mode, title, swmr_mode, False, **kwargs)
+
+    def _open_file(
+        self,
+        fullpathname: Path | str,
+        mode: str,
+        title: str,
+        swmr_mode: bool,
+        journaled: bool,
+        **kwargs: Any,
+    ) -> h5py.File:
+        """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
+        a rollback journal until SWMR starts or the file closes (:mod:`.journal`)."""
         if mode not in _FILE_MODES:
             raise InvalidArgumentError(
                 f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
@@ -384,7 +457,10 @@ class H5Backend:
         if mode != "r":
             _refuse_a_second_writer(Path(fullpathname), mode)
         try:
-            self._h5file = h5py.File(str(fullpathname), mode=mode, **kwargs)
+            if journaled:
+                self._h5file = _open_journaled(Path(fullpathname), kwargs)
+            else:
+                self._h5file = h5py.File(str(fullpathname), mode=mode, **kwargs)
         except FileNotFoundError:
             raise
         except OSError as exc:
@@ -425,10 +501,16 @@ class H5Backend:
             try:
                 file.flush()
             except Exception:
-                let_go_of_failed_file(file)  # still open: it stays in _OPEN_FOR_WRITING
+                let_go_of_failed_file(file)  # its journal stays, for recover
                 raise
             _OPEN_FOR_WRITING.discard(_file_key(file))
+        journaled = _JOURNALED.pop(file.id.id, None)
+        if journaled is not None:
+            journaled.open_for_writing = False
         file.close()
+        if journaled is not None:
+            journaled.stop_journal()  # closed whole
+            journaled.close()
 
     def let_go_of_file(self) -> None:
         """Stop using the file without closing it, after its writes failed
@@ -444,6 +526,9 @@ class H5Backend:
         if self._h5file is not None and self._h5file.id.valid and self._h5file.mode != "r":
             with h5_errors(self._h5file, "flush the file"):
                 self._h5file.flush()
+            journaled = _JOURNALED.get(self._h5file.id.id)
+            if journaled is not None:
+                journaled.checkpoint()
 
     def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
         """Write a copy of the file, as it is once flushed, to ``filenamepath``."""
@@ -507,6 +592,9 @@ class H5Backend:
             # A plain bool, not JSON, so that plain h5py readers can test it.
             file.attrs["swmr_active"] = True
             file.swmr_mode = True
+        journaled = _JOURNALED.get(file.id.id)
+        if journaled is not None:
+            journaled.stop_journal()  # flushed whole by SWMR's start; HDF5 orders writes now
         self._swmr_enabled = True
 
     @property
@@ -548,14 +636,20 @@ class H5Backend:
         The file opened again is the one that was open, never another: if its path no longer
         names it (renamed, replaced, deleted), :class:`FileChangedError` is raised before
         anything is closed, or, with ``moved_ok``, the file is opened again where it is now,
-        through a descriptor kept open meanwhile (``/proc/self/fd``, Linux)."""
+        through a descriptor kept open meanwhile (``/proc/self/fd``, Linux).
+
+        A SWMR-capable file is opened again through a rollback journal (:mod:`.journal`): a
+        kill before SWMR starts again is undone by ``recover``."""
+        journaled = self._swmr_mode
         if self.file_path is None:
             raise ClosedFileError("reopen: expected a file to reopen, got none")
         file_path = Path(self.file_path)
         file = self._h5file
         if file is None or not file.id.valid:
             self.close_file()
-            self.open_file(file_path, mode="a", swmr_mode=self._swmr_mode, locking=False)
+            self._open_file(
+                file_path, "a", _DEFAULT_TITLE, self._swmr_mode, journaled, locking=False
+            )
             return
         key = _file_key(file)
         moved = False
@@ -565,11 +659,11 @@ class H5Backend:
             if not moved_ok:
                 raise
             moved = True
-        kept = os.dup(file.id.get_vfd_handle())
+        kept = os.dup(file_descriptor(file))
         try:
             target = Path(f"/proc/self/fd/{kept}") if moved else file_path
             self.close_file()
-            self.open_file(target, mode="a", swmr_mode=self._swmr_mode, locking=False)
+            self._open_file(target, "a", _DEFAULT_TITLE, self._swmr_mode, journaled, locking=False)
         finally:
             os.close(kept)
             self.file_path = file_path

@@ -37,6 +37,7 @@ from .array_writer import ArrayWriter
 from .backend import (
     check_file_intact,
     check_path_names,
+    file_descriptor,
     file_identity,
     reconcile_swmr_attrs_of,
 )
@@ -146,6 +147,10 @@ class WriterCore:
                 self.saver.init_file(path, new_file=True, metadata=metadata, swmr_mode=swmr)
         else:
             self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
+        if swmr:
+            # Opened again through the rollback journal: from here on, whatever is written
+            # outside SWMR can be undone after a kill (the journal module says why).
+            self.saver.reopen()
         self._note_written()
         raw = self.saver.raw_group
         assert isinstance(raw, Node)
@@ -489,7 +494,7 @@ class WriterCore:
     def _handle(self) -> int:
         file = self.saver.h5file
         assert file is not None
-        return int(file.id.get_vfd_handle())
+        return file_descriptor(file)
 
     def _note_written(self) -> None:
         """Record how many bytes the file holds now, written and flushed: up to its first
@@ -634,9 +639,9 @@ class WriterCore:
         closed, and the close at the end (``_closing``) opens the file where it is now. The
         fold's room is reserved on the disk first, so that neither the fold nor the flush
         that follows it can fail for want of room: a disk another program fills cannot leave
-        a string array pointing past the end of the file, nor lose a staged string. The pause
-        makes no flush of its own: outside SWMR, HDF5 orders no writes, so a kill during a
-        flush there can tear the file (random kills tore rows and the Logger's heap)."""
+        a string array pointing past the end of the file, nor lose a staged string. Outside
+        SWMR the file is written through its rollback journal (:mod:`.journal`), so a kill
+        anywhere in the pause is undone by ``recover``."""
         grown = {writer.path for writer in self._writers.values() if writer.shape_due}
         grown |= self._grown_under_swmr
         self._check_intact("end SWMR")

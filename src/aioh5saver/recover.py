@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import CorruptFileError, FileInUseError, MissingFileError
+from .hdf5_format import FLAG_SWMR_WRITE, FLAG_WRITE, SIGNATURE, lookup3
+from .journal import Rollback, roll_back
 
 __all__ = [
     "FLAG_SWMR_WRITE",
@@ -49,69 +51,10 @@ __all__ = [
     "writer_pids",
 ]
 
-SIGNATURE = b"\x89HDF\r\n\x1a\n"
-# Bits of the file consistency flags (superblock versions 2 and 3).
-FLAG_WRITE = 0x01
-FLAG_SWMR_WRITE = 0x04
 _VALID_OFFSET_SIZES = (2, 4, 8, 16, 32)
 # What a superblock can span: the version 0/1 header, four addresses and a symbol table entry
 # (40 + 4 * 32 + 32 + 2 * 32) stays under this.
 _SUPERBLOCK_MAX_BYTES = 512
-
-_MASK32 = 0xFFFFFFFF
-
-
-# -- lookup3 -------------------------------------------------------------------------------------
-
-
-def _rot(value: int, bits: int) -> int:
-    return ((value << bits) | (value >> (32 - bits))) & _MASK32
-
-
-def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
-    a = ((a - c) & _MASK32) ^ _rot(c, 4)
-    c = (c + b) & _MASK32
-    b = ((b - a) & _MASK32) ^ _rot(a, 6)
-    a = (a + c) & _MASK32
-    c = ((c - b) & _MASK32) ^ _rot(b, 8)
-    b = (b + a) & _MASK32
-    a = ((a - c) & _MASK32) ^ _rot(c, 16)
-    c = (c + b) & _MASK32
-    b = ((b - a) & _MASK32) ^ _rot(a, 19)
-    a = (a + c) & _MASK32
-    c = ((c - b) & _MASK32) ^ _rot(b, 4)
-    b = (b + a) & _MASK32
-    return a, b, c
-
-
-def _final(a: int, b: int, c: int) -> int:
-    c = ((c ^ b) - _rot(b, 14)) & _MASK32
-    a = ((a ^ c) - _rot(c, 11)) & _MASK32
-    b = ((b ^ a) - _rot(a, 25)) & _MASK32
-    c = ((c ^ b) - _rot(b, 16)) & _MASK32
-    a = ((a ^ c) - _rot(c, 4)) & _MASK32
-    b = ((b ^ a) - _rot(a, 14)) & _MASK32
-    c = ((c ^ b) - _rot(b, 24)) & _MASK32
-    return c
-
-
-def lookup3(data: bytes, initval: int = 0) -> int:
-    """Bob Jenkins' lookup3 ``hashlittle`` of ``data``: the checksum HDF5 puts on its
-    superblocks (versions 2 and 3) and other metadata, with ``initval`` 0."""
-    length = len(data)
-    a = b = c = (0xDEADBEEF + length + initval) & _MASK32
-    offset = 0
-    # All but the last 1 to 12 bytes go through mix(); the last block goes through final().
-    while length - offset > 12:
-        x, y, z = struct.unpack_from("<3I", data, offset)
-        a, b, c = _mix((a + x) & _MASK32, (b + y) & _MASK32, (c + z) & _MASK32)
-        offset += 12
-    if length == offset:
-        return c  # only for empty data: it needs no mixing
-    # The byte-wise tail of hashlittle adds the remaining bytes as little-endian words,
-    # which is what zero padding to 12 bytes gives.
-    x, y, z = struct.unpack("<3I", data[offset:].ljust(12, b"\0"))
-    return _final((a + x) & _MASK32, (b + y) & _MASK32, (c + z) & _MASK32)
 
 
 # -- the superblock ------------------------------------------------------------------------------
@@ -385,11 +328,15 @@ def _has_open_for_writing(process: Path, target: os.stat_result, skip: int | Non
 class RecoveryReport:
     """What :func:`recover` did, and what the file holds afterwards.
 
+    ``rolled_back`` says what was undone from the file's rollback journal (a writer killed
+    while writing outside SWMR: the file is put back as its last completed flush left it).
     ``eof_repaired`` is ``(recorded end of file, real size)`` in bytes if the end-of-file
-    address was lowered to the real size. ``arrays`` maps each enlargeable array to its rows
-    (SWMR staging arrays excluded); ``log_lines`` counts the Logger's lines, staged ones
-    included, of which ``staged_strings`` are still in SWMR staging arrays (PyMoDAQ does not
-    see them there: aioh5saver folds them in when a saver next opens the file for writing).
+    address was set to the real size (lowered for a file cut short; raised for a SWMR writer's
+    file, whose last bytes HDF5 writes before the superblock that counts them). ``arrays``
+    maps each enlargeable array to its rows (SWMR staging arrays excluded); ``log_lines``
+    counts the Logger's lines, staged ones included, of which ``staged_strings`` are still in
+    SWMR staging arrays (PyMoDAQ does not see them there: aioh5saver folds them in when a
+    saver next opens the file for writing).
     ``unreadable`` maps each node (and the Logger's lines) that could not be read to why:
     nothing the file should hold is left out of the report without saying so.
     """
@@ -403,22 +350,25 @@ class RecoveryReport:
     flags_before: int | None = None
     staged_strings: int = 0
     unreadable: dict[str, str] = field(default_factory=dict)
+    rolled_back: Rollback | None = None
 
     @property
     def changed(self) -> bool:
-        """True if the superblock was rewritten."""
-        return self.flags_cleared or self.eof_repaired is not None
+        """True if the file was changed: rolled back, or its superblock rewritten."""
+        return self.flags_cleared or self.eof_repaired is not None or self.rolled_back is not None
 
 
 def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryReport:
-    """Clear the "open for writing" flags a killed writer left in the superblock, and lower a
-    recorded end of file that lies past the file's real end; change nothing else. Then read the
+    """Roll back what a killed writer wrote outside SWMR since its last completed flush (from
+    the file's journal, if it has one), clear the "open for writing" flags it left in the
+    superblock, and lower a recorded end of file that lies past the file's real end; change
+    nothing else. Then read the
     file (in a child process, at most ``timeout`` seconds) to report its arrays and log lines.
 
     Raises :class:`MissingFileError` (no file), :class:`CorruptFileError` (not HDF5, a
     superblock whose checksum does not match, or still unreadable once repaired) and
     :class:`FileInUseError` (another process holds HDF5's lock on it or has it open for
-    writing).
+    writing), :class:`CorruptJournalError` (a journal beside it that aioh5saver did not write).
     """
     where = os.fspath(path)
     try:
@@ -428,6 +378,9 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
     try:
         superblock = _superblock_of(fd, where)
         _claim(fd, where)
+        rolled_back = roll_back(where)
+        if rolled_back is not None:
+            superblock = _superblock_of(fd, where)
         flags_cleared, eof_repaired = _patch(fd, superblock, where)
     finally:
         os.close(fd)  # also releases the lock
@@ -438,7 +391,7 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
         # file (a failed write) is found, and reported as unreadable.
         report = inspect_file(where, log_lines=1, timeout=timeout)
     except CorruptFileError as exc:
-        done = _describe_changes(flags_cleared, eof_repaired)
+        done = _describe_changes(flags_cleared, eof_repaired, rolled_back)
         raise CorruptFileError(f"{where}: {done}, but it still cannot be read: {exc}") from exc
     arrays = {
         node.path: node.shape[0]
@@ -462,6 +415,7 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
         flags_before=superblock.flags,
         staged_strings=report.log_staged,
         unreadable=unreadable,
+        rolled_back=rolled_back,
     )
 
 
@@ -500,7 +454,11 @@ def _patch(fd: int, superblock: Superblock, where: str) -> tuple[bool, tuple[int
     size = os.fstat(fd).st_size
     eof_repaired: tuple[int, int] | None = None
     new_eof: int | None = None
-    if superblock.recorded_end > size > superblock.offset + len(superblock.raw):
+    if superblock.recorded_end > size > superblock.offset + len(superblock.raw) or (
+        # Under SWMR, HDF5 writes new metadata past the recorded end before the superblock
+        # that records it: a SWMR writer's bytes past that end are its own.
+        superblock.swmr_writing and size > superblock.recorded_end
+    ):
         new_eof = size
         eof_repaired = (superblock.recorded_end, size)
     if new_flags is None and new_eof is None:
@@ -512,13 +470,22 @@ def _patch(fd: int, superblock: Superblock, where: str) -> tuple[bool, tuple[int
     return new_flags is not None, eof_repaired
 
 
-def _describe_changes(flags_cleared: bool, eof_repaired: tuple[int, int] | None) -> str:
+def _describe_changes(
+    flags_cleared: bool, eof_repaired: tuple[int, int] | None, rolled_back: Rollback | None
+) -> str:
     done = []
+    if rolled_back is not None:
+        done.append(
+            f"what the writer wrote outside SWMR after its last completed flush was rolled back "
+            f"from its journal ({rolled_back.pages} pages written back, the file cut from "
+            f"{rolled_back.size_before} to {rolled_back.size} bytes)"
+        )
     if flags_cleared:
         done.append("the superblock's 'open for writing' flags were cleared")
     if eof_repaired is not None:
+        moved = "lowered" if eof_repaired[0] > eof_repaired[1] else "raised"
         done.append(
-            f"the recorded end of file was lowered from {eof_repaired[0]} to the real size "
+            f"the recorded end of file was {moved} from {eof_repaired[0]} to the real size "
             f"{eof_repaired[1]} bytes"
         )
     return " and ".join(done) if done else "nothing needed repair"
@@ -528,7 +495,8 @@ def render_recovery(report: RecoveryReport) -> str:
     """A readable account of a recovery: what was changed, then the arrays and log lines."""
     lines = [f"{report.path} (superblock version {report.superblock_version})"]
     if report.changed:
-        lines.append(_describe_changes(report.flags_cleared, report.eof_repaired).capitalize())
+        done = _describe_changes(report.flags_cleared, report.eof_repaired, report.rolled_back)
+        lines.append(done[0].upper() + done[1:])
     elif report.superblock_version < 2:
         lines.append(
             "Nothing to do: superblock versions 0 and 1 carry no 'open for writing' flags, "
