@@ -1,7 +1,7 @@
 """The cases of the append dtype rule, with the outcome each should have, worked out here from
-the rule as documented (docs/bad-input.md, ``aioh5saver.nodes.check_cast``), not from
-aioh5saver's code: shared by the sync sweep (tests/test_bad_input.py) and the async one
-(tests/test_bad_input_async.py).
+the rule as documented (docs/bad-input.md, ``aioh5saver.sync.nodes.check_cast``), not from
+aioh5saver's code: shared by the sync sweep (tests/sync/test_bad_input.py) and the async one
+(tests/aio/test_bad_input_async.py).
 
 The rule: refuse only a real loss. Integers into integers pass when every value fits the
 array's range; integers and floats into floats pass unless a finite value is beyond the

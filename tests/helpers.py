@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 from pymodaq_data.h5modules import saving as pm_saving
 
-from aioh5saver.journal import JournaledFile
+from aioh5saver.engine.journal import JournaledFile
 
 
 def child_processes() -> set[int]:

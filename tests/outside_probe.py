@@ -1,4 +1,4 @@
-"""Run by tests/test_outside_file.py in a child process (a call that blocks on a named pipe
+"""Run by tests/sync/test_outside_file.py in a child process (a call that blocks on a named pipe
 hangs only the child): every entry point of the synchronous reader on one path of a hostile
 file, each result or error printed as JSON for the test to judge.
 

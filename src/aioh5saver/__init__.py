@@ -3,7 +3,9 @@
 The public names are re-exported here once; ``__all__`` is checked by a test.
 """
 
-from ._errors import (
+from aioh5saver.aio.facade import AsyncH5Saver, SaverStatistics
+from aioh5saver.aio.noderef import NodeRef
+from aioh5saver.errors import (
     ArrayTooLargeError,
     ClosedFileError,
     CorruptFileError,
@@ -30,17 +32,15 @@ from ._errors import (
     UnsupportedBackendError,
     WriterBrokenError,
 )
-from .attrs import decode_attr, encode_attr
-from .backend import H5Backend
-from .channels import ChannelAxis
-from .enums import DataDim, DataType, FileType, GroupType, SaveType
-from .facade import AsyncH5Saver, SaverStatistics
-from .noderef import NodeRef
-from .nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
-from .reader import ArrayUpdate, WriterClosed, follow
-from .recover import RecoveryReport, recover, render_recovery
-from .saver import H5SaverLowLevel
-from .tree import FileReport, NodeInfo, inspect_file, render_report
+from aioh5saver.format.attrs import decode_attr, encode_attr
+from aioh5saver.format.enums import DataDim, DataType, FileType, GroupType, SaveType
+from aioh5saver.sync.backend import H5Backend
+from aioh5saver.sync.channels import ChannelAxis
+from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
+from aioh5saver.sync.saver import H5SaverLowLevel
+from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, follow
+from aioh5saver.tools.inspect import FileReport, NodeInfo, inspect_file, render_report
+from aioh5saver.tools.recover import RecoveryReport, recover, render_recovery
 
 __all__ = [
     "CARRAY",

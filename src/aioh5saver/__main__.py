@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from aioh5saver.tools.cli import main
 
 sys.exit(main())

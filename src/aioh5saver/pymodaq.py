@@ -44,9 +44,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._errors import NodeNotFoundError
-from .nodes import CARRAY, EARRAY, GROUP, Node
-from .saver import H5SaverLowLevel
+from aioh5saver.errors import NodeNotFoundError
+from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, Node
+from aioh5saver.sync.saver import H5SaverLowLevel
 
 __all__ = ["install", "installed", "uninstall"]
 

@@ -1,0 +1,1 @@
+"""The storage engine: how files are opened, locked, journaled and given room."""

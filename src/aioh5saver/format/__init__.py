@@ -1,0 +1,1 @@
+"""PyMoDAQ's file format and HDF5's on-disk facts, without file handles."""

@@ -1,0 +1,1 @@
+"""The synchronous saver: PyMoDAQ's nodes and H5SaverLowLevel on the engine, nothing async."""

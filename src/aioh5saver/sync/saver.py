@@ -1,0 +1,592 @@
+"""The synchronous saver: pymodaq_data's ``H5SaverLowLevel`` on h5py.
+
+It builds PyMoDAQ's tree (``/RawData/Scan000/Detector000/Data1D/...``) with the same names,
+attributes and data as pymodaq_data 5.3.0, so that PyMoDAQ reads its files unchanged. It knows
+nothing of async: :mod:`.writer` runs it on one worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aioh5saver.errors import (
+    ClosedFileError,
+    InvalidArgumentError,
+    MissingFileError,
+    NodeKindError,
+    describe,
+)
+from aioh5saver.format.enums import DataDim, DataType, GroupType, SaveType, coerce_enum
+from aioh5saver.sync.backend import (
+    H5Backend,
+    capitalize,
+    check_count,
+    check_node_name,
+    group_type_name,
+    is_swmr_compatible_file,
+)
+from aioh5saver.sync.channels import ChannelAxis, add_enlargeable_channel, add_nav_axis
+from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, Node, StringARRAY
+from aioh5saver.sync.staging import fold_staged_strings
+from aioh5saver.tools.recover import read_superblock
+
+__all__ = ["H5SaverLowLevel"]
+
+_LOGGER_NAME = "Logger"
+
+
+# SWMR writing needs superblock version 3 (the HDF5 1.10 format), and HDF5 cannot upgrade an
+# older superblock in place: such a file would open, then fail at the first SWMR write.
+_SWMR_SUPERBLOCK_VERSION = 3
+
+
+def _refuse_swmr_before_the_110_format(path: Path) -> None:
+    version = read_superblock(path).version
+    if version < _SWMR_SUPERBLOCK_VERSION:
+        raise InvalidArgumentError(
+            f"swmr_mode: expected a file in the HDF5 1.10 format (superblock version "
+            f"{_SWMR_SUPERBLOCK_VERSION}), which SWMR writing needs, got {path} with superblock "
+            f"version {version} (written without SWMR, or rewritten by a tool such as h5repack); "
+            "open it with swmr_mode=False, or pass new_file=True to replace it"
+        )
+
+
+class H5SaverLowLevel(H5Backend):
+    """Builds and reads a PyMoDAQ HDF5 file: groups, arrays, enlargeable arrays, string arrays
+    and the ``Logger``, with PyMoDAQ's attributes.
+
+    ``backend`` must be None or ``'h5py'``.
+    """
+
+    def __init__(self, save_type: SaveType | str = "scan", backend: str | None = None) -> None:
+        super().__init__("h5py" if backend is None else backend)
+        self.save_type = coerce_enum(SaveType, save_type, "save_type")
+        self.h5_file_path: Path | None = None
+        self.h5_file_name: str | None = None
+        self.file_loaded = False
+        self._current_group: GROUP | None = None
+        self._raw_group: GROUP | str = "/RawData"
+        self._raw_group_name = "RawData"
+        self._logger_array: StringARRAY | None = None
+        self._flush_interval = 0
+        self._write_count = 0
+        self.fill_value: float = np.nan
+
+    @classmethod
+    def from_file(
+        cls,
+        path: Path | str,
+        save_type: SaveType | str = "scan",
+        new_file: bool = False,
+        metadata: dict[str, Any] | None = None,
+        swmr_mode: bool = False,
+        mode: str = "a",
+    ) -> H5SaverLowLevel:
+        """A saver with the file at ``path`` open (created if ``new_file``)."""
+        saver = cls(save_type)
+        saver.init_file(
+            file_name=Path(path),
+            new_file=new_file,
+            metadata=metadata,
+            swmr_mode=swmr_mode,
+            mode=mode,
+        )
+        return saver
+
+    # -- file ---------------------------------------------------------------------------------
+
+    @property
+    def raw_group(self) -> GROUP | str:
+        """The group holding the data (``/RawData``)."""
+        return self._raw_group
+
+    @property
+    def h5_file(self) -> Any:
+        """The open h5py file, or None."""
+        return self._h5file
+
+    def init_file(
+        self,
+        file_name: Path | str,
+        raw_group_name: str = "RawData",
+        new_file: bool = False,
+        metadata: dict[str, Any] | None = None,
+        swmr_mode: bool = False,
+        mode: str = "a",
+    ) -> bool:
+        """Open ``file_name`` (a suffix without ``h5`` becomes ``.h5``), creating it when
+        ``new_file`` or when it does not exist (except with ``mode='r'``).
+
+        A new file gets PyMoDAQ's root attributes (``file``, ``date``, ``time``), the raw-data
+        group with its ``type`` and ``metadata``, and the ``Logger``. Returns True if a new
+        file was created.
+        """
+        if isinstance(file_name, str):
+            file_name = Path(file_name)
+        if not isinstance(file_name, Path):
+            raise InvalidArgumentError(
+                f"file_name: expected a pathlib.Path or str, got {describe(file_name)}"
+            )
+        check_node_name(raw_group_name, "raw_group_name")
+        if metadata is not None and not (
+            isinstance(metadata, Mapping) and all(isinstance(key, str) for key in metadata)
+        ):
+            raise InvalidArgumentError(
+                f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
+            )
+        if not file_name.parent.is_dir():
+            raise MissingFileError(
+                f"file_name: expected a file in an existing folder, got {file_name}, whose "
+                "folder does not exist"
+            )
+        now = datetime.datetime.now()
+        name = file_name.name if "h5" in file_name.suffix else f"{file_name.stem}.h5"
+        fullpath = file_name.parent / name
+        if not fullpath.is_file():
+            if mode == "r" and not new_file:
+                raise MissingFileError(
+                    f"file_name: expected an existing file to open read-only, got {fullpath}, "
+                    "which does not exist"
+                )
+            new_file = True
+        elif swmr_mode and not new_file and not is_swmr_compatible_file(fullpath):
+            raise InvalidArgumentError(
+                f"swmr_mode: expected a file created SWMR-capable, got {fullpath}, which was "
+                "not; open it with swmr_mode=False, or pass new_file=True to replace it"
+            )
+        elif swmr_mode and not new_file and mode != "r":
+            _refuse_swmr_before_the_110_format(fullpath)
+        self.h5_file_name = name
+        self.h5_file_path = file_name.parent
+        self._raw_group_name = raw_group_name
+        self.close_file()
+        self.open_file(
+            fullpath, "w" if new_file else mode, title="PyMoDAQ file", swmr_mode=swmr_mode
+        )
+        read_only = not new_file and mode == "r"
+        if not new_file and not read_only:
+            self._finish_interrupted_swmr()
+        if read_only:
+            self._raw_group = self._get_group(f"/{raw_group_name}")
+            logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
+            self._logger_array = logger if isinstance(logger, StringARRAY) else None
+        else:
+            self._raw_group = self.get_set_group(
+                self.root(), raw_group_name, title="Data from PyMoDAQ modules"
+            )
+            self.get_set_logger(self._raw_group)
+        if new_file:
+            self._raw_group.attrs["type"] = self.save_type.name
+            root = self.root()
+            root.attrs["file"] = name
+            root.attrs["date"] = now.date().isoformat()
+            root.attrs["time"] = now.time().isoformat()
+            for key, value in (metadata or {}).items():
+                self._raw_group.attrs[key] = value
+        self.file_loaded = True
+        return new_file
+
+    def _finish_interrupted_swmr(self) -> None:
+        """A writer killed under SWMR leaves ``shape`` attributes behind and log lines in
+        staging arrays, which PyMoDAQ does not read: bring them up to date before continuing
+        (before anything is appended, so that the lines keep their order)."""
+        file = self.h5file
+        assert file is not None
+        if bool(file.attrs.get("swmr_active", False)):
+            # The flag is cleared last: a fold interrupted again is finished next time.
+            fold_staged_strings(file, flush=self.flush)
+            self.reconcile_swmr_attrs()
+
+    def close_file(self) -> None:
+        """Flush and close the file (no-op when none is open)."""
+        self._logger_array = None
+        super().close_file()
+
+    def reopen(self, *, moved_ok: bool = False) -> None:
+        """Close the file and open it again for appending, keeping its SWMR capability and
+        without taking HDF5's file lock (SWMR readers may hold it); the raw group and the
+        Logger are those of the reopened file. The same file, never another: see
+        :meth:`H5Backend.reopen` for ``moved_ok``."""
+        super().reopen(moved_ok=moved_ok)
+        self._raw_group = self._get_group(f"/{self._raw_group_name}")
+        logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
+        self._logger_array = logger if isinstance(logger, StringARRAY) else None
+
+    def save_file(self, filename: Path | str | None = None) -> None:
+        """Write a copy of the file, as it is once flushed, to ``filename``."""
+        if filename is None or str(filename) == "":
+            raise InvalidArgumentError(
+                f"filename: expected the path of the copy to write, got {describe(filename)}"
+            )
+        if Path(filename).is_dir():
+            raise InvalidArgumentError(
+                f"filename: expected the path of a file to write the copy to, got {filename}, "
+                "a folder"
+            )
+        self.save_file_as(filename)
+
+    # -- flushing -----------------------------------------------------------------------------
+
+    def set_swmr_flush_interval(self, interval: int) -> None:
+        """Flush every ``interval`` writes while SWMR is on (0: only at the end)."""
+        check_count(interval, "interval")
+        self._flush_interval = interval
+        self._write_count = 0
+
+    def tick_flush(self) -> None:
+        """Count one write, and flush if SWMR is on and the interval is reached."""
+        if not self.is_swmr_active or self._flush_interval <= 0:
+            return
+        self._write_count += 1
+        if self._write_count % self._flush_interval == 0:
+            self.flush()
+
+    # -- logger and strings -------------------------------------------------------------------
+
+    def get_set_logger(self, where: Any = None) -> StringARRAY:
+        """The ``Logger`` string array under ``where`` (the raw group by default), created if
+        absent; log lines go to it."""
+        if where is None:
+            where = self.raw_group
+        children = self.get_children(where)
+        existing = children.get(_LOGGER_NAME)
+        if existing is None:
+            logger = self.add_string_array(where, _LOGGER_NAME)
+            logger.attrs["type"] = "log"
+        elif isinstance(existing, StringARRAY):
+            logger = existing
+        else:
+            raise NodeKindError(
+                f"expected {existing.path} to be a string array, got a {existing.kind}"
+            )
+        self._logger_array = logger
+        return logger
+
+    def add_log(self, msg: str) -> None:
+        """Append a line to the ``Logger``."""
+        if self._logger_array is None:
+            if self.isopen():
+                self._writable_file("add a log line")
+            raise ClosedFileError(
+                "add_log: expected an open file with a Logger, got none (call init_file first)"
+            )
+        self._logger_array.append(msg)
+
+    def add_string_array(
+        self, where: Any, name: str, title: str = "", metadata: dict[str, Any] | None = None
+    ) -> StringARRAY:
+        """An enlargeable array of strings called ``name`` (not capitalised, as in PyMoDAQ)."""
+        array = self.create_vlarray(where, name, dtype="string", title=title)
+        assert isinstance(array, StringARRAY)
+        array.attrs["shape"] = (0,)
+        array.attrs["data_type"] = "strings"
+        for key, value in (metadata or {}).items():
+            array.attrs[key] = value
+        return array
+
+    # -- arrays -------------------------------------------------------------------------------
+
+    def add_array(
+        self,
+        where: Any,
+        name: str,
+        data_type: DataType | str,
+        array_to_save: np.ndarray | None = None,
+        data_shape: tuple[int, ...] | None = None,
+        array_type: Any = None,
+        fill_value: Any = None,
+        data_dimension: DataDim | str | None = None,
+        scan_shape: tuple[int, ...] = (),
+        add_scan_dim: bool = False,
+        enlargeable: bool = False,
+        title: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> CARRAY:
+        """An array called ``name`` (capitalised) under ``where``, with ``data_type`` and
+        ``data_dimension`` attributes and ``metadata``.
+
+        - ``enlargeable``: an :class:`EARRAY` of rows of shape ``data_shape`` and dtype
+          ``array_type`` (``array_to_save``'s dtype if not given), starting empty; without
+          ``data_shape``, an array of single values (shape ``(0,)``), as pymodaq_data makes;
+          ``array_to_save`` is not written (as in pymodaq_data);
+        - ``add_scan_dim``: a :class:`CARRAY` of shape ``scan_shape + data_shape`` (``data_shape``
+          ``(1,)`` adds no axis) filled with ``fill_value`` (NaN for floats, 0 otherwise, by
+          default) unless ``array_to_save`` is given;
+        - otherwise a :class:`CARRAY` holding ``array_to_save``.
+        """
+        check_node_name(name)
+        data_type = coerce_enum(DataType, data_type, "data_type")
+        dimension = coerce_enum(DataDim, data_dimension, "data_dimension")
+        if array_to_save is not None and not isinstance(array_to_save, np.ndarray):
+            array_to_save = np.asarray(array_to_save)
+        dtype = _as_dtype(array_type, array_to_save, name)
+        node_name = capitalize(name)
+        array: CARRAY
+        if enlargeable:
+            # Without data_shape, rows are single values (shape (0,)), as in pymodaq_data:
+            # AxisSaverLoader.add_axis(enlargeable=True) relies on it for navigation axes.
+            array = self.create_earray(
+                where, node_name, dtype=dtype, data_shape=data_shape, title=title
+            )
+        else:
+            if add_scan_dim and array_to_save is None:
+                array_to_save = self._scan_array(name, scan_shape, data_shape, dtype, fill_value)
+            if array_to_save is None:
+                raise InvalidArgumentError(
+                    f"add_array {name!r}: expected array_to_save, or data_shape with "
+                    "enlargeable=True or add_scan_dim=True, got neither"
+                )
+            array = self.create_carray(
+                where, node_name, obj=array_to_save.astype(dtype, copy=False), title=title
+            )
+        array.attrs["data_type"] = data_type.name
+        array.attrs["data_dimension"] = dimension.name
+        for key, value in (metadata or {}).items():
+            array.attrs[key] = value
+        return array
+
+    def add_enlargeable_channel(
+        self,
+        where: Any,
+        data_dim: DataDim | str,
+        *,
+        data_shape: tuple[int, ...] | None = None,
+        dtype: Any = "float64",
+        name: str | None = None,
+        label: str | None = None,
+        units: str = "",
+        axes: Sequence[ChannelAxis] = (),
+        origin: str | None = None,
+        source: str = "raw",
+        timestamp: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> EARRAY:
+        """A channel of enlargeable data under the group ``where`` that pymodaq_data's
+        ``DataLoader`` loads, as its ``DataToExportEnlargeableSaver`` writes it:
+        ``<where>/<data_dim>/CHnn/EnlData00`` with its signal ``axes`` beside it. Returns the
+        empty array; append one row of ``data_shape`` per acquisition. See
+        :meth:`aioh5saver.AsyncH5Saver.add_enlargeable_channel` for the arguments."""
+        return add_enlargeable_channel(
+            self,
+            where,
+            data_dim,
+            data_shape=data_shape,
+            dtype=dtype,
+            name=name,
+            label=label,
+            units=units,
+            axes=axes,
+            origin=origin,
+            source=source,
+            timestamp=timestamp,
+            metadata=metadata,
+        )
+
+    def add_nav_axis(
+        self, where: Any, label: str, units: str = "", dtype: Any = "float64"
+    ) -> EARRAY:
+        """A navigation axis ``<where>/NavAxes/AxisNN`` of the enlargeable data under the
+        group ``where``: an enlargeable array of one value per row (a time, a position),
+        which pymodaq_data's ``DataLoader`` loads with that data. See
+        :meth:`aioh5saver.AsyncH5Saver.add_nav_axis`."""
+        return add_nav_axis(self, where, label, units, dtype)
+
+    def _scan_array(
+        self,
+        name: str,
+        scan_shape: tuple[int, ...],
+        data_shape: tuple[int, ...] | None,
+        dtype: np.dtype[Any],
+        fill_value: Any,
+    ) -> np.ndarray:
+        if data_shape is None:
+            raise InvalidArgumentError(
+                f"add_array {name!r}: expected data_shape with add_scan_dim=True, got None"
+            )
+        shape = [*scan_shape]
+        if tuple(data_shape) != (1,):
+            shape.extend(data_shape)
+        if fill_value is None:
+            fill_value = self.fill_value if dtype.kind in "fc" else 0
+        return np.full(shape, _exact_scalar(fill_value, dtype, name), dtype=dtype)
+
+    # -- groups -------------------------------------------------------------------------------
+
+    def get_set_group(self, where: Any, name: str, title: str = "", **kwargs: Any) -> GROUP:
+        """The group ``name`` under ``where``, created if absent; it becomes the current group."""
+        self._current_group = super().get_set_group(where, name, title, **kwargs)
+        return self._current_group
+
+    def get_groups(self, where: Any, group_type: GroupType | str) -> list[Node]:
+        """The children of ``where`` whose ``type`` attribute is ``group_type``."""
+        type_name = group_type_name(group_type).lower()
+        groups = []
+        for child in self.get_children(where).values():
+            kind = child.attrs.get("type")
+            if isinstance(kind, str) and kind.lower() == type_name:
+                groups.append(child)
+        return groups
+
+    def get_last_group(self, where: Any, group_type: GroupType | str) -> Node | None:
+        """The last child of ``where`` of type ``group_type``, or None."""
+        groups = self.get_groups(where, group_type)
+        return groups[-1] if groups else None
+
+    def get_node_from_attribute_match(
+        self, where: Any, attr_name: str, attr_value: Any
+    ) -> Node | None:
+        """The first node under ``where`` (walked as PyMoDAQ does) whose attribute
+        ``attr_name`` equals ``attr_value``, or None."""
+        for node in self.walk_nodes(where):
+            if attr_name in node.attrs and node.attrs[attr_name] == attr_value:
+                return node
+        return None
+
+    def get_node_from_title(self, where: Any, title: str) -> Node | None:
+        """The first node under ``where`` whose ``TITLE`` is ``title``, or None."""
+        return self.get_node_from_attribute_match(where, "TITLE", title)
+
+    def add_data_group(
+        self,
+        where: Any,
+        data_dim: DataDim | str,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+        group_name: str | None = None,
+    ) -> GROUP:
+        """A data group (``Data0D``, ``Data1D``... or ``group_name``) under ``where``."""
+        dimension = coerce_enum(DataDim, data_dim, "data_dim")
+        attributes = {**(metadata or {}), "settings": settings_as_xml}
+        return self.add_group(
+            group_name or dimension.name, GroupType.data, where, title, attributes
+        )
+
+    def add_incremental_group(
+        self,
+        group_type: GroupType | str,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """A new group ``<Type>NNN`` under ``where``, numbered one past the highest existing
+        (``Detector000``, ``Detector001``...)."""
+        type_name = check_node_name(group_type_name(group_type), "group_type")
+        prefix = capitalize(type_name.lower())
+        numbered = re.compile(re.escape(prefix) + r"(\d{3,})")
+        indices = [
+            int(match.group(1))
+            for child in self.get_children(where)
+            if (match := numbered.fullmatch(child))
+        ]
+        index = max(indices, default=-1) + 1
+        group = self.get_set_group(where, f"{prefix}{index:03d}", title)
+        group.attrs["settings"] = settings_as_xml
+        group.attrs["type"] = "" if type_name.lower() == "ch" else type_name.lower()
+        for key, value in (metadata or {}).items():
+            group.attrs[key] = value
+        return group
+
+    def add_act_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """A new ``ActuatorNNN`` group."""
+        return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
+
+    def add_det_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """A new ``DetectorNNN`` group."""
+        return self.add_incremental_group("detector", where, title, settings_as_xml, metadata)
+
+    def add_move_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."""
+        return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
+
+    def add_ch_group(
+        self,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."""
+        return self.add_incremental_group("ch", where, title, settings_as_xml, metadata)
+
+    def add_generic_group(
+        self,
+        where: Any = "/RawData",
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+        group_type: GroupType | str = GroupType.scan,
+    ) -> GROUP:
+        """A new incremental group of ``group_type``, with an empty ``description``."""
+        attributes = {**(metadata or {}), "description": ""}
+        return self.add_incremental_group(group_type, where, title, settings_as_xml, attributes)
+
+    def add_scan_group(
+        self,
+        where: Any = "/RawData",
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        """A new ``ScanNNN`` group."""
+        return self.add_generic_group(
+            where, title, settings_as_xml, metadata, group_type=GroupType.scan
+        )
+
+
+def _exact_scalar(value: Any, dtype: np.dtype[Any], name: str) -> Any:
+    """``value`` as a scalar of ``dtype``, if it converts exactly (NaN stays NaN)."""
+    error = InvalidArgumentError(
+        f"add_array {name!r}: expected a fill_value representable exactly as {dtype}, got "
+        f"{describe(value)}"
+    )
+    try:
+        given = np.asarray(value)
+        with np.errstate(invalid="raise", over="raise"):
+            converted = given.astype(dtype)
+            same = bool(converted.astype(given.dtype) == given) or bool(
+                np.isnan(given) and np.isnan(converted)
+            )
+    except (ValueError, TypeError, OverflowError, FloatingPointError) as exc:
+        raise error from exc
+    if given.ndim != 0 or not same:
+        raise error
+    return converted[()]
+
+
+def _as_dtype(array_type: Any, data: np.ndarray | None, name: str) -> np.dtype[Any]:
+    if array_type is None:
+        return np.dtype(data.dtype) if data is not None else np.dtype(np.float64)
+    try:
+        dtype: np.dtype[Any] = np.dtype(array_type)
+    except TypeError as exc:
+        raise InvalidArgumentError(
+            f"add_array {name!r}: expected array_type to be a numpy dtype, got "
+            f"{describe(array_type)}"
+        ) from exc
+    return dtype

@@ -1,0 +1,1 @@
+"""The tools around the saver: inspect, follow, recover, demo, the command line and bench."""

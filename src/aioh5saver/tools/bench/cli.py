@@ -1,0 +1,197 @@
+"""``aioh5saver bench`` / ``python -m benchmarks``: run the workloads, interleaved, and report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from aioh5saver.tools.bench.contenders import CONTENDERS, RunResult, pymodaq_available, run
+from aioh5saver.tools.bench.report import write_reports
+from aioh5saver.tools.bench.workloads import FULL, QUICK, Workload
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The bench options (also used by ``aioh5saver bench``)."""
+    parser = argparse.ArgumentParser(
+        prog="aioh5saver bench",
+        description="Benchmark aioh5saver against pymodaq_data, lock+to_thread h5py and raw "
+        "os.write, interleaved, with an idle event loop's lag as the machine's own, and write "
+        "report.json, report.md and report.png.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-report"),
+        help="report folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds", type=_positive_int, default=None, help="rounds (default: 3 quick, 5 full)"
+    )
+    parser.add_argument(
+        "--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3"
+    )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(PLAN_NAMES),
+        help="comma-separated subset of: %(default)s",
+    )
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder for the files written (default: a temporary folder inside --out)",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# Each contender without SWMR, then aioh5saver with it (baselines run without SWMR).
+PLAN_NAMES = (*CONTENDERS, "aioh5saver+SWMR")
+
+
+def _plan(names: str, *, pymodaq: bool) -> list[tuple[str, bool]]:
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in PLAN_NAMES]
+    if unknown or not wanted:
+        raise SystemExit(
+            f"aioh5saver bench: error: --contenders: expected names among {list(PLAN_NAMES)}, "
+            f"got {names!r}"
+        )
+    if not pymodaq and "pymodaq_data" in wanted:
+        print(
+            "pymodaq_data is not installed (pip install 'aioh5saver[bench]'): "
+            "its baseline is left out",
+            file=sys.stderr,
+        )
+        wanted.remove("pymodaq_data")
+    return [(name.removesuffix("+SWMR"), name.endswith("+SWMR")) for name in wanted]
+
+
+def _select(workloads: tuple[Workload, ...], names: str) -> list[Workload]:
+    wanted = [name.strip().upper() for name in names.split(",") if name.strip()]
+    known = {workload.name: workload for workload in workloads}
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        raise SystemExit(
+            f"aioh5saver bench: error: --workloads: expected names among {sorted(known)}, "
+            f"got {names!r}"
+        )
+    return [known[name] for name in wanted]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    workloads = _select(QUICK if args.quick else FULL, args.workloads)
+    rounds = args.rounds or (3 if args.quick else 5)
+    plan = _plan(args.contenders, pymodaq=pymodaq_available())
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=args.data_dir or args.out, prefix="data-") as data:
+        folder = Path(data)
+        _warm_up(workloads, folder, args.backend)
+        total = rounds * len(workloads) * len(plan)
+        results: list[RunResult] = []
+        for round_index in range(rounds):
+            for workload in workloads:
+                # Rotate the order each round, so that no contender always runs first.
+                shift = round_index % len(plan)
+                for contender, swmr in plan[shift:] + plan[:shift]:
+                    result = run(contender, workload, folder, swmr=swmr, backend=args.backend)
+                    results.append(result)
+                    _progress(len(results), total, result, started)
+        outrun = _outrun(folder, quick=args.quick)
+    context = _context(args, rounds)
+    table, written = write_reports(args.out, results, outrun, context)
+    print()
+    print(table)
+    print()
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _warm_up(workloads: list[Workload], folder: Path, backend: str) -> None:
+    """Touch the memory and page cache the timed runs will use (free memory that has not been
+    used for a while is much slower to write on a VM)."""
+    for workload in workloads:
+        small = workload.scaled(max(1, workload.rows // 10), 0.5)
+        run("raw os.write", small, folder, swmr=False, backend=backend)
+        run("aioh5saver", small, folder, swmr=False, backend=backend)
+
+
+def _progress(done: int, total: int, result: RunResult, started: float) -> None:
+    label = result.contender + (" +SWMR" if result.swmr else "")
+    print(
+        f"[{done:>3}/{total}] {time.perf_counter() - started:6.1f}s  {result.workload} "
+        f"{label:<20} {result.rows_per_s:>12,.0f} rows/s {result.mb_per_s:>9,.1f} MB/s",
+        flush=True,
+    )
+
+
+def _outrun(folder: Path, *, quick: bool) -> dict[str, Any] | None:
+    """The memory check, in a process of its own."""
+    command = [
+        sys.executable,
+        "-m",
+        "aioh5saver.tools.bench.outrun",
+        "--folder",
+        str(folder),
+        "--frames",
+        "60" if quick else "200",
+    ]
+    # Our own interpreter and module, with arguments we built.
+    completed = subprocess.run(  # noqa: S603
+        command, capture_output=True, text=True, timeout=300, check=False
+    )
+    if completed.returncode != 0:
+        print(f"the memory check failed: {completed.stderr.strip()}", file=sys.stderr)
+        return None
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def _context(args: argparse.Namespace, rounds: int) -> dict[str, Any]:
+    versions = {
+        "python": platform.python_version(),
+        "h5py": h5py.__version__,
+        "hdf5": h5py.version.hdf5_version,
+        "numpy": np.__version__,
+    }
+    if pymodaq_available():
+        import pymodaq_data
+
+        versions["pymodaq_data"] = getattr(pymodaq_data, "__version__", "?")
+    return {
+        "when": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "mode": "quick" if args.quick else "full",
+        "rounds": rounds,
+        "backend": args.backend,
+        "versions": ", ".join(f"{name} {version}" for name, version in versions.items()),
+    }

@@ -1,0 +1,597 @@
+"""The ``aioh5saver`` command line: ``demo``, ``inspect``, ``follow``, ``recover``, ``bench``.
+
+Whatever the user can fix (a bad argument, a missing or unreadable file, an error the library
+raises) ends with exactly one line on stderr, ``aioh5saver <command>: error: ...``, and exit
+status 2; Ctrl-C ends with status 130. Neither prints a traceback. Anything else is a bug and
+keeps its traceback, so that it can be reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import math
+import os
+import sys
+from collections.abc import AsyncGenerator, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, Protocol, cast
+
+import anyio
+
+from aioh5saver.errors import SaverError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from aioh5saver.tools.demo import DemoProgress, DemoSummary
+
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "main",
+]
+
+PROG = "aioh5saver"
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shells report when the reader of a pipe quits
+
+DEMO_SECONDS = 10.0
+
+Handler = Callable[[argparse.Namespace, list[str]], int]
+
+
+class UsageError(Exception):
+    """A mistake the user can fix: reported as one line, exit status 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument raises :class:`UsageError` (one line, no usage dump)
+    instead of printing the usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, f"{message} (see '{self.prog} --help')")
+
+
+# -- argument types ----------------------------------------------------------------------------
+
+
+def positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds (0, negative, nan and inf are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of seconds, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``aioh5saver`` parser and its subcommands (each sets ``handler``)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Write, inspect, follow and recover PyMoDAQ HDF5 files with aioh5saver.",
+        epilog="Errors: one line on stderr and exit status 2; Ctrl-C: exit status 130.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_demo(commands)
+    _add_inspect(commands)
+    _add_follow(commands)
+    _add_recover(commands)
+    _add_bench(commands)
+    return parser
+
+
+def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="simulate an acquisition with async instruments writing one file",
+        description="Simulate an acquisition: a 0D detector (~1 kHz), a spectrometer (2048 "
+        "points, ~100 Hz), a camera (512x512 uint16, ~20 Hz) that joins late, and a stage whose "
+        "moves are logged, each its own coroutine, all writing one PyMoDAQ file through one "
+        "AsyncH5Saver. Shows live progress (rich, if installed and on a terminal; otherwise a "
+        "line per second) and ends with a summary and the file's path.",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="the file to write, or an existing folder to write it in (default: "
+        "./demo-YYYYmmdd-HHMMSS.h5 in the current folder); an existing file is refused "
+        "unless --force",
+    )
+    demo.add_argument("--force", action="store_true", help="overwrite the --out file if it exists")
+    demo.add_argument(
+        "--seconds",
+        type=positive_seconds,
+        default=DEMO_SECONDS,
+        metavar="S",
+        help="how long to acquire, in seconds (default: %(default)g)",
+    )
+    demo.add_argument(
+        "--swmr",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write under SWMR so that readers can follow the file live (default: on)",
+    )
+    demo.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="the event loop to run on (default: %(default)s)",
+    )
+    demo.set_defaults(handler=_run_demo)
+
+
+def _add_inspect(commands: argparse._SubParsersAction[_Parser]) -> None:
+    inspect = commands.add_parser(
+        "inspect",
+        help="print the tree of a PyMoDAQ/aioh5saver file",
+        description="Print the tree of a PyMoDAQ/aioh5saver file: groups, datasets with shape "
+        "and dtype, decoded attributes (never evaluated) and the last log lines. Safe to run "
+        "while another process writes the file.",
+    )
+    inspect.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    inspect.add_argument(
+        "--log-lines",
+        type=non_negative_int,
+        default=5,
+        metavar="N",
+        help="how many of the last log lines to show (default: %(default)s)",
+    )
+    inspect.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=30.0,
+        metavar="S",
+        help="give up if the file cannot be read within S seconds (default: %(default)g)",
+    )
+    inspect.set_defaults(handler=_run_inspect)
+
+
+def _add_follow(commands: argparse._SubParsersAction[_Parser]) -> None:
+    follow = commands.add_parser(
+        "follow",
+        help="follow a file being written under SWMR, live",
+        description="Follow a file another process writes under SWMR: print each enlargeable "
+        "array's row count and rate as it grows, including arrays that appear mid-run; exit "
+        "when the writer closes the file, or after --seconds.",
+    )
+    follow.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    follow.add_argument(
+        "--seconds",
+        type=positive_seconds,
+        default=None,
+        metavar="S",
+        help="stop after S seconds even if the writer still has the file open",
+    )
+    follow.set_defaults(handler=_run_follow)
+
+
+def _add_recover(commands: argparse._SubParsersAction[_Parser]) -> None:
+    recover = commands.add_parser(
+        "recover",
+        help="make a file left by a killed writer openable again",
+        description="Make a file left by a killed SWMR writer openable again (what 'h5clear -s' "
+        "does: clear the superblock's write-in-progress marks), report what it holds, and "
+        "change nothing else.",
+    )
+    recover.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    recover.set_defaults(handler=_run_recover)
+
+
+def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmark harness and write its report",
+        description="Run the benchmark harness (aioh5saver against pymodaq_data, lock+to_thread "
+        "h5py and raw os.write, with an idle event loop's lag as the machine's own) and write "
+        "its report. Other options are passed on to the harness unchanged.",
+    )
+    bench.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
+    bench.add_argument(
+        "--out", type=Path, metavar="DIR", help="the report folder (default: the harness's)"
+    )
+    bench.set_defaults(handler=_run_bench, passes_unknown=True)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    prog = PROG
+    try:
+        args, extra = parser.parse_known_args(None if argv is None else list(argv))
+        if args.command is None:
+            raise UsageError(
+                PROG, "expected a command: demo, inspect, follow, recover or bench (see --help)"
+            )
+        prog = f"{PROG} {args.command}"
+        if extra and not getattr(args, "passes_unknown", False):
+            raise UsageError(prog, f"unrecognized arguments: {' '.join(extra)}")
+        handler: Handler = args.handler
+        return handler(args, extra)
+    except SystemExit as stop:  # --help, or a harness that exits by itself
+        return _exit_status(stop, prog)
+    except BaseException as exc:  # sorted by _classify; bugs are re-raised
+        if any(isinstance(leaf, BrokenPipeError) for leaf in _leaves(exc)):
+            return _stdout_closed()
+        outcome = _classify(exc)
+        if outcome is None:
+            raise
+        status, message = outcome
+        if isinstance(exc, UsageError):
+            prog = exc.prog
+        _say(f"{prog}: {message}")
+        return status
+
+
+def _stdout_closed() -> int:
+    """The reader of our output went away (``aioh5saver follow ... | head``): not an error to
+    report. Point stdout at /dev/null so that flushing it at exit fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def _classify(exc: BaseException) -> tuple[int, str] | None:
+    """The exit status and message of an exception the user should see as one line, or None
+    for a bug. Task groups wrap errors in exception groups: their leaves decide."""
+    leaves = list(_leaves(exc))
+    if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        return EXIT_INTERRUPTED, "interrupted"
+    if leaves and all(isinstance(leaf, UsageError | SaverError | OSError) for leaf in leaves):
+        return EXIT_USAGE, f"error: {_describe(leaves[0])}"
+    return None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: the library's messages already say what was expected and given; a bare
+    OSError is shown as its reason and file name."""
+    if isinstance(exc, UsageError):
+        text = exc.message
+    elif isinstance(exc, OSError) and not isinstance(exc, SaverError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _exit_status(stop: SystemExit, prog: str) -> int:
+    code = stop.code
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    _say(" ".join(str(code).split()) if str(code).startswith(PROG) else f"{prog}: error: {code}")
+    return EXIT_USAGE
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)  # flushed: another program may be waiting for each line
+
+
+def _existing_file(path: Path, prog: str) -> Path:
+    if path.is_dir():
+        raise UsageError(prog, f"{path} is a folder, not an HDF5 file")
+    if not path.exists():
+        raise UsageError(prog, f"no such file: {path}")
+    return path
+
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace, extra: list[str]) -> int:
+    prog = f"{PROG} demo"
+    out = _demo_path(args.out, args.force, prog)
+    backend = _backend(args.backend, prog)
+    seconds: float = args.seconds
+    display = _make_display(seconds, args.swmr, backend)
+    try:
+        summary = _run_demo_loop(out, seconds, args.swmr, args.force, backend, display)
+    except BaseException as exc:
+        display.close()
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)) and out.exists():
+            _say(f"{prog}: interrupted; the file was closed with what was written: {out.resolve()}")
+            return EXIT_INTERRUPTED
+        raise
+    display.close()
+    for line in _summary_lines(summary):
+        _out(line)
+    return EXIT_OK
+
+
+def _run_demo_loop(
+    out: Path, seconds: float, swmr: bool, force: bool, backend: str, display: _Display
+) -> DemoSummary:
+    from aioh5saver.tools.demo import run_demo
+
+    async def go() -> DemoSummary:
+        return await run_demo(
+            out,
+            seconds,
+            swmr,
+            overwrite=force,
+            progress=display.update,
+            on_started=display.started,
+        )
+
+    return anyio.run(go, backend=backend)
+
+
+def _demo_path(out: Path | None, force: bool, prog: str) -> Path:
+    """Where the demo writes: ``out``, or a timestamped name in ``out`` (a folder) or in the
+    current folder. Refuses a missing folder, and an existing file unless ``force``."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if out is None or out.is_dir():
+        folder = Path.cwd() if out is None else out
+        path = folder / f"demo-{stamp}.h5"
+        counter = 1
+        while path.exists() and not force:  # two demos in the same second
+            counter += 1
+            path = folder / f"demo-{stamp}-{counter}.h5"
+        return path
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(prog, f"--out: the folder {folder} {what}")
+    if out.exists() and not force:
+        raise UsageError(prog, f"--out: {out} exists; pass --force to overwrite it")
+    return out
+
+
+def _backend(name: str, prog: str) -> str:
+    if name == "trio":
+        try:
+            import trio  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                prog, "--backend trio: trio is not installed (pip install trio)"
+            ) from None
+    return name
+
+
+class _Display(Protocol):
+    def started(self, path: Path) -> None: ...
+    def update(self, progress: DemoProgress) -> None: ...
+    def close(self) -> None: ...
+
+
+def _make_display(seconds: float, swmr: bool, backend: str) -> _Display:
+    """A live rich table on a terminal when rich is installed, plain lines otherwise."""
+    header = f"for {seconds:g} s, SWMR {'on' if swmr else 'off'}, on {backend}"
+    if sys.stdout.isatty():
+        try:
+            return _RichDisplay(header)
+        except ImportError:
+            pass
+    return _PlainDisplay(header)
+
+
+class _PlainDisplay:
+    """One progress line per second: rows and MB/s per instrument, and the saver's queue."""
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+        self.next_print = 1.0
+
+    def started(self, path: Path) -> None:
+        _out(f"demo: started, writing {path} {self.header}")
+
+    def update(self, progress: DemoProgress) -> None:
+        if progress.elapsed + 1e-6 < self.next_print:
+            return
+        self.next_print = math.floor(progress.elapsed + 1e-6) + 1.0
+        parts = [
+            f"{i.name} {i.rows} rows {i.mb_per_s:.2f} MB/s" if i.array else f"{i.name} waiting"
+            for i in progress.instruments
+        ]
+        stats = progress.saver
+        _out(
+            f"{progress.elapsed:5.1f}/{progress.seconds:g} s | {' | '.join(parts)} | queue "
+            f"{stats.ops_queued} ops {stats.bytes_pending / 1e6:.1f} MB, {stats.flushes} flushes"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class _RichDisplay:
+    """A live table, refreshed on each progress report (no refresh thread of its own)."""
+
+    def __init__(self, header: str) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.header = header
+        self.console = Console()
+        self.live = Live(console=self.console, auto_refresh=False, transient=False)
+        self.running = False
+
+    def started(self, path: Path) -> None:
+        self.console.print(f"demo: started, writing [bold]{path}[/] {self.header}")
+        self.live.start()
+        self.running = True
+
+    def update(self, progress: DemoProgress) -> None:
+        self.live.update(self._table(progress), refresh=True)
+
+    def close(self) -> None:
+        if self.running:
+            self.running = False
+            self.live.stop()
+
+    @staticmethod
+    def _table(progress: DemoProgress) -> Table:
+        from rich.table import Table
+
+        stats = progress.saver
+        table = Table(
+            title=f"{progress.elapsed:.1f} / {progress.seconds:g} s",
+            caption=f"queue {stats.ops_queued} ops · pending {stats.bytes_pending / 1e6:.1f} MB "
+            f"· written {stats.bytes_written / 1e6:.1f} MB · {stats.flushes} flushes · "
+            f"{stats.batches} batches · SWMR {'on' if stats.swmr_active else 'off'}",
+        )
+        for column in ("instrument", "kind", "rows", "rows/s", "MB", "MB/s", "dropped"):
+            table.add_column(
+                column, justify="left" if column in ("instrument", "kind") else "right"
+            )
+        for inst in progress.instruments:
+            if not inst.array:
+                table.add_row(inst.name, inst.kind, "waiting to join", "", "", "", "")
+                continue
+            table.add_row(
+                inst.name,
+                inst.kind,
+                f"{inst.rows}",
+                f"{inst.rows_per_s:.0f}",
+                f"{inst.nbytes / 1e6:.1f}",
+                f"{inst.mb_per_s:.2f}",
+                f"{inst.dropped}",
+            )
+        return table
+
+
+def _summary_lines(summary: DemoSummary) -> list[str]:
+    lines = [
+        f"demo: finished in {summary.duration:.2f} s; file closed",
+        f"  {'instrument':<14} {'kind':<16} {'shape':<14} {'rows':>8} {'MB':>9} {'MB/s':>8}"
+        f" {'joined':>8} {'dropped':>7}",
+    ]
+    for inst in summary.instruments:
+        shape = "x".join(map(str, inst.row_shape)) + f" {inst.dtype}"
+        joined = "-" if inst.joined_after is None else f"{inst.joined_after:.1f} s"
+        lines.append(
+            f"  {inst.name:<14} {inst.kind:<16} {shape:<14} {inst.rows:>8} "
+            f"{inst.nbytes / 1e6:>9.2f} {inst.mb_per_s:>8.2f} {joined:>8} {inst.dropped:>7}"
+        )
+    lines += [
+        f"  total: {summary.rows} rows, {summary.bytes_written / 1e6:.1f} MB written, "
+        f"{summary.mb_per_s:.1f} MB/s, {summary.flushes} flushes, {summary.batches} batches, "
+        f"{summary.log_lines} log lines, SWMR {'on' if summary.swmr else 'off'}",
+        f"file: {summary.path.resolve()}",
+    ]
+    return lines
+
+
+# -- inspect, follow, recover, bench -----------------------------------------------------------
+
+
+def _run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
+    from aioh5saver.tools.inspect import inspect_file, render_report
+
+    path = _existing_file(args.path, f"{PROG} inspect")
+    _out(render_report(inspect_file(path, log_lines=args.log_lines, timeout=args.timeout)))
+    return EXIT_OK
+
+
+def _run_follow(args: argparse.Namespace, extra: list[str]) -> int:
+    path = _existing_file(args.path, f"{PROG} follow")
+    seconds: float | None = args.seconds
+    until = "until the writer closes it" + ("" if seconds is None else f" or {seconds:g} s pass")
+    header = f"following {path} {until}"
+    closed = anyio.run(_follow, path, seconds, header)
+    if not closed:
+        _out(f"stopped after {seconds:g} s; the writer still has the file open")
+    return EXIT_OK
+
+
+async def _follow(path: Path, seconds: float | None, header: str) -> bool:
+    """Print ``header``, then each update; True if the writer closed the file. The header waits
+    for the reader to start (or to end), so that a file it refuses prints nothing on stdout.
+
+    The reader reports every array it sees for the first time as appeared; those of the first
+    poll were there already ("found"), later ones appeared mid-run ("new array").
+    """
+    from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, follow
+
+    # follow() is an async generator (annotated as an AsyncIterator): close it when done, so
+    # that it stops its reading process now rather than whenever it is collected.
+    stream = cast(AsyncGenerator[ArrayUpdate | WriterClosed, None], follow(path, seconds=seconds))
+    first_poll: float | None = None
+    async with contextlib.aclosing(stream) as updates:
+        async for event in updates:
+            if header:
+                _out(header)
+                header = ""
+            if isinstance(event, WriterClosed):
+                _out(f"{event.elapsed:7.2f} s  writer closed the file; final rows:")
+                width = max((len(name) for name in event.arrays), default=0)
+                for name, rows in sorted(event.arrays.items()):
+                    _out(f"  {name:<{width}}  {rows} rows")
+                return True
+            first_poll = event.elapsed if first_poll is None else first_poll
+            if event.appeared:
+                note = "found" if event.elapsed == first_poll else "new array"
+                rate = f"({note})"
+            else:
+                rate = f"{event.rows_per_s:.1f} rows/s"
+            _out(
+                f"{event.elapsed:7.2f} s  {event.path}  {event.rows} rows  +{event.new_rows}  "
+                f"{rate}"
+            )
+    if header:
+        _out(header)
+    return False
+
+
+def _run_recover(args: argparse.Namespace, extra: list[str]) -> int:
+    from aioh5saver.tools.recover import recover, render_recovery
+
+    path = _existing_file(args.path, f"{PROG} recover")
+    _out(render_recovery(recover(path)))
+    return EXIT_OK
+
+
+def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
+    # Imported here: the harness pulls in its own dependencies, which the other commands
+    # never need.
+    from aioh5saver.tools.bench.cli import main as bench_main
+
+    argv = (["--quick"] if args.quick else []) + (
+        [] if args.out is None else ["--out", str(args.out)]
+    )
+    return bench_main(argv + extra)

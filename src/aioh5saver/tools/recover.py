@@ -1,0 +1,526 @@
+"""Make a file left by a killed writer usable again: ``h5clear -s`` in Python, and a bit more.
+
+A writer that dies leaves two things in the superblock that make HDF5 refuse the file:
+
+- the *file consistency flags* (superblock versions 2 and 3): bit 0 "open for writing" and
+  bit 2 "open for SWMR writing" are set while a writer has the file and cleared at close, and
+  HDF5 refuses to open a file whose flags are set ("file is already open for write");
+- an *end-of-file address* past the real end of the file (seen after a failed write on a full
+  disk): HDF5 refuses the file as truncated. ``h5clear -s`` does not fix this one.
+
+:func:`recover` clears the flags and sets the end-of-file address to the real size, by
+rewriting the superblock's bytes in place (one ``os.pwrite`` and an ``fsync``) with its
+checksum recomputed (Bob Jenkins' lookup3 ``hashlittle``, :func:`lookup3`). Nothing else is
+changed. Then it reads the file back in a child process (:func:`~.tree.inspect_file`) to
+report the enlargeable arrays, their rows and the log lines.
+
+It refuses a file another process is writing: one whose HDF5 file lock (an exclusive
+``flock``, taken by HDF5 writers that use file locking) is held, and, on Linux, one that any
+process it can see (``/proc/<pid>/fd``) has open for writing; SWMR writers release HDF5's lock,
+so only the second check finds them. A writer on another machine (network file system) or
+under another user cannot be seen: make sure it is gone.
+
+This module also holds the superblock reader that :mod:`.tree` and :mod:`.reader` use.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aioh5saver.engine.journal import Rollback, roll_back
+from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
+from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE, SIGNATURE, lookup3
+
+__all__ = [
+    "FLAG_SWMR_WRITE",
+    "FLAG_WRITE",
+    "RecoveryReport",
+    "Superblock",
+    "lock_state",
+    "lookup3",
+    "read_superblock",
+    "recover",
+    "render_recovery",
+    "writer_pids",
+]
+
+_VALID_OFFSET_SIZES = (2, 4, 8, 16, 32)
+# What a superblock can span: the version 0/1 header, four addresses and a symbol table entry
+# (40 + 4 * 32 + 32 + 2 * 32) stays under this.
+_SUPERBLOCK_MAX_BYTES = 512
+
+
+# -- the superblock ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Superblock:
+    """What aioh5saver needs of an HDF5 superblock, and where its fields are in the file.
+
+    ``eof`` is the recorded end-of-file address. Other addresses are relative to ``base`` (the
+    superblock's offset, past any user block) but HDF5 stores this one with ``base`` added:
+    it is the size the file should have. ``flags`` is None for versions 0 and 1, whose
+    consistency flags HDF5 does not use to mark writers.
+    """
+
+    offset: int
+    version: int
+    offset_size: int
+    flags: int | None
+    base: int
+    eof: int
+    eof_field: int
+    raw: bytes
+    checksum_ok: bool | None
+
+    @property
+    def writing(self) -> bool:
+        """True if the flags say a writer has the file open."""
+        return bool(self.flags and self.flags & (FLAG_WRITE | FLAG_SWMR_WRITE))
+
+    @property
+    def swmr_writing(self) -> bool:
+        """True if the flags say a writer has the file open under SWMR."""
+        return bool(self.flags and self.flags & FLAG_SWMR_WRITE)
+
+    @property
+    def recorded_end(self) -> int:
+        """The size in bytes the file should have, by the superblock."""
+        return self.eof
+
+    def patched(self, *, flags: int | None = None, eof: int | None = None) -> bytes:
+        """The superblock's bytes with new ``flags`` and/or ``eof``, checksum recomputed."""
+        data = bytearray(self.raw)
+        if flags is not None:
+            if self.version < 2:
+                raise ValueError("versions 0 and 1 have no consistency flags to patch")
+            data[11] = flags
+        if eof is not None:
+            data[self.eof_field : self.eof_field + self.offset_size] = eof.to_bytes(
+                self.offset_size, "little"
+            )
+        if self.version >= 2:
+            end = len(data) - 4
+            data[end:] = struct.pack("<I", lookup3(bytes(data[:end])))
+        return bytes(data)
+
+
+def _pread_exact(fd: int, size: int, offset: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        piece = os.pread(fd, size - len(data), offset + len(data))
+        if not piece:
+            break
+        data += piece
+    return data
+
+
+def _find_signature(fd: int, size: int, where: str) -> int:
+    """The offset of the superblock: 0, 512, 1024, 2048... (a user block may precede it)."""
+    offset = 0
+    while offset + len(SIGNATURE) <= size:
+        if _pread_exact(fd, len(SIGNATURE), offset) == SIGNATURE:
+            return offset
+        offset = 512 if offset == 0 else offset * 2
+    raise CorruptFileError(
+        f"{where}: expected an HDF5 file (the signature \\x89HDF\\r\\n\\x1a\\n at offset 0, 512, "
+        f"1024, 2048...), got {size} bytes without it: not an HDF5 file"
+    )
+
+
+def _superblock_at(fd: int, offset: int, size: int, where: str) -> Superblock:
+    head = _pread_exact(fd, _SUPERBLOCK_MAX_BYTES, offset)
+    if len(head) < 12:
+        raise CorruptFileError(f"{where}: expected an HDF5 superblock, got a truncated one")
+    version = head[8]
+    if version in (0, 1):
+        offset_size = head[13]
+        fields_at = 24 if version == 0 else 28
+        flags: int | None = None
+    elif version in (2, 3):
+        offset_size = head[9]
+        fields_at = 12
+        flags = head[11]
+    else:
+        raise CorruptFileError(
+            f"{where}: expected an HDF5 superblock of version 0 to 3, got version {version}"
+        )
+    if offset_size not in _VALID_OFFSET_SIZES:
+        raise CorruptFileError(
+            f"{where}: expected a superblock 'size of offsets' in {_VALID_OFFSET_SIZES}, got "
+            f"{offset_size}: the superblock is damaged"
+        )
+    # Versions 2/3: base, extension, end of file, root; then the checksum. Versions 0/1:
+    # base, free space, end of file, driver info; then the root symbol table entry.
+    length = fields_at + 4 * offset_size + 4 if version >= 2 else fields_at + 4 * offset_size
+    if len(head) < length or offset + length > size:
+        raise CorruptFileError(
+            f"{where}: expected a superblock of {length} bytes at offset {offset}, got a file "
+            f"of {size} bytes that ends inside it"
+        )
+    raw = head[:length]
+
+    def address(index: int) -> int:
+        start = fields_at + index * offset_size
+        return int.from_bytes(raw[start : start + offset_size], "little")
+
+    checksum_ok: bool | None = None
+    if version >= 2:
+        (stored,) = struct.unpack_from("<I", raw, length - 4)
+        checksum_ok = stored == lookup3(raw[:-4])
+    eof_field = fields_at + 2 * offset_size
+    return Superblock(
+        offset=offset,
+        version=version,
+        offset_size=offset_size,
+        flags=flags,
+        base=address(0),
+        eof=address(2),
+        eof_field=eof_field,
+        raw=raw,
+        checksum_ok=checksum_ok,
+    )
+
+
+def read_superblock(path: str | os.PathLike[str]) -> Superblock:
+    """The superblock of the HDF5 file at ``path``, read from its bytes (no HDF5 call, so this
+    cannot hang on a damaged file).
+
+    Raises :class:`MissingFileError` if there is no file, :class:`CorruptFileError` if it is
+    not HDF5 (no signature) or its superblock is damaged.
+    """
+    where = os.fspath(path)
+    try:
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
+    try:
+        return _superblock_of(fd, where)
+    finally:
+        os.close(fd)
+
+
+def _superblock_of(fd: int, where: str) -> Superblock:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise CorruptFileError(f"{where}: expected a regular HDF5 file, got {_file_type(info)}")
+    return _superblock_at(fd, _find_signature(fd, info.st_size, where), info.st_size, where)
+
+
+def _file_type(info: os.stat_result) -> str:
+    if stat.S_ISDIR(info.st_mode):
+        return "a directory"
+    if stat.S_ISFIFO(info.st_mode):
+        return "a named pipe"
+    return "a special file"
+
+
+# -- who else has the file -----------------------------------------------------------------------
+
+
+def lock_state(path: str | os.PathLike[str]) -> str:
+    """The file lock state of the file: ``"exclusive"`` (an HDF5 writer using file locking has
+    it), ``"shared"`` (HDF5 readers using file locking have it) or ``"free"`` (nobody, or
+    processes that do not lock: SWMR writers release HDF5's lock once SWMR is on);
+    ``"unknown"`` where the file system has no locks.
+
+    On Linux this reads ``/proc/locks``, which takes no lock: probing with ``flock`` would, for
+    an instant, make a writer opening the file at that moment fail."""
+    where = os.fspath(path)
+    info = os.stat(where)
+    state = _state_from_proc_locks(info)
+    if state is not None:
+        return state
+    fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        return _probe_lock(fd)
+    finally:
+        os.close(fd)
+
+
+def _state_from_proc_locks(info: os.stat_result) -> str | None:
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    state = "free"
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> <start> <end>"; "->" marks a waiter.
+        if len(fields) < 6 or fields[1] == "->" or fields[5] != device:
+            continue
+        if fields[3] == "WRITE":
+            return "exclusive"
+        state = "shared"
+    return state
+
+
+def _probe_lock(fd: int) -> str:
+    for state, operation in (("free", fcntl.LOCK_EX), ("shared", fcntl.LOCK_SH)):
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                return "unknown"
+            raise
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return state
+    return "exclusive"
+
+
+def writer_pids(path: str | os.PathLike[str], *, ignore_fd: int | None = None) -> list[int]:
+    """The processes that have the file open for writing, as far as ``/proc`` shows them
+    (Linux; processes of other users are not visible; elsewhere: an empty list). The calling
+    process counts too, except for its descriptor ``ignore_fd``."""
+    proc = Path("/proc")
+    if not sys.platform.startswith("linux") or not proc.is_dir():
+        return []
+    target = os.stat(os.fspath(path))
+    me = os.getpid()
+    found: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        if _has_open_for_writing(entry, target, skip=ignore_fd if pid == me else None):
+            found.append(pid)
+    return sorted(found)
+
+
+def _has_open_for_writing(process: Path, target: os.stat_result, skip: int | None) -> bool:
+    try:
+        descriptors = os.listdir(process / "fd")
+    except OSError:
+        return False  # gone, or another user's
+    for name in descriptors:
+        if not name.isdigit() or (skip is not None and int(name) == skip):
+            continue
+        try:
+            info = os.stat(process / "fd" / name)
+            if (info.st_dev, info.st_ino) != (target.st_dev, target.st_ino):
+                continue
+            flags_line = next(
+                line
+                for line in (process / "fdinfo" / name).read_text().splitlines()
+                if line.startswith("flags:")
+            )
+        except (OSError, StopIteration):
+            continue
+        if int(flags_line.split()[1], 8) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
+            return True
+    return False
+
+
+# -- recovery ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What :func:`recover` did, and what the file holds afterwards.
+
+    ``rolled_back`` says what was undone from the file's rollback journal (a writer killed
+    while writing outside SWMR: the file is put back as its last completed flush left it).
+    ``eof_repaired`` is ``(recorded end of file, real size)`` in bytes if the end-of-file
+    address was set to the real size (lowered for a file cut short; raised for a SWMR writer's
+    file, whose last bytes HDF5 writes before the superblock that counts them). ``arrays``
+    maps each enlargeable array to its rows (SWMR staging arrays excluded); ``log_lines``
+    counts the Logger's lines, staged ones included, of which ``staged_strings`` are still in
+    SWMR staging arrays (PyMoDAQ does not see them there: aioh5saver folds them in when a
+    saver next opens the file for writing).
+    ``unreadable`` maps each node (and the Logger's lines) that could not be read to why:
+    nothing the file should hold is left out of the report without saying so.
+    """
+
+    path: str
+    flags_cleared: bool
+    eof_repaired: tuple[int, int] | None
+    arrays: dict[str, int]
+    log_lines: int
+    superblock_version: int = 0
+    flags_before: int | None = None
+    staged_strings: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)
+    rolled_back: Rollback | None = None
+
+    @property
+    def changed(self) -> bool:
+        """True if the file was changed: rolled back, or its superblock rewritten."""
+        return self.flags_cleared or self.eof_repaired is not None or self.rolled_back is not None
+
+
+def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryReport:
+    """Roll back what a killed writer wrote outside SWMR since its last completed flush (from
+    the file's journal, if it has one), clear the "open for writing" flags it left in the
+    superblock, and lower a recorded end of file that lies past the file's real end; change
+    nothing else. Then read the
+    file (in a child process, at most ``timeout`` seconds) to report its arrays and log lines.
+
+    Raises :class:`MissingFileError` (no file), :class:`CorruptFileError` (not HDF5, a
+    superblock whose checksum does not match, or still unreadable once repaired) and
+    :class:`FileInUseError` (another process holds HDF5's lock on it or has it open for
+    writing), :class:`CorruptJournalError` (a journal beside it that aioh5saver did not write).
+    """
+    where = os.fspath(path)
+    try:
+        fd = os.open(where, os.O_RDWR | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
+    try:
+        superblock = _superblock_of(fd, where)
+        _claim(fd, where)
+        rolled_back = roll_back(where)
+        if rolled_back is not None:
+            superblock = _superblock_of(fd, where)
+        flags_cleared, eof_repaired = _patch(fd, superblock, where)
+    finally:
+        os.close(fd)  # also releases the lock
+    from aioh5saver.tools.inspect import ENLARGEABLE_KINDS, inspect_file, is_staging
+
+    try:
+        # One log line is read, not only counted: a Logger whose rows lie past the end of the
+        # file (a failed write) is found, and reported as unreadable.
+        report = inspect_file(where, log_lines=1, timeout=timeout)
+    except CorruptFileError as exc:
+        done = _describe_changes(flags_cleared, eof_repaired, rolled_back)
+        raise CorruptFileError(f"{where}: {done}, but it still cannot be read: {exc}") from exc
+    arrays = {
+        node.path: node.shape[0]
+        for node in report.nodes
+        if node.kind in ENLARGEABLE_KINDS and node.shape and not is_staging(node.path)
+    }
+    unreadable = {
+        node.path: node.error or "HDF5 cannot open it"
+        for node in report.nodes
+        if node.error is not None or node.kind == "unreadable"
+    }
+    if report.log_error is not None:
+        unreadable[f"{report.log_path} (its lines)"] = report.log_error
+    return RecoveryReport(
+        path=where,
+        flags_cleared=flags_cleared,
+        eof_repaired=eof_repaired,
+        arrays=arrays,
+        log_lines=report.log_total,
+        superblock_version=superblock.version,
+        flags_before=superblock.flags,
+        staged_strings=report.log_staged,
+        unreadable=unreadable,
+        rolled_back=rolled_back,
+    )
+
+
+def _claim(fd: int, where: str) -> None:
+    """Refuse a file another process writes; hold HDF5's lock on it while it is patched."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FileInUseError(
+            f"{where}: expected a file no process has open, got one whose HDF5 file lock is "
+            "held by another process (a writer, or a reader using file locking); close it, or "
+            "make sure that process is gone, before recovering the file"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        # No locks on this file system: the /proc check below is all there is.
+    writers = writer_pids(where, ignore_fd=fd)
+    if writers:
+        who = ", ".join("this process" if pid == os.getpid() else str(pid) for pid in writers)
+        raise FileInUseError(
+            f"{where}: expected a file no live process writes, got one open for writing by "
+            f"process {who}; recover only files whose writer has died"
+        )
+
+
+def _patch(fd: int, superblock: Superblock, where: str) -> tuple[bool, tuple[int, int] | None]:
+    if superblock.checksum_ok is False:
+        raise CorruptFileError(
+            f"{where}: expected a superblock whose lookup3 checksum matches its bytes, got one "
+            "that does not: the superblock is damaged, and is left as it is"
+        )
+    new_flags: int | None = None
+    if superblock.flags is not None and superblock.writing:
+        new_flags = superblock.flags & ~(FLAG_WRITE | FLAG_SWMR_WRITE)
+    size = os.fstat(fd).st_size
+    eof_repaired: tuple[int, int] | None = None
+    new_eof: int | None = None
+    if superblock.recorded_end > size > superblock.offset + len(superblock.raw) or (
+        # Under SWMR, HDF5 writes new metadata past the recorded end before the superblock
+        # that records it: a SWMR writer's bytes past that end are its own.
+        superblock.swmr_writing and size > superblock.recorded_end
+    ):
+        new_eof = size
+        eof_repaired = (superblock.recorded_end, size)
+    if new_flags is None and new_eof is None:
+        return False, None
+    patched = superblock.patched(flags=new_flags, eof=new_eof)
+    if os.pwrite(fd, patched, superblock.offset) != len(patched):
+        raise OSError(errno.EIO, f"{where}: short write of the superblock")
+    os.fsync(fd)
+    return new_flags is not None, eof_repaired
+
+
+def _describe_changes(
+    flags_cleared: bool, eof_repaired: tuple[int, int] | None, rolled_back: Rollback | None
+) -> str:
+    done = []
+    if rolled_back is not None:
+        done.append(
+            f"what the writer wrote outside SWMR after its last completed flush was rolled back "
+            f"from its journal ({rolled_back.pages} pages written back, the file cut from "
+            f"{rolled_back.size_before} to {rolled_back.size} bytes)"
+        )
+    if flags_cleared:
+        done.append("the superblock's 'open for writing' flags were cleared")
+    if eof_repaired is not None:
+        moved = "lowered" if eof_repaired[0] > eof_repaired[1] else "raised"
+        done.append(
+            f"the recorded end of file was {moved} from {eof_repaired[0]} to the real size "
+            f"{eof_repaired[1]} bytes"
+        )
+    return " and ".join(done) if done else "nothing needed repair"
+
+
+def render_recovery(report: RecoveryReport) -> str:
+    """A readable account of a recovery: what was changed, then the arrays and log lines."""
+    lines = [f"{report.path} (superblock version {report.superblock_version})"]
+    if report.changed:
+        done = _describe_changes(report.flags_cleared, report.eof_repaired, report.rolled_back)
+        lines.append(done[0].upper() + done[1:])
+    elif report.superblock_version < 2:
+        lines.append(
+            "Nothing to do: superblock versions 0 and 1 carry no 'open for writing' flags, "
+            "and the recorded end of file is within the file"
+        )
+    else:
+        lines.append("Nothing to do: no 'open for writing' flag set, end of file consistent")
+    if report.arrays:
+        width = max(len(path) for path in report.arrays)
+        lines.append(f"{len(report.arrays)} enlargeable arrays:")
+        lines += [
+            f"  {path:<{width}}  {rows} row{'' if rows == 1 else 's'}"
+            for path, rows in report.arrays.items()
+        ]
+    else:
+        lines.append("No enlargeable arrays")
+    log = f"{report.log_lines} log line{'' if report.log_lines == 1 else 's'}"
+    if report.staged_strings:
+        log += (
+            f", {report.staged_strings} of them still in SWMR staging arrays (aioh5saver folds "
+            "them into the Logger when a saver next opens the file for writing)"
+        )
+    lines.append(log)
+    if report.unreadable:
+        lines.append(f"{len(report.unreadable)} could not be read:")
+        lines += [f"  {path}: {error}" for path, error in report.unreadable.items()]
+    return "\n".join(lines)
