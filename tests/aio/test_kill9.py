@@ -49,7 +49,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver
-from aioh5saver.tools.recover import FLAG_SWMR_WRITE, FLAG_WRITE, read_superblock
+from aioh5saver.engine.superblock import read_superblock
+from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE
 from conftest import FULL_STRESS
 from helpers import pymodaq_read
 
@@ -198,7 +199,8 @@ CHECKER_SCRIPT = (
         import numpy as np
 
         from aioh5saver.format.pickled_str import decode_pickled_str
-        from aioh5saver.sync.staging import STAGING_SUFFIX, read_staged
+        from aioh5saver.format.staging import STAGING_SUFFIX
+        from aioh5saver.sync.staging import read_staged
 
         LOGGER = "/RawData/Logger"
         """

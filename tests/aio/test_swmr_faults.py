@@ -26,15 +26,9 @@ import pytest
 import aioh5saver
 from aioh5saver import H5SaverLowLevel
 from aioh5saver.engine.space import RESERVE_BYTES
-from aioh5saver.sync.staging import (
-    FOLD_BASE_ATTR,
-    STAGING_SUFFIX,
-    append_staged,
-    create_staging,
-    fold_staged_strings,
-    read_staged,
-)
-from aioh5saver.tools.recover import read_superblock
+from aioh5saver.engine.superblock import read_superblock
+from aioh5saver.format.staging import FOLD_BASE_ATTR, STAGING_SUFFIX
+from aioh5saver.sync.staging import append_staged, create_staging, fold_staged_strings, read_staged
 from helpers import pymodaq_read
 
 ROWS = 48

@@ -104,7 +104,8 @@ CHECKER = textwrap.dedent(
     import numpy as np
 
     from aioh5saver.format.pickled_str import decode_pickled_str
-    from aioh5saver.sync.staging import STAGING_SUFFIX, read_staged
+    from aioh5saver.format.staging import STAGING_SUFFIX
+    from aioh5saver.sync.staging import read_staged
 
     answer = {}
     with h5py.File(sys.argv[1], "r") as file:

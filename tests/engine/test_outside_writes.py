@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import aioh5saver as h5s
-from aioh5saver.sync.staging import STAGING_DTYPE, STAGING_SUFFIX
+from aioh5saver.format.staging import STAGING_DTYPE, STAGING_SUFFIX
 
 SECRET = b"secret bytes of another file " * 40
 

@@ -18,7 +18,7 @@ from test_journal import ORIGINAL, journal_started
 import aioh5saver
 from aioh5saver import CorruptJournalError, H5SaverLowLevel, UnfinishedWriteError
 from aioh5saver.engine.journal import _HEADER, _RECORD, JournaledFile, journal_path, roll_back
-from aioh5saver.tools.recover import read_superblock
+from aioh5saver.engine.superblock import read_superblock
 from cast_cases import CASES as CAST_CASES
 from cast_cases import CastCase, by_target
 from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format

@@ -48,7 +48,7 @@ from pymodaq_utils.utils import JsonConverter
 import aioh5saver
 from aioh5saver import H5SaverLowLevel
 from aioh5saver.format.pickled_str import decode_pickled_str
-from aioh5saver.sync.staging import STAGING_SUFFIX
+from aioh5saver.format.staging import STAGING_SUFFIX
 
 #: What one reader or writer child may take.
 CHILD_TIMEOUT_S = 90.0

@@ -34,9 +34,10 @@ import numpy as np
 import pytest
 
 import aioh5saver as h5s
+from aioh5saver.engine.superblock import read_superblock
+from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE
 from aioh5saver.tools import inspect as tree
 from aioh5saver.tools.inspect import ValueText
-from aioh5saver.tools.recover import FLAG_SWMR_WRITE, FLAG_WRITE, read_superblock
 from helpers import child_processes
 
 pytestmark = pytest.mark.anyio

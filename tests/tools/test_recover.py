@@ -17,13 +17,8 @@ import numpy as np
 import pytest
 
 import aioh5saver as h5s
-from aioh5saver.tools.recover import (
-    FLAG_SWMR_WRITE,
-    FLAG_WRITE,
-    Superblock,
-    lookup3,
-    read_superblock,
-)
+from aioh5saver.engine.superblock import Superblock, read_superblock
+from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE, lookup3
 
 # Published with lookup3.c (Bob Jenkins, 2006), in its self-test driver5().
 LOOKUP3_VECTORS = [
@@ -328,7 +323,8 @@ def test_the_sync_saver_continuing_a_killed_swmr_writers_file_folds_its_staged_l
     the Logger's staging array, a stale ``shape`` attribute) is brought up to date when the
     synchronous saver opens it to continue: the staged lines come before the new one, the
     staging array is gone and the shapes are true."""
-    from aioh5saver.sync.staging import STAGING_SUFFIX, append_staged, create_staging
+    from aioh5saver.format.staging import STAGING_SUFFIX
+    from aioh5saver.sync.staging import append_staged, create_staging
 
     saver = h5s.H5SaverLowLevel()
     saver.init_file(h5_path, new_file=True, swmr_mode=True)

@@ -36,6 +36,7 @@ from aioh5saver.aio.ops import (
     SwmrOp,
     TextAppend,
 )
+from aioh5saver.engine.external import check_stored_in_file
 from aioh5saver.engine.space import RESERVE_BYTES, SpaceGuard
 from aioh5saver.errors import (
     ClosedFileError,
@@ -56,7 +57,7 @@ from aioh5saver.sync.backend import (
     file_identity,
     reconcile_swmr_attrs_of,
 )
-from aioh5saver.sync.nodes import CARRAY, EARRAY, Node, StringARRAY, check_stored_in_file
+from aioh5saver.sync.nodes import CARRAY, EARRAY, Node, StringARRAY
 from aioh5saver.sync.saver import H5SaverLowLevel
 from aioh5saver.sync.staging import append_staged, create_staging, fold_staged_strings, read_staged
 

@@ -22,8 +22,9 @@ import numpy as np
 from h5py import h5s, h5t
 
 from aioh5saver.aio.ops import copy_rows
+from aioh5saver.engine.boundary import h5_errors, require_writable
 from aioh5saver.format.attrs import encode_attr
-from aioh5saver.sync.nodes import EARRAY, h5_errors, require_writable
+from aioh5saver.sync.nodes import EARRAY
 
 __all__ = ["ArrayWriter"]
 

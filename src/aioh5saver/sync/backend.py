@@ -20,6 +20,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from aioh5saver.engine.boundary import check_fits_in_memory, h5_errors
+from aioh5saver.engine.external import UnresolvedPathError, check_stored_in_file, locate
 from aioh5saver.engine.journal import JournaledFile, journal_path
 from aioh5saver.errors import (
     ClosedFileError,
@@ -38,20 +40,7 @@ from aioh5saver.errors import (
 )
 from aioh5saver.format.attrs import decode_attr, encode_attr
 from aioh5saver.format.enums import GroupType
-from aioh5saver.sync.nodes import (
-    CARRAY,
-    EARRAY,
-    GROUP,
-    VLARRAY,
-    Node,
-    StringARRAY,
-    UnresolvedPathError,
-    check_fits_in_memory,
-    check_stored_in_file,
-    h5_errors,
-    locate,
-    wrap_node,
-)
+from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, VLARRAY, Node, StringARRAY, wrap_node
 
 __all__ = [
     "CHUNK_CACHE_BYTES",

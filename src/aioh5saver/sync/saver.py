@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.errors import (
     ClosedFileError,
     InvalidArgumentError,
@@ -34,7 +35,6 @@ from aioh5saver.sync.backend import (
 from aioh5saver.sync.channels import ChannelAxis, add_enlargeable_channel, add_nav_axis
 from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, Node, StringARRAY
 from aioh5saver.sync.staging import fold_staged_strings
-from aioh5saver.tools.recover import read_superblock
 
 __all__ = ["H5SaverLowLevel"]
 

@@ -1,13 +1,8 @@
-"""Strings written while SWMR is on: staged in fixed-width rows, folded in when SWMR ends.
-
-HDF5 readers fail while a SWMR writer appends variable-length data (185 of 200 reads failed in
-a test here), and PyMoDAQ stores strings and log lines as variable-length rows. So while SWMR is
-on, each string array ``X`` has a staging array ``X`` + :data:`STAGING_SUFFIX` beside it, of
-fixed-width rows (``size``, ``more``, ``text``): a string is cut into pieces of at most
-:data:`PIECE_BYTES` UTF-8 bytes, ``more`` set on every piece but the last. When SWMR ends the
-staged strings are appended to ``X`` in order and the staging array is deleted, so the file is
-PyMoDAQ's again. A file left by a killed writer still holds its staging arrays:
-:func:`fold_staged_strings` is what recovery runs.
+"""Staging arrays in a file: created beside string arrays while SWMR is on, appended to, read,
+and folded into their string arrays when SWMR ends (the encoding is :mod:`.format.staging`'s).
+When SWMR ends the staged strings are appended to each string array in order and the staging
+array is deleted, so the file is PyMoDAQ's again. A file left by a killed writer still holds
+its staging arrays: :func:`fold_staged_strings` is what recovery runs.
 """
 
 from __future__ import annotations
@@ -18,26 +13,25 @@ from typing import Any
 import h5py
 import numpy as np
 
-from aioh5saver.sync.nodes import StringARRAY, check_stored_in_file, h5_errors
+from aioh5saver.engine.boundary import h5_errors
+from aioh5saver.engine.external import check_stored_in_file
+from aioh5saver.format.staging import (
+    FOLD_BASE_ATTR,
+    STAGING_DTYPE,
+    STAGING_SUFFIX,
+    staged_rows,
+    staged_texts,
+)
+from aioh5saver.sync.nodes import StringARRAY
 
 __all__ = [
-    "FOLD_BASE_ATTR",
-    "PIECE_BYTES",
-    "STAGING_DTYPE",
-    "STAGING_SUFFIX",
     "append_staged",
     "create_staging",
     "fold_staged_strings",
     "read_staged",
 ]
 
-STAGING_SUFFIX = "__swmr_staging"
-PIECE_BYTES = 254
-STAGING_DTYPE = np.dtype([("size", "u1"), ("more", "u1"), ("text", f"S{PIECE_BYTES}")])
 _CHUNK_ROWS = 256
-#: Set on a staging array as its fold begins: the row of the string array its first string goes
-#: to, so that a fold interrupted after appending is not appended twice.
-FOLD_BASE_ATTR = "fold_base"
 
 
 def create_staging(target: StringARRAY) -> h5py.Dataset:
@@ -59,19 +53,9 @@ def create_staging(target: StringARRAY) -> h5py.Dataset:
     return staging
 
 
-def _pieces(text: str) -> np.ndarray:
-    payload = text.encode("utf-8", "surrogatepass")
-    count = max(1, -(-len(payload) // PIECE_BYTES))
-    rows = np.zeros(count, dtype=STAGING_DTYPE)
-    for index in range(count):
-        piece = payload[index * PIECE_BYTES : (index + 1) * PIECE_BYTES]
-        rows[index] = (len(piece), index < count - 1, piece)
-    return rows
-
-
 def append_staged(staging: h5py.Dataset, texts: list[str]) -> None:
     """Append ``texts`` to a staging array, in order, with one resize and one write."""
-    rows = np.concatenate([_pieces(text) for text in texts])
+    rows = np.concatenate([staged_rows(text) for text in texts])
     with h5_errors(staging, f"stage strings in {staging.name}"):
         start = staging.shape[0]
         staging.resize(start + rows.shape[0], axis=0)
@@ -83,24 +67,7 @@ def read_staged(staging: Any) -> list[str]:
     died while writing it) is left out."""
     with h5_errors(staging, f"read {staging.name}"):
         rows = staging[()]
-    texts: list[str] = []
-    pieces: list[bytes] = []
-    for size, more, text in rows.tolist():
-        # A crafted size cannot make a piece longer than its field.
-        pieces.append(bytes(text).ljust(min(size, PIECE_BYTES), b"\0")[:size])
-        if not more:
-            texts.append(_decode(b"".join(pieces)))
-            pieces = []
-    return texts
-
-
-def _decode(payload: bytes) -> str:
-    """The text of staged bytes: what :func:`_pieces` encoded (lone surrogates included), or,
-    for bytes no writer of ours wrote, the UTF-8 text with each undecodable byte replaced."""
-    try:
-        return payload.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:
-        return payload.decode("utf-8", "replace")
+    return staged_texts(rows.tolist())
 
 
 def fold_staged_strings(

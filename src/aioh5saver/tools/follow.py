@@ -48,6 +48,8 @@ import anyio
 import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from aioh5saver.engine.file_users import lock_state, writer_pids
+from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.errors import (
     CorruptFileError,
     FileInUseError,
@@ -56,24 +58,21 @@ from aioh5saver.errors import (
     UnsafeContentError,
     describe,
 )
+from aioh5saver.format.layout import ENLARGEABLE_KINDS
+from aioh5saver.format.staging import STAGING_SUFFIX, is_staging, is_staging_dtype
 from aioh5saver.tools.inspect import (
     DEFAULT_MAX_MEMORY,
-    ENLARGEABLE_KINDS,
     NO_WRITER_HINT,
-    STAGING_SUFFIX,
     WalkStats,
     child_command,
     count_staged,
     dataset_kind,
-    is_staging,
-    is_staging_dtype,
     iter_nodes,
     not_swmr_message,
     open_h5,
     parse_answer,
     read_labels,
 )
-from aioh5saver.tools.recover import lock_state, read_superblock, writer_pids
 
 __all__ = ["ArrayUpdate", "WriterClosed", "follow", "follow_in_child"]
 
@@ -275,7 +274,7 @@ def rows_by_array(file: Any, max_nodes: int) -> dict[str, int]:
     dataset without a first axis (a scalar or an empty dataspace, whatever its ``CLASS``
     says) has no rows to follow and is left out, and so is one whose data are stored in other
     files (external raw storage, a virtual dataset: see :func:`.nodes.stored_outside`)."""
-    from aioh5saver.sync.nodes import stored_outside
+    from aioh5saver.engine.external import stored_outside
 
     counts: dict[str, int] = {}
     staged: dict[str, int] = {}

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aioh5saver.engine.file_users import lock_state, writer_pids
+from aioh5saver.engine.superblock import Superblock, read_superblock
 from aioh5saver.errors import (
     CorruptFileError,
     FileInUseError,
@@ -50,10 +52,10 @@ from aioh5saver.errors import (
     UnsafeContentError,
     describe,
 )
-from aioh5saver.tools.recover import Superblock, lock_state, read_superblock, writer_pids
+from aioh5saver.format.layout import PYMODAQ_CLASSES, fixed_kind, vlen_kind
+from aioh5saver.format.staging import STAGING_SUFFIX, is_staging_dtype, staged_texts
 
 __all__ = [
-    "ENLARGEABLE_KINDS",
     "MAX_ATTRS",
     "MAX_ATTR_BYTES",
     "MAX_DEPTH",
@@ -62,15 +64,11 @@ __all__ = [
     "NodeInfo",
     "ValueText",
     "inspect_file",
-    "is_staging",
     "render_report",
 ]
 
 # Kept here rather than imported from .staging, which imports h5py: the parent side of this
 # module never touches HDF5.
-STAGING_SUFFIX = "__swmr_staging"
-ENLARGEABLE_KINDS = frozenset({"EARRAY", "VLARRAY", "StringARRAY"})
-PYMODAQ_CLASSES = frozenset({"GROUP", "CARRAY", "EARRAY", "VLARRAY"})
 MAX_DEPTH = 100
 MAX_ATTRS = 64
 MAX_ATTR_BYTES = 1 << 20
@@ -99,11 +97,6 @@ NO_WRITER_HINT = (
     "its superblock says a writer has it open, but no process on this machine has it open "
     "for writing: if its writer was killed, 'aioh5saver recover' makes it readable again"
 )
-
-
-def is_staging(path: str) -> bool:
-    """True if ``path`` names a SWMR staging array (``<name>__swmr_staging``)."""
-    return path.endswith(STAGING_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -676,21 +669,17 @@ def read_labels(obj: Any) -> dict[str, Any]:
 
 
 def dataset_kind(obj: Any, labels: dict[str, Any]) -> str:
-    """The kind shown for a dataset, from what it is (the rule of :func:`.nodes.node_kind`,
+    """The kind shown for a dataset, from what it is (the rule of :mod:`.format.layout`,
     applied to labels already read): ``"dataset"`` when its ``CLASS`` is no PyMoDAQ class."""
     import h5py
-    import numpy as np
 
     label = labels.get("CLASS")
     if not isinstance(label, str) or label not in PYMODAQ_CLASSES:
         return "dataset"
     base = h5py.check_vlen_dtype(obj.dtype)
     if base is not None:
-        subdtype = labels.get("subdtype")
-        is_string = isinstance(subdtype, str) and subdtype == "string" and base == np.uint8
-        return "StringARRAY" if is_string else "VLARRAY"
-    resizable = obj.ndim >= 1 and obj.maxshape is not None and obj.maxshape[0] is None
-    return "EARRAY" if resizable and label == "EARRAY" else "CARRAY"
+        return vlen_kind(base, labels.get("subdtype"))
+    return fixed_kind(obj.maxshape, label)
 
 
 def iter_nodes(
@@ -960,12 +949,6 @@ def find_logger(file: Any) -> str | None:
     return None
 
 
-def is_staging_dtype(dtype: Any) -> bool:
-    """True if ``dtype`` has the fields of a SWMR staging array (``size``, ``more``, ``text``)."""
-    names = getattr(dtype, "names", None)
-    return names is not None and {"size", "more", "text"} <= set(names)
-
-
 def count_staged(dataset: Any) -> int:
     """How many complete strings a SWMR staging array holds (pieces with ``more`` unset end a
     string), read in blocks. A staging array of more than :data:`MAX_STAGED_ROWS` rows (a
@@ -990,15 +973,6 @@ def count_staged(dataset: Any) -> int:
     return count
 
 
-def _staged_text(data: bytes) -> str:
-    """A staged string: UTF-8 with lone surrogates (as the writer encodes it); bytes that are
-    not even that (a crafted file) shown as ``\\xNN``."""
-    try:
-        return data.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:
-        return data.decode("utf-8", "backslashreplace")
-
-
 def _staged_tail(dataset: Any, count: int) -> list[str]:
     """The last ``count`` complete strings of a staging array, each cut to :data:`MAX_LINE`,
     reading at most 64 Ki rows from its end."""
@@ -1007,20 +981,15 @@ def _staged_tail(dataset: Any, count: int) -> list[str]:
     window = 4 * count + 16
     while True:
         start = max(0, total - window)
-        rows = dataset[start:total].tolist()
-        texts: list[str] = []
-        pieces: list[bytes] = []
-        started = start == 0
-        for size, more, text in rows:
-            if not started:
-                started = not more  # the rest of a string begun before the window
-                continue
-            # A piece's size never exceeds the field's width (a crafted one is cut to it).
-            size = max(0, min(int(size), width))
-            pieces.append(bytes(text).ljust(size, b"\0")[:size])
-            if not more:
-                texts.append(_staged_text(b"".join(pieces))[:MAX_LINE])
-                pieces = []
+        texts = [
+            text[:MAX_LINE]
+            for text in staged_texts(
+                dataset[start:total].tolist(),
+                width=width,
+                undecodable="backslashreplace",
+                begins_mid_string=start != 0,
+            )
+        ]
         if len(texts) >= count or start == 0 or window >= 1 << 16:
             return texts[-count:] if count else []
         window *= 4
@@ -1030,8 +999,8 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
     """The Logger's path, its line count (staged ones included) and its last lines."""
     import h5py
 
+    from aioh5saver.engine.external import describe_outside, stored_outside
     from aioh5saver.format.pickled_str import decode_pickled_str
-    from aioh5saver.sync.nodes import describe_outside, stored_outside
 
     log: dict[str, Any] = {"path": None, "total": 0, "staged": 0, "lines": [], "error": None}
     path = find_logger(file)
@@ -1073,7 +1042,7 @@ def _log(file: Any, log_lines: int) -> dict[str, Any]:
 
 
 def _inspect_in_child(where: str, swmr_read: bool, log_lines: int, max_nodes: int) -> Any:
-    from aioh5saver.sync.nodes import describe_outside, stored_outside
+    from aioh5saver.engine.external import describe_outside, stored_outside
 
     try:
         file = open_h5(where, swmr_read)

@@ -19,8 +19,6 @@ It refuses a file another process is writing: one whose HDF5 file lock (an exclu
 process it can see (``/proc/<pid>/fd``) has open for writing; SWMR writers release HDF5's lock,
 so only the second check finds them. A writer on another machine (network file system) or
 under another user cannot be seen: make sure it is gone.
-
-This module also holds the superblock reader that :mod:`.tree` and :mod:`.reader` use.
 """
 
 from __future__ import annotations
@@ -28,297 +26,19 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import stat
-import struct
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from aioh5saver.engine.file_users import writer_pids
 from aioh5saver.engine.journal import Rollback, roll_back
+from aioh5saver.engine.superblock import Superblock, superblock_of
 from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
-from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE, SIGNATURE, lookup3
+from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE
 
 __all__ = [
-    "FLAG_SWMR_WRITE",
-    "FLAG_WRITE",
     "RecoveryReport",
-    "Superblock",
-    "lock_state",
-    "lookup3",
-    "read_superblock",
     "recover",
     "render_recovery",
-    "writer_pids",
 ]
-
-_VALID_OFFSET_SIZES = (2, 4, 8, 16, 32)
-# What a superblock can span: the version 0/1 header, four addresses and a symbol table entry
-# (40 + 4 * 32 + 32 + 2 * 32) stays under this.
-_SUPERBLOCK_MAX_BYTES = 512
-
-
-# -- the superblock ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Superblock:
-    """What aioh5saver needs of an HDF5 superblock, and where its fields are in the file.
-
-    ``eof`` is the recorded end-of-file address. Other addresses are relative to ``base`` (the
-    superblock's offset, past any user block) but HDF5 stores this one with ``base`` added:
-    it is the size the file should have. ``flags`` is None for versions 0 and 1, whose
-    consistency flags HDF5 does not use to mark writers.
-    """
-
-    offset: int
-    version: int
-    offset_size: int
-    flags: int | None
-    base: int
-    eof: int
-    eof_field: int
-    raw: bytes
-    checksum_ok: bool | None
-
-    @property
-    def writing(self) -> bool:
-        """True if the flags say a writer has the file open."""
-        return bool(self.flags and self.flags & (FLAG_WRITE | FLAG_SWMR_WRITE))
-
-    @property
-    def swmr_writing(self) -> bool:
-        """True if the flags say a writer has the file open under SWMR."""
-        return bool(self.flags and self.flags & FLAG_SWMR_WRITE)
-
-    @property
-    def recorded_end(self) -> int:
-        """The size in bytes the file should have, by the superblock."""
-        return self.eof
-
-    def patched(self, *, flags: int | None = None, eof: int | None = None) -> bytes:
-        """The superblock's bytes with new ``flags`` and/or ``eof``, checksum recomputed."""
-        data = bytearray(self.raw)
-        if flags is not None:
-            if self.version < 2:
-                raise ValueError("versions 0 and 1 have no consistency flags to patch")
-            data[11] = flags
-        if eof is not None:
-            data[self.eof_field : self.eof_field + self.offset_size] = eof.to_bytes(
-                self.offset_size, "little"
-            )
-        if self.version >= 2:
-            end = len(data) - 4
-            data[end:] = struct.pack("<I", lookup3(bytes(data[:end])))
-        return bytes(data)
-
-
-def _pread_exact(fd: int, size: int, offset: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        piece = os.pread(fd, size - len(data), offset + len(data))
-        if not piece:
-            break
-        data += piece
-    return data
-
-
-def _find_signature(fd: int, size: int, where: str) -> int:
-    """The offset of the superblock: 0, 512, 1024, 2048... (a user block may precede it)."""
-    offset = 0
-    while offset + len(SIGNATURE) <= size:
-        if _pread_exact(fd, len(SIGNATURE), offset) == SIGNATURE:
-            return offset
-        offset = 512 if offset == 0 else offset * 2
-    raise CorruptFileError(
-        f"{where}: expected an HDF5 file (the signature \\x89HDF\\r\\n\\x1a\\n at offset 0, 512, "
-        f"1024, 2048...), got {size} bytes without it: not an HDF5 file"
-    )
-
-
-def _superblock_at(fd: int, offset: int, size: int, where: str) -> Superblock:
-    head = _pread_exact(fd, _SUPERBLOCK_MAX_BYTES, offset)
-    if len(head) < 12:
-        raise CorruptFileError(f"{where}: expected an HDF5 superblock, got a truncated one")
-    version = head[8]
-    if version in (0, 1):
-        offset_size = head[13]
-        fields_at = 24 if version == 0 else 28
-        flags: int | None = None
-    elif version in (2, 3):
-        offset_size = head[9]
-        fields_at = 12
-        flags = head[11]
-    else:
-        raise CorruptFileError(
-            f"{where}: expected an HDF5 superblock of version 0 to 3, got version {version}"
-        )
-    if offset_size not in _VALID_OFFSET_SIZES:
-        raise CorruptFileError(
-            f"{where}: expected a superblock 'size of offsets' in {_VALID_OFFSET_SIZES}, got "
-            f"{offset_size}: the superblock is damaged"
-        )
-    # Versions 2/3: base, extension, end of file, root; then the checksum. Versions 0/1:
-    # base, free space, end of file, driver info; then the root symbol table entry.
-    length = fields_at + 4 * offset_size + 4 if version >= 2 else fields_at + 4 * offset_size
-    if len(head) < length or offset + length > size:
-        raise CorruptFileError(
-            f"{where}: expected a superblock of {length} bytes at offset {offset}, got a file "
-            f"of {size} bytes that ends inside it"
-        )
-    raw = head[:length]
-
-    def address(index: int) -> int:
-        start = fields_at + index * offset_size
-        return int.from_bytes(raw[start : start + offset_size], "little")
-
-    checksum_ok: bool | None = None
-    if version >= 2:
-        (stored,) = struct.unpack_from("<I", raw, length - 4)
-        checksum_ok = stored == lookup3(raw[:-4])
-    eof_field = fields_at + 2 * offset_size
-    return Superblock(
-        offset=offset,
-        version=version,
-        offset_size=offset_size,
-        flags=flags,
-        base=address(0),
-        eof=address(2),
-        eof_field=eof_field,
-        raw=raw,
-        checksum_ok=checksum_ok,
-    )
-
-
-def read_superblock(path: str | os.PathLike[str]) -> Superblock:
-    """The superblock of the HDF5 file at ``path``, read from its bytes (no HDF5 call, so this
-    cannot hang on a damaged file).
-
-    Raises :class:`MissingFileError` if there is no file, :class:`CorruptFileError` if it is
-    not HDF5 (no signature) or its superblock is damaged.
-    """
-    where = os.fspath(path)
-    try:
-        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
-    try:
-        return _superblock_of(fd, where)
-    finally:
-        os.close(fd)
-
-
-def _superblock_of(fd: int, where: str) -> Superblock:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise CorruptFileError(f"{where}: expected a regular HDF5 file, got {_file_type(info)}")
-    return _superblock_at(fd, _find_signature(fd, info.st_size, where), info.st_size, where)
-
-
-def _file_type(info: os.stat_result) -> str:
-    if stat.S_ISDIR(info.st_mode):
-        return "a directory"
-    if stat.S_ISFIFO(info.st_mode):
-        return "a named pipe"
-    return "a special file"
-
-
-# -- who else has the file -----------------------------------------------------------------------
-
-
-def lock_state(path: str | os.PathLike[str]) -> str:
-    """The file lock state of the file: ``"exclusive"`` (an HDF5 writer using file locking has
-    it), ``"shared"`` (HDF5 readers using file locking have it) or ``"free"`` (nobody, or
-    processes that do not lock: SWMR writers release HDF5's lock once SWMR is on);
-    ``"unknown"`` where the file system has no locks.
-
-    On Linux this reads ``/proc/locks``, which takes no lock: probing with ``flock`` would, for
-    an instant, make a writer opening the file at that moment fail."""
-    where = os.fspath(path)
-    info = os.stat(where)
-    state = _state_from_proc_locks(info)
-    if state is not None:
-        return state
-    fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        return _probe_lock(fd)
-    finally:
-        os.close(fd)
-
-
-def _state_from_proc_locks(info: os.stat_result) -> str | None:
-    try:
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    state = "free"
-    for line in table.splitlines():
-        fields = line.split()
-        # "1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> <start> <end>"; "->" marks a waiter.
-        if len(fields) < 6 or fields[1] == "->" or fields[5] != device:
-            continue
-        if fields[3] == "WRITE":
-            return "exclusive"
-        state = "shared"
-    return state
-
-
-def _probe_lock(fd: int) -> str:
-    for state, operation in (("free", fcntl.LOCK_EX), ("shared", fcntl.LOCK_SH)):
-        try:
-            fcntl.flock(fd, operation | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
-                return "unknown"
-            raise
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return state
-    return "exclusive"
-
-
-def writer_pids(path: str | os.PathLike[str], *, ignore_fd: int | None = None) -> list[int]:
-    """The processes that have the file open for writing, as far as ``/proc`` shows them
-    (Linux; processes of other users are not visible; elsewhere: an empty list). The calling
-    process counts too, except for its descriptor ``ignore_fd``."""
-    proc = Path("/proc")
-    if not sys.platform.startswith("linux") or not proc.is_dir():
-        return []
-    target = os.stat(os.fspath(path))
-    me = os.getpid()
-    found: list[int] = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        if _has_open_for_writing(entry, target, skip=ignore_fd if pid == me else None):
-            found.append(pid)
-    return sorted(found)
-
-
-def _has_open_for_writing(process: Path, target: os.stat_result, skip: int | None) -> bool:
-    try:
-        descriptors = os.listdir(process / "fd")
-    except OSError:
-        return False  # gone, or another user's
-    for name in descriptors:
-        if not name.isdigit() or (skip is not None and int(name) == skip):
-            continue
-        try:
-            info = os.stat(process / "fd" / name)
-            if (info.st_dev, info.st_ino) != (target.st_dev, target.st_ino):
-                continue
-            flags_line = next(
-                line
-                for line in (process / "fdinfo" / name).read_text().splitlines()
-                if line.startswith("flags:")
-            )
-        except (OSError, StopIteration):
-            continue
-        if int(flags_line.split()[1], 8) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR):
-            return True
-    return False
 
 
 # -- recovery ------------------------------------------------------------------------------------
@@ -376,15 +96,17 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
     except FileNotFoundError:
         raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
     try:
-        superblock = _superblock_of(fd, where)
+        superblock = superblock_of(fd, where)
         _claim(fd, where)
         rolled_back = roll_back(where)
         if rolled_back is not None:
-            superblock = _superblock_of(fd, where)
+            superblock = superblock_of(fd, where)
         flags_cleared, eof_repaired = _patch(fd, superblock, where)
     finally:
         os.close(fd)  # also releases the lock
-    from aioh5saver.tools.inspect import ENLARGEABLE_KINDS, inspect_file, is_staging
+    from aioh5saver.format.layout import ENLARGEABLE_KINDS
+    from aioh5saver.format.staging import is_staging
+    from aioh5saver.tools.inspect import inspect_file
 
     try:
         # One log line is read, not only counted: a Logger whose rows lie past the end of the
