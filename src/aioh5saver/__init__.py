@@ -39,8 +39,10 @@ from aioh5saver.sync.channels import ChannelAxis
 from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
 from aioh5saver.sync.saver import H5SaverLowLevel
 from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, follow
-from aioh5saver.tools.inspect import FileReport, NodeInfo, inspect_file, render_report
+from aioh5saver.tools.inspect import inspect_file
 from aioh5saver.tools.recover import RecoveryReport, recover, render_recovery
+from aioh5saver.tools.render import render_report
+from aioh5saver.tools.report import FileReport, NodeInfo
 
 __all__ = [
     "CARRAY",

@@ -36,8 +36,8 @@ import pytest
 import aioh5saver as h5s
 from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE
-from aioh5saver.tools import inspect as tree
-from aioh5saver.tools.inspect import ValueText
+from aioh5saver.tools import limits
+from aioh5saver.tools.report import ValueText
 from helpers import child_processes
 
 pytestmark = pytest.mark.anyio
@@ -630,7 +630,7 @@ def test_inspect_shows_the_logger_but_does_not_count_an_absurd_staging_array(
     assert (report.log_lines, report.log_total, report.log_staged) == (("first line",), 1, 0)
     assert report.notes == (
         "log lines: UnsafeContentError: expected a SWMR staging array of at most "
-        f"{tree.MAX_STAGED_ROWS} rows, got /RawData/Logger__swmr_staging of {2**40} rows: "
+        f"{limits.MAX_STAGED_ROWS} rows, got /RawData/Logger__swmr_staging of {2**40} rows: "
         "not counted",
     )
 
@@ -665,9 +665,9 @@ def test_inspect_and_the_sync_reader_take_kinds_and_shapes_from_the_data(tmp_pat
             assert len(array) == 3
             if decoded is not None:
                 assert node.attrs["shape"] == decoded, name
-        cut = len(LYING_SHAPES["Shape_deep"][0]) - tree.MAX_TEXT
+        cut = len(LYING_SHAPES["Shape_deep"][0]) - limits.MAX_TEXT
         assert nodes["/RawData/Shape_deep"].attrs["shape"] == (
-            LYING_SHAPES["Shape_deep"][0][: tree.MAX_TEXT] + f"… [{cut} more characters]"
+            LYING_SHAPES["Shape_deep"][0][: limits.MAX_TEXT] + f"… [{cut} more characters]"
         )
         assert nodes["/RawData/Dtype_lie"].attrs["dtype"] == "complex256"
         assert saver.read("/RawData/Dtype_lie").dtype == np.float64
@@ -715,9 +715,9 @@ def test_inspect_and_the_sync_reader_bound_groups_nested_1200_deep(tmp_path: Pat
     assert nodes[MIDDLE].shape == (5, 2)
     assert BOTTOM not in nodes
     deepest = max(nodes, key=lambda where: where.count("/"))
-    assert deepest.count("/") == tree.MAX_DEPTH
-    assert nodes[deepest].error == f"nested deeper than {tree.MAX_DEPTH} levels: not listed"
-    assert f"! nested deeper than {tree.MAX_DEPTH} levels" in text
+    assert deepest.count("/") == limits.MAX_DEPTH
+    assert nodes[deepest].error == f"nested deeper than {limits.MAX_DEPTH} levels: not listed"
+    assert f"! nested deeper than {limits.MAX_DEPTH} levels" in text
     kinds = sync_kinds(path)
     assert kinds[BOTTOM] == "EARRAY"
     assert len(kinds) == 3 + DEPTH + 2  # /, /RawData, the Logger, the groups, two arrays
@@ -755,11 +755,11 @@ def test_inspect_cuts_very_long_names_and_keeps_them_apart(tmp_path: Path) -> No
     assert len(arrays) == 2
     for where in arrays:
         component = where.split("/")[2]
-        assert component.startswith("n" * tree.MAX_NAME + "…[60000 chars, #")
-        assert len(component) == tree.MAX_NAME + len("…[60000 chars, #12345678]")
+        assert component.startswith("n" * limits.MAX_NAME + "…[60000 chars, #")
+        assert len(component) == limits.MAX_NAME + len("…[60000 chars, #12345678]")
     assert sorted(nodes[where].shape or () for where in arrays) == [(2, 2), (3, 2)]
     (name,) = nodes["/RawData"].attrs.keys() - {"CLASS"}
-    assert name.startswith("a" * tree.MAX_NAME + "…[60000 chars, #")
+    assert name.startswith("a" * limits.MAX_NAME + "…[60000 chars, #")
     assert max(len(line) for line in text.splitlines()) < 400
     with read_only(path) as saver:
         assert saver.read(f"/RawData/{LONG_A}/Data").shape == (2, 2)
@@ -911,7 +911,7 @@ async def test_follow_refuses_each_hostile_file_with_its_error(tmp_path: Path) -
     assert "expected HDF5 to read the file within the timeout of 1.5 s" in messages["heap"]
     assert messages["staging"] == (
         f"{files['staging'][0]}: expected a SWMR staging array of at most "
-        f"{tree.MAX_STAGED_ROWS} rows, got /RawData/Logger__swmr_staging of {2**40} rows: "
+        f"{limits.MAX_STAGED_ROWS} rows, got /RawData/Logger__swmr_staging of {2**40} rows: "
         "not counted"
     )
     assert "'aioh5saver recover' makes it readable again" in messages["dead"]

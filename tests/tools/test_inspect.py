@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import aioh5saver as h5s
-from aioh5saver.tools import inspect as tree
-from aioh5saver.tools.inspect import ValueText
+from aioh5saver.tools import limits, sandbox
+from aioh5saver.tools.report import ValueText
 
 
 def _all_paths(path: Path) -> set[str]:
@@ -220,7 +220,7 @@ def _hostile_file(path: Path, sentinel: Path) -> None:
         loop["dangling"] = h5py.SoftLink("/nowhere")
         loop["external"] = h5py.ExternalLink("/etc/passwd", "/x")
         deep = raw
-        for _ in range(tree.MAX_DEPTH + 20):
+        for _ in range(limits.MAX_DEPTH + 20):
             deep = deep.create_group("d")
 
 
@@ -239,8 +239,8 @@ def test_inspect_shows_a_hostile_file_without_running_or_following_anything(
     assert isinstance(raw.attrs["evil"], str)
     assert "__import__" in raw.attrs["evil"]
     assert raw.attrs["huge"] == ValueText(f"<{300_000 * 8} bytes: too large to show>")
-    cut = 10_000 - tree.MAX_TEXT
-    assert raw.attrs["long"] == "x" * tree.MAX_TEXT + f"… [{cut} more characters]"
+    cut = 10_000 - limits.MAX_TEXT
+    assert raw.attrs["long"] == "x" * limits.MAX_TEXT + f"… [{cut} more characters]"
     assert nodes["/RawData/fake_earray"].kind == "CARRAY"
     assert nodes["/RawData/absurd"].shape == (2**40, 2**20)
     assert nodes["/RawData/absurd"].kind == "dataset"
@@ -251,7 +251,7 @@ def test_inspect_shows_a_hostile_file_without_running_or_following_anything(
     assert nodes["/RawData/loop/external"].target == "/etc/passwd:/x"
     assert "/RawData/bad\\xffname\x07" in nodes
     deepest = max(nodes, key=lambda p: p.count("/"))
-    assert deepest.count("/") == tree.MAX_DEPTH
+    assert deepest.count("/") == limits.MAX_DEPTH
     assert "nested deeper" in (nodes[deepest].error or "")
     assert report.log_lines[0] == "a real line"
     assert report.log_lines[1].startswith("<row 1 not shown")
@@ -291,7 +291,7 @@ def test_inspect_kills_a_child_that_does_not_answer_in_time(
     def hanging_child(arguments: list[str], max_memory: int) -> tuple[list[str], dict[str, str]]:
         return [sys.executable, "-c", hang, str(pid_file)], dict(os.environ)
 
-    monkeypatch.setattr(tree, "child_command", hanging_child)
+    monkeypatch.setattr(sandbox, "child_command", hanging_child)
     with pytest.raises(h5s.CorruptFileError, match=r"test\.h5.*timeout of 1 s"):
         h5s.inspect_file(h5_path, timeout=1.0)
     with pytest.raises(ProcessLookupError):

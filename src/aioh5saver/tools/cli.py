@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, cast
 import anyio
 
 from aioh5saver.errors import SaverError
+from aioh5saver.tools.arguments import non_negative_int, positive_seconds
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -63,33 +64,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(self.prog, f"{message} (see '{self.prog} --help')")
-
-
-# -- argument types ----------------------------------------------------------------------------
-
-
-def positive_seconds(text: str) -> float:
-    """A positive, finite number of seconds (0, negative, nan and inf are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number of seconds, got {text!r}"
-        ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """A whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
 
 
 # -- the parser --------------------------------------------------------------------------------
@@ -521,7 +495,8 @@ def _summary_lines(summary: DemoSummary) -> list[str]:
 
 
 def _run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
-    from aioh5saver.tools.inspect import inspect_file, render_report
+    from aioh5saver.tools.inspect import inspect_file
+    from aioh5saver.tools.render import render_report
 
     path = _existing_file(args.path, f"{PROG} inspect")
     _out(render_report(inspect_file(path, log_lines=args.log_lines, timeout=args.timeout)))

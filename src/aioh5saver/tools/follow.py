@@ -7,25 +7,28 @@ file. Always close it, e.g. ``async with contextlib.aclosing(follow(path)) as up
 
 How, and why so:
 
-- The HDF5 work runs in a child process (the same one :mod:`.tree` uses, in its ``follow``
-  mode), never on the event loop's thread and never in this process: a crafted file can make
-  HDF5 hang or allocate without bound, and the child has a memory limit and is killed when it
-  stops answering. It prints one JSON line per poll; closing the generator kills it.
+- The HDF5 work runs in a child process (the one ``inspect`` uses, :mod:`.child`, in its
+  ``follow`` mode: :mod:`.follow_child`), never on the event loop's thread and never in this
+  process: a crafted file can make HDF5 hang or allocate without bound, and the child has a
+  memory limit and is killed when it stops answering. It prints one JSON line per poll;
+  closing the generator kills it.
 - Each poll opens the file afresh as a SWMR reader (``swmr=True, locking=False``), walks it and
   closes it. A reader opened before the writer created nodes cannot see them (HDF5 fails with
   "incorrect cache entry type"), because the writer ends SWMR, closes and reopens the file to
   create nodes; a fresh open every poll sees every new node, and needs no ``refresh()``.
 - The writer's state comes from the superblock's consistency flags, read from the file's bytes
-  (:func:`~.recover.read_superblock`). While a SWMR-capable file is written without SWMR (the
-  writer creating nodes, or not yet started), polls wait; after ``wait_for_swmr`` seconds of it
-  :class:`FileInUseError` is raised. A file of superblock version 0 or 1 whose HDF5 lock a
-  writer holds can never be read while written: that raises at once.
+  (:func:`~aioh5saver.engine.superblock.read_superblock`). While a SWMR-capable file is
+  written without SWMR (the writer creating nodes, or not yet started), polls wait; after
+  ``wait_for_swmr`` seconds of it :class:`FileInUseError` is raised. A file of superblock
+  version 0 or 1 whose HDF5 lock a writer holds can never be read while written: that raises
+  at once.
 - The writer has closed when the flags are clear, and stay clear with the file unchanged, on
   two polls in a row: the writer clears them for an instant when it reopens the file to create
   nodes, and a single look could take that for the end.
-- Strings written under SWMR wait in staging arrays (:mod:`.staging`): a staging array's
-  complete strings are counted as rows of the array they belong to (the Logger), so its count
-  grows while lines are logged, and does not jump when they are folded in.
+- Strings written under SWMR wait in staging arrays (:mod:`aioh5saver.format.staging`): a
+  staging array's complete strings are counted as rows of the array they belong to (the
+  Logger), so its count grows while lines are logged, and does not jump when they are folded
+  in.
 - Reads that fail while the writer is between closing and reopening the file are retried; a
   file that stays unreadable for ``timeout`` seconds raises :class:`CorruptFileError`.
 """
@@ -34,10 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -48,33 +49,13 @@ import anyio
 import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from aioh5saver.engine.file_users import lock_state, writer_pids
 from aioh5saver.engine.superblock import read_superblock
-from aioh5saver.errors import (
-    CorruptFileError,
-    FileInUseError,
-    InvalidArgumentError,
-    MissingFileError,
-    UnsafeContentError,
-    describe,
-)
-from aioh5saver.format.layout import ENLARGEABLE_KINDS
-from aioh5saver.format.staging import STAGING_SUFFIX, is_staging, is_staging_dtype
-from aioh5saver.tools.inspect import (
-    DEFAULT_MAX_MEMORY,
-    NO_WRITER_HINT,
-    WalkStats,
-    child_command,
-    count_staged,
-    dataset_kind,
-    iter_nodes,
-    not_swmr_message,
-    open_h5,
-    parse_answer,
-    read_labels,
-)
+from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
+from aioh5saver.tools.arguments import check_seconds
+from aioh5saver.tools.sandbox import DEFAULT_MAX_MEMORY, child_command, parse_answer
+from aioh5saver.tools.writer_state import dead_writer_hint
 
-__all__ = ["ArrayUpdate", "WriterClosed", "follow", "follow_in_child"]
+__all__ = ["ArrayUpdate", "WriterClosed", "follow"]
 
 _MAX_ANSWER_LINE = 64 << 20
 
@@ -104,21 +85,6 @@ class WriterClosed:
     arrays: dict[str, int]
 
 
-def _check_seconds(value: object, name: str, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        expected = "None or a finite number" if allow_none else "a finite number"
-        raise InvalidArgumentError(
-            f"{name}: expected {expected} of seconds > 0, got {describe(value)}"
-        )
-
-
 async def follow(
     path: str | os.PathLike[str],
     *,
@@ -136,10 +102,10 @@ async def follow(
     HDF5 not answering for ``timeout`` seconds) and :class:`FileInUseError` (written without
     SWMR for more than ``wait_for_swmr`` seconds, or by a writer holding HDF5's lock).
     """
-    _check_seconds(seconds, "seconds", allow_none=True)
-    _check_seconds(poll_interval, "poll_interval")
-    _check_seconds(wait_for_swmr, "wait_for_swmr")
-    _check_seconds(timeout, "timeout")
+    check_seconds(seconds, "seconds", allow_none=True)
+    check_seconds(poll_interval, "poll_interval")
+    check_seconds(wait_for_swmr, "wait_for_swmr")
+    check_seconds(timeout, "timeout")
     where = os.fspath(path)
     start = time.monotonic()
     # A clear error at once for a missing or non-HDF5 file (a plain read: no HDF5 call).
@@ -175,7 +141,7 @@ async def follow(
             if not line:
                 if seconds is not None and now >= start + seconds:
                     return
-                hint = await anyio.to_thread.run_sync(_dead_writer_hint, where)
+                hint = await anyio.to_thread.run_sync(dead_writer_hint, where)
                 raise CorruptFileError(
                     f"{where}: expected HDF5 to read the file within the timeout of {timeout:g} "
                     "s, got no answer; the reading process was killed (a damaged file can make "
@@ -190,7 +156,7 @@ async def follow(
                 continue
             not_swmr_since = None
             if kind == "fatal":
-                hint = await anyio.to_thread.run_sync(_dead_writer_hint, where)
+                hint = await anyio.to_thread.run_sync(dead_writer_hint, where)
                 raise CorruptFileError(f"{where}: {event['message']}{hint}")
             if kind == "missing":
                 raise MissingFileError(f"{where}: expected the file to follow, got it removed")
@@ -208,17 +174,6 @@ async def follow(
                     process.kill()
             await process.aclose()
         errors.close()
-
-
-def _dead_writer_hint(where: str) -> str:
-    """What to add to a timeout's message when the superblock names a writer that no process
-    is: a killed writer's file, which ``recover`` makes readable."""
-    try:
-        superblock = read_superblock(where)
-        dead = superblock.writing and not writer_pids(where)
-    except (OSError, ValueError):
-        return ""
-    return f"; {NO_WRITER_HINT}" if dead else ""
 
 
 async def _next_line(
@@ -258,127 +213,3 @@ class _Tracker:
                     ArrayUpdate(path, rows, change, change / interval, False, now - self.start)
                 )
         return found
-
-
-# -- the child side -------------------------------------------------------------------------------
-
-
-def _emit(**event: Any) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
-def rows_by_array(file: Any, max_nodes: int) -> dict[str, int]:
-    """The row count of every enlargeable array of an open file (the first ``max_nodes`` nodes
-    met), the complete strings of a SWMR staging array counted in the array it stages for. A
-    dataset without a first axis (a scalar or an empty dataspace, whatever its ``CLASS``
-    says) has no rows to follow and is left out, and so is one whose data are stored in other
-    files (external raw storage, a virtual dataset: see :func:`.nodes.stored_outside`)."""
-    from aioh5saver.engine.external import stored_outside
-
-    counts: dict[str, int] = {}
-    staged: dict[str, int] = {}
-    for entry in iter_nodes(file, max_nodes=max_nodes, stats=WalkStats(), count_rest=False):
-        if entry.obj is None or entry.kind != "dataset" or not entry.obj.shape:
-            continue
-        if stored_outside(entry.obj) is not None:
-            continue  # its rows are other files' (never read), not this writer's
-        if dataset_kind(entry.obj, read_labels(entry.obj)) not in ENLARGEABLE_KINDS:
-            continue
-        if is_staging(entry.path) and is_staging_dtype(entry.obj.dtype):
-            staged[entry.path[: -len(STAGING_SUFFIX)]] = count_staged(entry.obj)
-        else:
-            counts[entry.path] = int(entry.obj.shape[0])
-    for target, strings in staged.items():
-        if target in counts:
-            counts[target] += strings
-        else:
-            counts[target + STAGING_SUFFIX] = strings
-    return counts
-
-
-def _signature(where: str, raw: bytes) -> tuple[bytes, int, int]:
-    info = os.stat(where)
-    return raw, info.st_size, info.st_mtime_ns
-
-
-def _poll(where: str, max_nodes: int) -> dict[str, Any]:
-    """One look at the file: its writer's state, and the arrays if it can be read."""
-    try:
-        return _look(where, max_nodes)
-    except (FileNotFoundError, MissingFileError):
-        return {"event": "missing"}
-    except (CorruptFileError, UnsafeContentError) as exc:
-        # Messages travel without the file's name: the parent puts it in front.
-        return {"event": "fatal", "message": str(exc).removeprefix(f"{where}: ")}
-    except OSError as exc:  # the file replaced or moved between two reads: look again
-        return {"event": "retry", "error": f"{type(exc).__name__}: {exc}", "writing": True}
-
-
-def _look(where: str, max_nodes: int) -> dict[str, Any]:
-    superblock = read_superblock(where)
-    if superblock.writing and not superblock.swmr_writing:
-        return {"event": "busy", "locked": False, "message": not_swmr_message(where)}
-    if superblock.flags is None and lock_state(where) == "exclusive":
-        return {
-            "event": "busy",
-            "locked": True,
-            "message": (
-                f"{where}: expected a file that is closed or written under SWMR, got one that "
-                "another process holds HDF5's exclusive lock on: it is being written without "
-                "SWMR (its format, superblock version 0 or 1, cannot do SWMR)"
-            ),
-        }
-    before = _signature(where, superblock.raw)
-    try:
-        with open_h5(where, superblock.swmr_writing) as file:
-            arrays = rows_by_array(file, max_nodes)
-    except MemoryError:
-        return {
-            "event": "fatal",
-            "message": "expected a file readable within the memory limit, got one needing more",
-        }
-    except UnsafeContentError:
-        raise  # a refusal of what the file holds: retrying would refuse it again
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        return {"event": "retry", "error": error, "writing": superblock.writing}
-    if superblock.swmr_writing:
-        return {"event": "poll", "arrays": arrays}
-    after = _signature(where, read_superblock(where).raw)
-    return {"event": "poll", "arrays": arrays, "closed": before if after == before else None}
-
-
-def follow_in_child(where: str, *, interval: float, max_nodes: int, timeout: float) -> int:
-    """The child's loop: poll every ``interval`` seconds, print one JSON line per poll, end
-    with a ``closed`` line once the writer has closed the file (see :func:`follow`)."""
-    closed_before: Any = None
-    failing_since: float | None = None
-    while True:
-        started = time.monotonic()
-        event = _poll(where, max_nodes)
-        if event["event"] in ("missing", "fatal"):
-            _emit(**event)
-            return 0
-        closed = event.pop("closed", None)
-        if closed is not None and closed == closed_before:
-            event["event"] = "closed"
-            _emit(**event)
-            return 0
-        closed_before = closed
-        if event["event"] == "retry":
-            failing_since = failing_since if failing_since is not None else started
-            # Failures while a writer has the file are its pauses, retried up to the timeout;
-            # a file no writer has that HDF5 keeps failing on is damaged.
-            limit = timeout if event.pop("writing") else min(timeout, max(1.0, 3 * interval))
-            if started - failing_since >= limit:
-                message = (
-                    f"expected a readable HDF5 file, got one HDF5 kept failing to read for "
-                    f"{limit:g} s ({event['error']})"
-                )
-                _emit(event="fatal", message=message)
-                return 0
-        else:
-            failing_since = None
-        _emit(**event)
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))

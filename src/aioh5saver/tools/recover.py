@@ -11,7 +11,7 @@ A writer that dies leaves two things in the superblock that make HDF5 refuse the
 :func:`recover` clears the flags and sets the end-of-file address to the real size, by
 rewriting the superblock's bytes in place (one ``os.pwrite`` and an ``fsync``) with its
 checksum recomputed (Bob Jenkins' lookup3 ``hashlittle``, :func:`lookup3`). Nothing else is
-changed. Then it reads the file back in a child process (:func:`~.tree.inspect_file`) to
+changed. Then it reads the file back in a child process (:func:`~.inspect.inspect_file`) to
 report the enlargeable arrays, their rows and the log lines.
 
 It refuses a file another process is writing: one whose HDF5 file lock (an exclusive
@@ -33,6 +33,9 @@ from aioh5saver.engine.journal import Rollback, roll_back
 from aioh5saver.engine.superblock import Superblock, superblock_of
 from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
 from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE
+from aioh5saver.format.layout import ENLARGEABLE_KINDS
+from aioh5saver.format.staging import is_staging
+from aioh5saver.tools.inspect import inspect_file
 
 __all__ = [
     "RecoveryReport",
@@ -104,10 +107,6 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
         flags_cleared, eof_repaired = _patch(fd, superblock, where)
     finally:
         os.close(fd)  # also releases the lock
-    from aioh5saver.format.layout import ENLARGEABLE_KINDS
-    from aioh5saver.format.staging import is_staging
-    from aioh5saver.tools.inspect import inspect_file
-
     try:
         # One log line is read, not only counted: a Logger whose rows lie past the end of the
         # file (a failed write) is found, and reported as unreadable.

@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from aioh5saver.tools.arguments import positive_int
 from aioh5saver.tools.bench.contenders import CONTENDERS, RunResult, pymodaq_available, run
 from aioh5saver.tools.bench.report import write_reports
 from aioh5saver.tools.bench.workloads import FULL, QUICK, Workload
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="report folder (default: %(default)s)",
     )
     parser.add_argument(
-        "--rounds", type=_positive_int, default=None, help="rounds (default: 3 quick, 5 full)"
+        "--rounds", type=positive_int, default=None, help="rounds (default: 3 quick, 5 full)"
     )
     parser.add_argument(
         "--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3"
@@ -58,16 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the files written (default: a temporary folder inside --out)",
     )
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 # Each contender without SWMR, then aioh5saver with it (baselines run without SWMR).

@@ -1,0 +1,40 @@
+"""What the reading tools say about a file's writer: one writing without SWMR, which HDF5
+cannot read, and one that is gone, whose file ``aioh5saver recover`` makes readable again."""
+
+from __future__ import annotations
+
+from aioh5saver.engine.file_users import writer_pids
+from aioh5saver.engine.superblock import read_superblock
+
+__all__ = ["NO_WRITER_HINT", "dead_writer_hint", "not_swmr_message"]
+
+NO_WRITER_HINT = (
+    "its superblock says a writer has it open, but no process on this machine has it open "
+    "for writing: if its writer was killed, 'aioh5saver recover' makes it readable again"
+)
+
+
+def not_swmr_message(where: str) -> str:
+    """Why a file whose flags say "open for writing, without SWMR" cannot be read."""
+    message = (
+        f"{where}: expected a file that is closed or written under SWMR, got one whose "
+        "superblock says a writer has it open without SWMR; HDF5 cannot read it until that "
+        "writer closes it or starts SWMR"
+    )
+    if not writer_pids(where):
+        message += (
+            " (no process on this machine has it open for writing: if its writer was killed, "
+            "'aioh5saver recover' clears the flag)"
+        )
+    return message
+
+
+def dead_writer_hint(where: str) -> str:
+    """What to add to a timeout's message when the superblock names a writer that no process
+    is: a killed writer's file, which ``recover`` makes readable."""
+    try:
+        superblock = read_superblock(where)
+        dead = superblock.writing and not writer_pids(where)
+    except (OSError, ValueError):
+        return ""
+    return f"; {NO_WRITER_HINT}" if dead else ""
