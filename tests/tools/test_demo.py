@@ -23,16 +23,13 @@ from pymodaq_data.h5modules.saving import H5SaverLowLevel as PymodaqSaver
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver
-from aioh5saver.tools.demo import (
-    Camera,
+from aioh5saver.tools.demo.acquisition import (
     DemoProgress,
-    PointDetector,
-    Spectrometer,
-    Stage,
     default_instruments,
     late_join_delay,
     run_demo,
 )
+from aioh5saver.tools.demo.instruments import Camera, PointDetector, Spectrometer, Stage
 
 SCAN = "/RawData/Scan000"
 # Where each default instrument writes, its row shape and dtype: PyMoDAQ's logger layout.

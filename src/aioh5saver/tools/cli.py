@@ -11,22 +11,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import math
 import os
 import sys
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import anyio
 
 from aioh5saver.errors import SaverError
 from aioh5saver.tools.arguments import non_negative_int, positive_seconds
+from aioh5saver.tools.console import out, say
+from aioh5saver.tools.demo.display import Display, make_display, summary_lines
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
-    from aioh5saver.tools.demo import DemoProgress, DemoSummary
+    from aioh5saver.tools.demo.acquisition import DemoSummary
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -227,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status, message = outcome
         if isinstance(exc, UsageError):
             prog = exc.prog
-        _say(f"{prog}: {message}")
+        say(f"{prog}: {message}")
         return status
 
 
@@ -275,16 +274,8 @@ def _exit_status(stop: SystemExit, prog: str) -> int:
         return EXIT_OK
     if isinstance(code, int):
         return code
-    _say(" ".join(str(code).split()) if str(code).startswith(PROG) else f"{prog}: error: {code}")
+    say(" ".join(str(code).split()) if str(code).startswith(PROG) else f"{prog}: error: {code}")
     return EXIT_USAGE
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _out(line: str = "") -> None:
-    print(line, flush=True)  # flushed: another program may be waiting for each line
 
 
 def _existing_file(path: Path, prog: str) -> Path:
@@ -300,32 +291,32 @@ def _existing_file(path: Path, prog: str) -> Path:
 
 def _run_demo(args: argparse.Namespace, extra: list[str]) -> int:
     prog = f"{PROG} demo"
-    out = _demo_path(args.out, args.force, prog)
+    path = _demo_path(args.out, args.force, prog)
     backend = _backend(args.backend, prog)
     seconds: float = args.seconds
-    display = _make_display(seconds, args.swmr, backend)
+    display = make_display(seconds, args.swmr, backend)
     try:
-        summary = _run_demo_loop(out, seconds, args.swmr, args.force, backend, display)
+        summary = _run_demo_loop(path, seconds, args.swmr, args.force, backend, display)
     except BaseException as exc:
         display.close()
-        if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)) and out.exists():
-            _say(f"{prog}: interrupted; the file was closed with what was written: {out.resolve()}")
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)) and path.exists():
+            say(f"{prog}: interrupted; the file was closed with what was written: {path.resolve()}")
             return EXIT_INTERRUPTED
         raise
     display.close()
-    for line in _summary_lines(summary):
-        _out(line)
+    for line in summary_lines(summary):
+        out(line)
     return EXIT_OK
 
 
 def _run_demo_loop(
-    out: Path, seconds: float, swmr: bool, force: bool, backend: str, display: _Display
+    path: Path, seconds: float, swmr: bool, force: bool, backend: str, display: Display
 ) -> DemoSummary:
-    from aioh5saver.tools.demo import run_demo
+    from aioh5saver.tools.demo.acquisition import run_demo
 
     async def go() -> DemoSummary:
         return await run_demo(
-            out,
+            path,
             seconds,
             swmr,
             overwrite=force,
@@ -368,129 +359,6 @@ def _backend(name: str, prog: str) -> str:
     return name
 
 
-class _Display(Protocol):
-    def started(self, path: Path) -> None: ...
-    def update(self, progress: DemoProgress) -> None: ...
-    def close(self) -> None: ...
-
-
-def _make_display(seconds: float, swmr: bool, backend: str) -> _Display:
-    """A live rich table on a terminal when rich is installed, plain lines otherwise."""
-    header = f"for {seconds:g} s, SWMR {'on' if swmr else 'off'}, on {backend}"
-    if sys.stdout.isatty():
-        try:
-            return _RichDisplay(header)
-        except ImportError:
-            pass
-    return _PlainDisplay(header)
-
-
-class _PlainDisplay:
-    """One progress line per second: rows and MB/s per instrument, and the saver's queue."""
-
-    def __init__(self, header: str) -> None:
-        self.header = header
-        self.next_print = 1.0
-
-    def started(self, path: Path) -> None:
-        _out(f"demo: started, writing {path} {self.header}")
-
-    def update(self, progress: DemoProgress) -> None:
-        if progress.elapsed + 1e-6 < self.next_print:
-            return
-        self.next_print = math.floor(progress.elapsed + 1e-6) + 1.0
-        parts = [
-            f"{i.name} {i.rows} rows {i.mb_per_s:.2f} MB/s" if i.array else f"{i.name} waiting"
-            for i in progress.instruments
-        ]
-        stats = progress.saver
-        _out(
-            f"{progress.elapsed:5.1f}/{progress.seconds:g} s | {' | '.join(parts)} | queue "
-            f"{stats.ops_queued} ops {stats.bytes_pending / 1e6:.1f} MB, {stats.flushes} flushes"
-        )
-
-    def close(self) -> None:
-        pass
-
-
-class _RichDisplay:
-    """A live table, refreshed on each progress report (no refresh thread of its own)."""
-
-    def __init__(self, header: str) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        self.header = header
-        self.console = Console()
-        self.live = Live(console=self.console, auto_refresh=False, transient=False)
-        self.running = False
-
-    def started(self, path: Path) -> None:
-        self.console.print(f"demo: started, writing [bold]{path}[/] {self.header}")
-        self.live.start()
-        self.running = True
-
-    def update(self, progress: DemoProgress) -> None:
-        self.live.update(self._table(progress), refresh=True)
-
-    def close(self) -> None:
-        if self.running:
-            self.running = False
-            self.live.stop()
-
-    @staticmethod
-    def _table(progress: DemoProgress) -> Table:
-        from rich.table import Table
-
-        stats = progress.saver
-        table = Table(
-            title=f"{progress.elapsed:.1f} / {progress.seconds:g} s",
-            caption=f"queue {stats.ops_queued} ops · pending {stats.bytes_pending / 1e6:.1f} MB "
-            f"· written {stats.bytes_written / 1e6:.1f} MB · {stats.flushes} flushes · "
-            f"{stats.batches} batches · SWMR {'on' if stats.swmr_active else 'off'}",
-        )
-        for column in ("instrument", "kind", "rows", "rows/s", "MB", "MB/s", "dropped"):
-            table.add_column(
-                column, justify="left" if column in ("instrument", "kind") else "right"
-            )
-        for inst in progress.instruments:
-            if not inst.array:
-                table.add_row(inst.name, inst.kind, "waiting to join", "", "", "", "")
-                continue
-            table.add_row(
-                inst.name,
-                inst.kind,
-                f"{inst.rows}",
-                f"{inst.rows_per_s:.0f}",
-                f"{inst.nbytes / 1e6:.1f}",
-                f"{inst.mb_per_s:.2f}",
-                f"{inst.dropped}",
-            )
-        return table
-
-
-def _summary_lines(summary: DemoSummary) -> list[str]:
-    lines = [
-        f"demo: finished in {summary.duration:.2f} s; file closed",
-        f"  {'instrument':<14} {'kind':<16} {'shape':<14} {'rows':>8} {'MB':>9} {'MB/s':>8}"
-        f" {'joined':>8} {'dropped':>7}",
-    ]
-    for inst in summary.instruments:
-        shape = "x".join(map(str, inst.row_shape)) + f" {inst.dtype}"
-        joined = "-" if inst.joined_after is None else f"{inst.joined_after:.1f} s"
-        lines.append(
-            f"  {inst.name:<14} {inst.kind:<16} {shape:<14} {inst.rows:>8} "
-            f"{inst.nbytes / 1e6:>9.2f} {inst.mb_per_s:>8.2f} {joined:>8} {inst.dropped:>7}"
-        )
-    lines += [
-        f"  total: {summary.rows} rows, {summary.bytes_written / 1e6:.1f} MB written, "
-        f"{summary.mb_per_s:.1f} MB/s, {summary.flushes} flushes, {summary.batches} batches, "
-        f"{summary.log_lines} log lines, SWMR {'on' if summary.swmr else 'off'}",
-        f"file: {summary.path.resolve()}",
-    ]
-    return lines
-
-
 # -- inspect, follow, recover, bench -----------------------------------------------------------
 
 
@@ -499,7 +367,7 @@ def _run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
     from aioh5saver.tools.render import render_report
 
     path = _existing_file(args.path, f"{PROG} inspect")
-    _out(render_report(inspect_file(path, log_lines=args.log_lines, timeout=args.timeout)))
+    out(render_report(inspect_file(path, log_lines=args.log_lines, timeout=args.timeout)))
     return EXIT_OK
 
 
@@ -510,7 +378,7 @@ def _run_follow(args: argparse.Namespace, extra: list[str]) -> int:
     header = f"following {path} {until}"
     closed = anyio.run(_follow, path, seconds, header)
     if not closed:
-        _out(f"stopped after {seconds:g} s; the writer still has the file open")
+        out(f"stopped after {seconds:g} s; the writer still has the file open")
     return EXIT_OK
 
 
@@ -530,13 +398,13 @@ async def _follow(path: Path, seconds: float | None, header: str) -> bool:
     async with contextlib.aclosing(stream) as updates:
         async for event in updates:
             if header:
-                _out(header)
+                out(header)
                 header = ""
             if isinstance(event, WriterClosed):
-                _out(f"{event.elapsed:7.2f} s  writer closed the file; final rows:")
+                out(f"{event.elapsed:7.2f} s  writer closed the file; final rows:")
                 width = max((len(name) for name in event.arrays), default=0)
                 for name, rows in sorted(event.arrays.items()):
-                    _out(f"  {name:<{width}}  {rows} rows")
+                    out(f"  {name:<{width}}  {rows} rows")
                 return True
             first_poll = event.elapsed if first_poll is None else first_poll
             if event.appeared:
@@ -544,12 +412,12 @@ async def _follow(path: Path, seconds: float | None, header: str) -> bool:
                 rate = f"({note})"
             else:
                 rate = f"{event.rows_per_s:.1f} rows/s"
-            _out(
+            out(
                 f"{event.elapsed:7.2f} s  {event.path}  {event.rows} rows  +{event.new_rows}  "
                 f"{rate}"
             )
     if header:
-        _out(header)
+        out(header)
     return False
 
 
@@ -557,7 +425,7 @@ def _run_recover(args: argparse.Namespace, extra: list[str]) -> int:
     from aioh5saver.tools.recover import recover, render_recovery
 
     path = _existing_file(args.path, f"{PROG} recover")
-    _out(render_recovery(recover(path)))
+    out(render_recovery(recover(path)))
     return EXIT_OK
 
 
