@@ -6,8 +6,9 @@ and the last lines of its ``Logger``.
 
 Reading an untrusted file is done so that the file cannot take over the reader:
 
-- nothing is evaluated or unpickled: attributes go through :func:`~.attrs.decode_attr` and log
-  lines through the pickled-string decoder, which refuse what they do not know;
+- nothing is evaluated or unpickled: attributes go through
+  :func:`~aioh5saver.format.attrs.decode_attr` and log lines through the pickled-string
+  decoder, which refuse what they do not know;
 - the HDF5 work runs in a child process (:mod:`.sandbox`, :mod:`.child`), with an
   address-space limit (``RLIMIT_AS``) and a time limit, because a crafted file can make HDF5
   itself loop forever or allocate without bound; the child answers in plain JSON

@@ -44,7 +44,7 @@ def find_logger(file: Any) -> str | None:
 
 def count_staged(dataset: Any) -> int:
     """How many complete strings a SWMR staging array holds (pieces with ``more`` unset end a
-    string), read in blocks. A staging array of more than :data:`MAX_STAGED_ROWS` rows (a
+    string), read in blocks. A staging array of more than :data:`~.limits.MAX_STAGED_ROWS` rows (a
     crafted one: counting it would take hours) raises :class:`UnsafeContentError`."""
     if dataset.ndim != 1:
         raise UnsafeContentError(
@@ -65,8 +65,8 @@ def count_staged(dataset: Any) -> int:
 
 
 def _staged_tail(dataset: Any, count: int) -> list[str]:
-    """The last ``count`` complete strings of a staging array, each cut to :data:`MAX_LINE`,
-    reading at most 64 Ki rows from its end."""
+    """The last ``count`` complete strings of a staging array, each cut to
+    :data:`~.limits.MAX_LINE`, reading at most 64 Ki rows from its end."""
     total = int(dataset.shape[0])
     width = int(dataset.dtype["text"].itemsize)
     window = 4 * count + 16

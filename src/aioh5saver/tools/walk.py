@@ -34,8 +34,8 @@ __all__ = [
 
 def display_name(raw: bytes, allowance: AnswerAllowance | None = None) -> str:
     """A link or attribute name as text: UTF-8, undecodable bytes shown as ``\\xNN``, names
-    longer than :data:`MAX_NAME` characters cut, with their length and a digest of the whole
-    name, so that two long names sharing their beginning stay two paths."""
+    longer than :data:`~.limits.MAX_NAME` characters cut, with their length and a digest of the
+    whole name, so that two long names sharing their beginning stay two paths."""
     name = raw.decode("utf-8", "backslashreplace")
     if len(name) > MAX_NAME:
         digest = hashlib.blake2b(raw, digest_size=4).hexdigest()
@@ -89,7 +89,7 @@ def read_labels(obj: Any) -> dict[str, Any]:
 
 
 def dataset_kind(obj: Any, labels: dict[str, Any]) -> str:
-    """The kind shown for a dataset, from what it is (the rule of :mod:`.format.layout`,
+    """The kind shown for a dataset, from what it is (the rule of :mod:`aioh5saver.format.layout`,
     applied to labels already read): ``"dataset"`` when its ``CLASS`` is no PyMoDAQ class."""
     label = labels.get("CLASS")
     if not isinstance(label, str) or label not in PYMODAQ_CLASSES:

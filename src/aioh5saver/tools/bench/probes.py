@@ -18,10 +18,9 @@ __all__ = ["LagTicker", "RssSampler", "SwmrReader", "percentiles"]
 
 _PAGE_BYTES = 4096
 
-# How often the SWMR reader looks for new rows (what it adds to the measured delay at most). On
-# a 2-core machine the reader competes with the writer for CPU: polling every 0.5 ms cost W2
-# under SWMR 18% of its MB/s and raised its loop lag p99 from 1.3-1.8 ms to 2.9-4.8 ms (2 runs
-# each, with and without the reader).
+# How often the SWMR reader looks for new rows (what it adds to the measured delay at most). Not
+# more often: on a machine with few cores the reader competes with the writer for CPU, and
+# polling faster costs the writer throughput and the event loop lag the benchmark measures.
 READER_POLL_S = 0.002
 
 
