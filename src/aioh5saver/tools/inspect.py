@@ -43,7 +43,7 @@ from aioh5saver.tools.sandbox import DEFAULT_MAX_MEMORY, run_child
 from aioh5saver.tools.wire import node_from_json
 from aioh5saver.tools.writer_state import NO_WRITER_HINT, not_swmr_message
 
-__all__ = ["inspect_file", "wait_readable"]
+__all__ = ["inspect_file"]
 
 # How long a SWMR-capable file may stay "open for writing without SWMR" (a writer between
 # ending SWMR and starting it again) before it is reported as not readable.
