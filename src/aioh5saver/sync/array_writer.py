@@ -23,8 +23,7 @@ from h5py import h5s, h5t
 
 from aioh5saver.aio.ops import copy_rows
 from aioh5saver.engine.boundary import h5_errors, require_writable
-from aioh5saver.format.attrs import encode_attr
-from aioh5saver.sync.nodes import EARRAY
+from aioh5saver.sync.nodes import EARRAY, record_shape
 
 __all__ = ["ArrayWriter"]
 
@@ -174,5 +173,5 @@ class ArrayWriter:
     def record_shape(self) -> None:
         """Write the ``shape`` attribute PyMoDAQ reads (not allowed while SWMR is on)."""
         with h5_errors(self._dataset, f"record the shape of {self.path}"):
-            self._dataset.attrs["shape"] = encode_attr((self.rows, *self.row_shape))
+            record_shape(self._dataset, (self.rows, *self.row_shape))
         self._recorded_rows = self.rows
