@@ -8,7 +8,7 @@ nothing of async: :mod:`.writer` runs it on one worker thread.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,23 @@ def _refuse_swmr_before_the_110_format(path: Path) -> None:
             f"version {version} (written without SWMR, or rewritten by a tool such as h5repack); "
             "open it with swmr_mode=False, or pass new_file=True to replace it"
         )
+
+
+def _incremental_group_method(group_type: str, doc: str) -> Callable[..., GROUP]:
+    """A saver method that adds a new incremental group of ``group_type`` (pymodaq_data's
+    ``add_det_group`` and its siblings, which differ only by the type)."""
+
+    def add_group(
+        self: H5SaverLowLevel,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        return self.add_incremental_group(group_type, where, title, settings_as_xml, metadata)
+
+    add_group.__doc__ = doc
+    return add_group
 
 
 class H5SaverLowLevel(ChannelSaver):
@@ -346,45 +363,14 @@ class H5SaverLowLevel(ChannelSaver):
             group.attrs[key] = value
         return group
 
-    def add_act_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``ActuatorNNN`` group."""
-        return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
-
-    def add_det_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``DetectorNNN`` group."""
-        return self.add_incremental_group("detector", where, title, settings_as_xml, metadata)
-
-    def add_move_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."""
-        return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
-
-    def add_ch_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."""
-        return self.add_incremental_group("ch", where, title, settings_as_xml, metadata)
+    add_act_group = _incremental_group_method("actuator", "A new ``ActuatorNNN`` group.")
+    add_det_group = _incremental_group_method("detector", "A new ``DetectorNNN`` group.")
+    add_move_group = _incremental_group_method(
+        "actuator", "A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."
+    )
+    add_ch_group = _incremental_group_method(
+        "ch", "A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."
+    )
 
     def add_generic_group(
         self,
