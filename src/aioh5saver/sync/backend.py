@@ -15,6 +15,7 @@ import numpy as np
 
 from aioh5saver.engine.boundary import check_fits_in_memory, h5_errors
 from aioh5saver.engine.external import UnresolvedPathError, check_stored_in_file, locate
+from aioh5saver.engine.h5py_append import record_shape
 from aioh5saver.errors import (
     CorruptFileError,
     InvalidArgumentError,
@@ -42,7 +43,6 @@ from aioh5saver.sync.nodes import (
     Node,
     StringARRAY,
     mark_node,
-    record_shape,
     wrap_node,
 )
 

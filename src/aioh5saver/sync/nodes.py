@@ -28,6 +28,7 @@ from aioh5saver.engine.external import (
     resolve_inside_file,
     stored_outside,
 )
+from aioh5saver.engine.h5py_append import ArrayWriter, record_shape
 from aioh5saver.errors import (
     InvalidNameError,
     NodeKindError,
@@ -37,7 +38,7 @@ from aioh5saver.errors import (
     describe,
 )
 from aioh5saver.format.attrs import decode_attr, encode_attr
-from aioh5saver.format.layout import encode_shape, fixed_kind, node_marks, vlen_kind
+from aioh5saver.format.layout import fixed_kind, node_marks, vlen_kind
 from aioh5saver.format.pickled_str import decode_pickled_str, encode_pickled_str
 from aioh5saver.format.rows import as_rows, check_cast
 
@@ -50,7 +51,6 @@ __all__ = [
     "Node",
     "StringARRAY",
     "mark_node",
-    "record_shape",
     "wrap_node",
 ]
 
@@ -357,17 +357,18 @@ class EARRAY(CARRAY):
         self.append_backend(rows)
 
     def append_backend(self, data: np.ndarray) -> None:
-        """Write a checked batch of rows at the end of the array and update its ``shape``
+        """Write a checked batch of rows (of the array's row shape and dtype) at the end of the
+        array, as the writer thread does (:class:`ArrayWriter`), and update its ``shape``
         attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
         self._require_stored_here(f"append to {self.path}")
+        writer = ArrayWriter(self)
+        writer.append([data])
         with h5_errors(dataset, f"append to {self.path}"):
-            start = dataset.shape[0]
-            dataset.resize(start + data.shape[0], axis=0)
-            dataset[start:] = data
-            if not dataset.file.swmr_mode:
-                record_shape(dataset)
+            swmr = dataset.file.swmr_mode
+        if not swmr:
+            writer.record_shape()
 
 
 class VLARRAY(EARRAY):
@@ -411,12 +412,6 @@ def mark_node(obj: h5py.Group | h5py.Dataset, kind: str, title: str) -> None:
     """Write the plain attributes that make ``obj`` a PyMoDAQ node of ``kind``."""
     for key, value in node_marks(kind, title).items():
         obj.attrs[key] = value
-
-
-def record_shape(dataset: h5py.Dataset, shape: tuple[int, ...] | None = None) -> None:
-    """Write the ``shape`` attribute PyMoDAQ reads: ``shape``, or the dataset's own. Not
-    allowed while SWMR is on: the shapes are reconciled when SWMR ends."""
-    dataset.attrs["shape"] = encode_shape(dataset.shape if shape is None else shape)
 
 
 class StringARRAY(VLARRAY):
