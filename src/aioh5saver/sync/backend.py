@@ -410,7 +410,7 @@ class H5Backend(FileAccess):
         return node
 
 
-def _file_layer(backend: str, file: h5py.File) -> H5Backend:
+def _backend_of(backend: str, file: h5py.File) -> H5Backend:
     """An :class:`H5Backend` bound to the open ``file`` (what a node's ``to_h5_backend``
     gives)."""
     layer = H5Backend(backend)
@@ -418,7 +418,7 @@ def _file_layer(backend: str, file: h5py.File) -> H5Backend:
     return layer
 
 
-Node.file_layer = _file_layer
+Node._backend_factory = _backend_of
 
 
 def check_count(value: object, argument: str) -> int:

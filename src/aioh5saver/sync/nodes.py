@@ -135,9 +135,9 @@ class Node:
     """A node of the tree: a group or an array, wrapping the h5py object ``node``."""
 
     kind: ClassVar[str] = "Node"
-    # Builds the file layer (``H5Backend``) on an open file: set by the module that defines
-    # it, which builds on the nodes, so that a node can give it without importing it.
-    file_layer: ClassVar[Callable[[str, h5py.File], Any]]
+    # Builds an ``H5Backend`` on an open file (:meth:`to_h5_backend`): set by the module that
+    # defines it, which builds on the nodes, so that a node gives one without importing it.
+    _backend_factory: ClassVar[Callable[[str, h5py.File], Any]]
     # The path the node was reached by (through soft links, it differs from where the object
     # lives), as HDF5 names an object it opened by traversing them itself; None: the object's.
     _path: str | None
@@ -208,7 +208,7 @@ class Node:
 
     def to_h5_backend(self) -> Any:
         """An :class:`~aioh5saver.H5Backend` bound to this node's file."""
-        return Node.file_layer(self.backend, self.h5file)
+        return Node._backend_factory(self.backend, self.h5file)
 
     def set_attr(self, key: str, value: Any) -> None:
         """Set the attribute ``key`` (PyMoDAQ's JSON encoding)."""
