@@ -50,6 +50,10 @@ class StorageEngine(Protocol):
     library: Any
     capabilities: EngineCapabilities
 
+    def check_mode(self, mode: object) -> None:
+        """Raise :class:`~aioh5saver.InvalidArgumentError` unless :meth:`open` takes ``mode``."""
+        ...
+
     def open(
         self, path: Path, mode: str, *, swmr: bool, journaled: bool = False, **options: Any
     ) -> FileHandle:

@@ -223,6 +223,13 @@ class H5pyEngine:
         swmr=True, direct_chunk_write=True, file_size=True, file_lock=True, journal=True
     )
 
+    def check_mode(self, mode: object) -> None:
+        """Raise :class:`InvalidArgumentError` unless ``mode`` is one of h5py's file modes."""
+        if mode not in _FILE_MODES:
+            raise InvalidArgumentError(
+                f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
+            )
+
     def open(
         self, path: Path, mode: str, *, swmr: bool, journaled: bool = False, **options: Any
     ) -> h5py.File:
@@ -230,10 +237,7 @@ class H5pyEngine:
         format (:data:`LIBVER_SWMR`) with ``swmr``, which SWMR needs, else in the earliest
         format that holds them, never in one newer than 1.10 (:data:`LIBVER_PLAIN`);
         read-only with ``swmr``, they are read with ``swmr=True``."""
-        if mode not in _FILE_MODES:
-            raise InvalidArgumentError(
-                f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
-            )
+        self.check_mode(mode)
         if mode == "r":
             if swmr:
                 options.setdefault("swmr", True)

@@ -128,6 +128,7 @@ class FileAccess:
     ) -> h5py.File:
         """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
         a rollback journal until SWMR starts or the file closes (:mod:`.journal`)."""
+        self._engine.check_mode(mode)
         self.file_path = fullpathname
         self._swmr_mode = swmr_mode
         file = self._engine.open(
