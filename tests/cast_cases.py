@@ -1,5 +1,5 @@
 """The cases of the append dtype rule, with the outcome each should have, worked out here from
-the rule as documented (docs/bad-input.md, ``aioh5saver.sync.nodes.check_cast``), not from
+the rule as documented (docs/bad-input.md, ``aioh5saver.format.rows.check_cast``), not from
 aioh5saver's code: shared by the sync sweep (tests/sync/test_bad_input.py) and the async one
 (tests/aio/test_bad_input_async.py).
 

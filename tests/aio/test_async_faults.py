@@ -25,7 +25,7 @@ import pytest
 import aioh5saver
 from aioh5saver import AsyncH5Saver, NodeRef, SaverError, WriterBrokenError
 from aioh5saver.aio.worker import WriterCore
-from aioh5saver.sync.array_writer import ArrayWriter
+from aioh5saver.engine.h5py_append import ArrayWriter
 from aioh5saver.sync.nodes import EARRAY
 
 pytestmark = pytest.mark.anyio

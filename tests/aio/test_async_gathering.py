@@ -25,7 +25,7 @@ from aioh5saver import AsyncH5Saver, InvalidArgumentError, NodeRef
 from aioh5saver.aio.ops import CALL_OVERHEAD_BYTES
 from aioh5saver.aio.segments import SegmentPool
 from aioh5saver.aio.worker import WriterCore
-from aioh5saver.sync.array_writer import ArrayWriter
+from aioh5saver.engine.h5py_append import ArrayWriter
 
 pytestmark = pytest.mark.anyio
 

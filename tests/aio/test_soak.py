@@ -50,7 +50,8 @@ import numpy as np
 import pytest
 
 from aioh5saver import AsyncH5Saver, H5SaverLowLevel, NodeRef
-from aioh5saver.sync.backend import CHUNK_CACHE_BYTES, chunk_shape
+from aioh5saver.engine.h5py_engine import CHUNK_CACHE_BYTES
+from aioh5saver.format.layout import chunk_shape
 from conftest import FULL_STRESS
 
 pytestmark = pytest.mark.anyio

@@ -21,8 +21,8 @@ import pytest
 from pymodaq_data.h5modules import saving as pm_saving
 
 from aioh5saver import AsyncH5Saver, H5Backend, H5SaverLowLevel
+from aioh5saver.engine.h5py_engine import LIBVER_PLAIN, LIBVER_SWMR
 from aioh5saver.engine.superblock import read_superblock
-from aioh5saver.sync.backend import LIBVER_PLAIN, LIBVER_SWMR
 from helpers import pymodaq_read
 
 SWMR_BOUNDS = ("v110", "v110")

@@ -4,7 +4,7 @@
 
 Files written in HDF5 2.0's newest format (h5py ``libver='latest'``) made PyTables segfault at
 open and h5dump 1.10 fail with "error getting attribute information"; aioh5saver writes the
-1.10 format (``backend.LIBVER_SWMR``, ``backend.LIBVER_PLAIN``).
+1.10 format (``h5py_engine.LIBVER_SWMR``, ``h5py_engine.LIBVER_PLAIN``).
 
 The files, each written once per test run (:class:`Files`):
 

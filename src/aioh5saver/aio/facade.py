@@ -47,9 +47,9 @@ from aioh5saver.errors import (
     describe,
 )
 from aioh5saver.format.enums import DataDim, DataType, GroupType, SaveType
+from aioh5saver.format.rows import as_rows, check_rows
 from aioh5saver.sync.backend import check_count
 from aioh5saver.sync.channels import ChannelAxis
-from aioh5saver.sync.nodes import as_rows, check_rows
 
 __all__ = ["AsyncH5Saver", "SaverStatistics"]
 

@@ -37,6 +37,13 @@ from aioh5saver.aio.ops import (
     TextAppend,
 )
 from aioh5saver.engine.external import check_stored_in_file
+from aioh5saver.engine.h5py_append import ArrayWriter
+from aioh5saver.engine.h5py_engine import (
+    check_file_intact,
+    check_path_names,
+    file_descriptor,
+    file_identity,
+)
 from aioh5saver.engine.space import RESERVE_BYTES, SpaceGuard
 from aioh5saver.errors import (
     ClosedFileError,
@@ -49,14 +56,7 @@ from aioh5saver.errors import (
     UncastableDTypeError,
     WriterBrokenError,
 )
-from aioh5saver.sync.array_writer import ArrayWriter
-from aioh5saver.sync.backend import (
-    check_file_intact,
-    check_path_names,
-    file_descriptor,
-    file_identity,
-    reconcile_swmr_attrs_of,
-)
+from aioh5saver.sync.backend import reconcile_swmr_attrs_of
 from aioh5saver.sync.nodes import CARRAY, EARRAY, Node, StringARRAY
 from aioh5saver.sync.saver import H5SaverLowLevel
 from aioh5saver.sync.staging import append_staged, create_staging, fold_staged_strings, read_staged

@@ -20,18 +20,14 @@ def _rot(value: int, bits: int) -> int:
 
 
 def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
-    a = ((a - c) & _MASK32) ^ _rot(c, 4)
-    c = (c + b) & _MASK32
-    b = ((b - a) & _MASK32) ^ _rot(a, 6)
-    a = (a + c) & _MASK32
-    c = ((c - b) & _MASK32) ^ _rot(b, 8)
-    b = (b + a) & _MASK32
-    a = ((a - c) & _MASK32) ^ _rot(c, 16)
-    c = (c + b) & _MASK32
-    b = ((b - a) & _MASK32) ^ _rot(a, 19)
-    a = (a + c) & _MASK32
-    c = ((c - b) & _MASK32) ^ _rot(b, 4)
-    b = (b + a) & _MASK32
+    # Two rounds of the same three steps, with the rotations lookup3 gives each.
+    for first, second, third in ((4, 6, 8), (16, 19, 4)):
+        a = ((a - c) & _MASK32) ^ _rot(c, first)
+        c = (c + b) & _MASK32
+        b = ((b - a) & _MASK32) ^ _rot(a, second)
+        a = (a + c) & _MASK32
+        c = ((c - b) & _MASK32) ^ _rot(b, third)
+        b = (b + a) & _MASK32
     return a, b, c
 
 

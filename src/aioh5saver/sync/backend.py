@@ -1,20 +1,13 @@
-"""The file layer: opening, walking and creating nodes in one HDF5 file with h5py.
+"""The tree of one HDF5 file: nodes found, walked, read and created with PyMoDAQ's attributes.
 
-:class:`H5Backend` has the methods and properties of pymodaq_data's ``H5Backend`` for its h5py
-backend. Every h5py call of the synchronous saver goes through this module and
-:mod:`.nodes`, so that another backend (HSDS through h5pyd) can be put in their place.
+:class:`H5Backend` has the methods and properties of pymodaq_data's ``H5Backend``; it holds
+its file through :class:`~aioh5saver.sync.file_access.FileAccess` (a storage engine) and writes
+PyMoDAQ's layout (:mod:`aioh5saver.format.layout`).
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import shutil
-import stat
 from collections.abc import Iterable, Iterator
-from enum import Enum
-from importlib import metadata as importlib_metadata
-from pathlib import Path
 from typing import Any
 
 import h5py
@@ -22,87 +15,42 @@ import numpy as np
 
 from aioh5saver.engine.boundary import check_fits_in_memory, h5_errors
 from aioh5saver.engine.external import UnresolvedPathError, check_stored_in_file, locate
-from aioh5saver.engine.journal import JournaledFile, journal_path
+from aioh5saver.engine.h5py_append import record_shape
 from aioh5saver.errors import (
-    ClosedFileError,
     CorruptFileError,
-    FileChangedError,
-    FileInUseError,
     InvalidArgumentError,
     InvalidNameError,
     NodeKindError,
     NodeNotFoundError,
-    ReadOnlyError,
-    SwmrModeError,
-    UnfinishedWriteError,
-    UnsupportedBackendError,
     describe,
 )
-from aioh5saver.format.attrs import decode_attr, encode_attr
 from aioh5saver.format.enums import GroupType
-from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, VLARRAY, Node, StringARRAY, wrap_node
+from aioh5saver.format.layout import (
+    array_attrs,
+    capitalize,
+    check_node_name,
+    check_title,
+    chunk_shape,
+    group_type_name,
+)
+from aioh5saver.format.rows import as_shape
+from aioh5saver.sync.file_access import FileAccess
+from aioh5saver.sync.nodes import (
+    CARRAY,
+    EARRAY,
+    GROUP,
+    VLARRAY,
+    Node,
+    StringARRAY,
+    mark_node,
+    wrap_node,
+)
 
 __all__ = [
-    "CHUNK_CACHE_BYTES",
-    "SUPPORTED_BACKENDS",
     "H5Backend",
-    "capitalize",
     "check_count",
-    "check_file_intact",
-    "check_node_name",
-    "check_path_names",
-    "check_path_names_file",
-    "check_title",
-    "chunk_shape",
-    "file_identity",
-    "format_version",
-    "group_type_name",
-    "is_swmr_compatible_file",
-    "let_go_of_failed_file",
     "reconcile_swmr_attrs_of",
 ]
-
-SUPPORTED_BACKENDS = ("h5py",)
-# Each open array's chunk cache: one chunk of a large-row array (1 MiB) and some. Appends never
-# go back to a finished chunk, so a bigger cache holds nothing useful, and HDF5 2.0 gives every
-# open array 8 MiB by default: a file of 20 arrays took 160 MiB of memory for nothing.
-CHUNK_CACHE_BYTES = (1 << 20) + (1 << 18)
-# The HDF5 library versions whose file format aioh5saver writes (h5py ``libver`` bounds), so
-# that HDF5 1.10 and later read every file. The upper bound is never 'latest': under HDF5 2.0
-# that writes 2.0 encodings (seen: the root's bool attributes), on which PyTables (HDF5 1.14)
-# segfaults and which h5dump 1.10 cannot read. SWMR needs the 1.10 format (superblock version
-# 3, with consistency flags), so SWMR-capable files get it from the start. Other files keep the
-# earliest format that holds their objects (superblock version 0, as pymodaq_data writes):
-# it has no consistency flags, so a file whose writer was killed opens without recover().
-LIBVER_SWMR = ("v110", "v110")
-LIBVER_PLAIN = ("earliest", "v110")
-# The compressions h5py writes without plugins.
-_COMPRESSIONS = frozenset({"gzip", "lzf", "szip"})
-_FILE_MODES = frozenset({"r", "r+", "a", "w", "w-", "x"})
-# Enlargeable arrays get chunks of about this many bytes (and at least one row), so that an
-# append of a batch writes whole chunks; small rows get smaller chunks, so that a file with many
-# scalar channels does not reserve a mebibyte for each.
-_CHUNK_BYTES_LARGE_ROWS = 1 << 20
-_CHUNK_BYTES_SMALL_ROWS = 64 << 10
-_SMALL_ROW_BYTES = 4 << 10
-
-
-def format_version() -> str:
-    """What the ``pymodaq_data_version`` attribute records: the pymodaq_data file format this
-    package writes, marked as written by aioh5saver (a PEP 440 local version)."""
-    try:
-        own = importlib_metadata.version("aioh5saver")
-    except importlib_metadata.PackageNotFoundError:
-        own = "0"
-    return f"5.3.0+aioh5saver{own.replace('.', '_').replace('-', '_')}"
-
-
-def chunk_shape(row_shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
-    """The chunk shape of an enlargeable array with rows of ``row_shape``: whole rows, about
-    1 MiB per chunk for large rows and 64 KiB for small ones."""
-    row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64)) * itemsize)
-    target = _CHUNK_BYTES_SMALL_ROWS if row_bytes < _SMALL_ROW_BYTES else _CHUNK_BYTES_LARGE_ROWS
-    return (max(1, target // row_bytes), *(max(1, n) for n in row_shape))
 
 
 def reconcile_swmr_attrs_of(
@@ -117,174 +65,11 @@ def reconcile_swmr_attrs_of(
     for node in nodes:
         if isinstance(node, EARRAY):
             with h5_errors(node.node, f"reconcile {node.path}"):
-                node.node.attrs["shape"] = encode_attr(tuple(node.node.shape))
+                record_shape(node.node)
     if clear_flag:
         with h5_errors(file, "reconcile attributes after SWMR"):
             if "swmr_active" in file.attrs:
                 file.attrs["swmr_active"] = False
-
-
-_DEFAULT_TITLE = "PyMoDAQ file"
-
-# The files this process has open for writing, by device and inode: HDF5 would let a second
-# saver open one of them again (it shares the open file), and two writers would then write
-# the same file unknown to each other.
-_OPEN_FOR_WRITING: set[tuple[int, int]] = set()
-
-
-# The files opened through a JournaledFile (h5py's fileobj driver, which has no descriptor of
-# its own to give), by HDF5 file identifier.
-_JOURNALED: dict[int, JournaledFile] = {}
-
-
-def file_descriptor(file: h5py.File) -> int:
-    """The descriptor the open ``file`` is read and written through."""
-    journaled = _JOURNALED.get(file.id.id)
-    return journaled.fd if journaled is not None else int(file.id.get_vfd_handle())
-
-
-def _file_key(file: h5py.File) -> tuple[int, int]:
-    status = os.fstat(file_descriptor(file))
-    return status.st_dev, status.st_ino
-
-
-def _open_journaled(path: Path, kwargs: dict[str, Any]) -> h5py.File:
-    """Open the existing file at ``path`` for appending through a :class:`JournaledFile`,
-    journaling from before HDF5's first write (the open marks the superblock)."""
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    # The journal goes beside the file where it is now, also when reached through /proc.
-    journaled = JournaledFile(os.readlink(f"/proc/self/fd/{fd}"), fd)
-    try:
-        journaled.start_journal()
-        file = h5py.File(journaled, mode="r+", **kwargs)
-        journaled.mark_open_for_writing()
-    except BaseException:
-        journaled.stop_journal()
-        journaled.close()
-        raise
-    _JOURNALED[file.id.id] = journaled
-    return file
-
-
-def _what_is(status: os.stat_result) -> str:
-    if stat.S_ISREG(status.st_mode):
-        return "another file"
-    if stat.S_ISDIR(status.st_mode):
-        return "a directory"
-    if stat.S_ISFIFO(status.st_mode):
-        return "a named pipe"
-    return "a special file"
-
-
-def check_path_names_file(file: h5py.File, path: Path, action: str) -> None:
-    """Raise :class:`FileChangedError` unless ``path`` still names ``file`` (same device and
-    inode): another program may have renamed, replaced or deleted it. Only ``stat`` is
-    called, so a named pipe or a directory found there cannot block."""
-    check_path_names(path, file_identity(file), action)
-
-
-def file_identity(file: h5py.File) -> tuple[int, int]:
-    """The device and inode of the open ``file``."""
-    return _file_key(file)
-
-
-def check_path_names(path: Path, identity: tuple[int, int], action: str) -> None:
-    """:func:`check_path_names_file` for a file known by its ``identity`` (device, inode)."""
-    device, inode = identity
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        got = "nothing there: the file was renamed or deleted"
-    except OSError as exc:
-        got = f"a path that cannot be examined ({exc})"
-    else:
-        if (status.st_dev, status.st_ino) == (device, inode):
-            return
-        got = (
-            f"{_what_is(status)} (device {status.st_dev}, inode {status.st_ino}): the file "
-            "was renamed, replaced or deleted"
-        )
-    raise FileChangedError(
-        errno.ESTALE,
-        f"{action}: expected the file that was opened at {path} (device {device}, inode "
-        f"{inode}), got {got}; nothing is written to another file",
-    )
-
-
-def check_file_intact(handle: int, path: Path, written: int, action: str) -> None:
-    """Raise :class:`FileChangedError` if the file open as descriptor ``handle`` no longer
-    holds the ``written`` bytes it had (its size after the writer's last flush): another
-    program truncated it. A file truncated and then grown again by later writes has a hole
-    where the lost bytes were, which ``SEEK_HOLE`` finds (a file HDF5 flushed has none below
-    its end). Two system calls, no HDF5 call."""
-    size = os.fstat(handle).st_size
-    first_hole = size
-    if size and hasattr(os, "SEEK_HOLE"):
-        try:
-            first_hole = os.lseek(handle, 0, os.SEEK_HOLE)
-        except OSError:
-            first_hole = size  # no hole support: the size is all there is to check
-    if min(size, first_hole) >= written:
-        return
-    got = f"{size} bytes" if first_hole >= size else f"{size} bytes with a hole at {first_hole}"
-    raise FileChangedError(
-        errno.ESTALE,
-        f"{action}: expected {path} to hold the {written} bytes written and flushed "
-        f"to it, got {got}: another program truncated it; nothing more is written to it",
-    )
-
-
-def _refuse_a_second_writer(path: Path, mode: str) -> None:
-    try:
-        status = path.stat()
-    except OSError:
-        journal_path(path).unlink(missing_ok=True)  # a journal left by a deleted file
-        return  # no such file yet: nobody writes it
-    if (status.st_dev, status.st_ino) in _OPEN_FOR_WRITING:
-        raise FileInUseError(
-            errno.EBUSY,
-            f"cannot open {path} (mode {mode!r}): expected a file no one writes, got one this "
-            "process has open for writing already (one saver per file)",
-        )
-    if mode in ("w", "w-", "x"):
-        # A journal left beside a file that is replaced, or was deleted, belongs to no file.
-        journal_path(path).unlink(missing_ok=True)
-    elif journal_path(path).exists():
-        raise UnfinishedWriteError(
-            errno.EBUSY,
-            f"cannot open {path} (mode {mode!r}): expected a whole file, got one whose writer "
-            f"was killed while writing it outside SWMR ({journal_path(path)} is its rollback "
-            "journal); run `aioh5saver recover` on it first",
-        )
-
-
-def let_go_of_failed_file(file: h5py.File) -> None:
-    """Make sure nothing ever closes ``file``, whose pending writes failed.
-
-    HDF5 can neither write nor drop such a file's dirty metadata, and with h5py 3.16 / HDF5 2.0
-    closing it, or letting Python release its objects, crashes the process (a segfault in
-    ``H5F__dest``). So every open HDF5 object of the file gets one more reference: the file
-    stays open, unchanged, until the process exits, and is left as a killed writer's file is,
-    for :func:`aioh5saver.recover`. The process goes on, and may open other files. A file
-    written through a rollback journal is closed instead, its writes dropped.
-    """
-    journaled = _JOURNALED.pop(file.id.id, None)
-    if journaled is not None:
-        # Written through Python: kept open, HDF5 would write it again through Python once
-        # the interpreter is gone at exit, which crashes. Closed with every write dropped,
-        # it stays as it is on disk, and its journal lets recover undo what was written.
-        journaled.drop_writes()
-        status = os.fstat(journaled.fd)
-        _OPEN_FOR_WRITING.discard((status.st_dev, status.st_ino))
-        try:
-            file.close()
-        except Exception:  # noqa: S110 - HDF5 may refuse to free what its failed writes left
-            pass
-        else:
-            journaled.close()
-        return
-    for object_id in h5py.h5f.get_obj_ids(file.id, h5py.h5f.OBJ_ALL):
-        h5py.h5i.inc_ref(object_id)
 
 
 def _says_missing(exc: KeyError) -> bool:
@@ -304,246 +89,9 @@ def _h5_name(path: str) -> str | bytes:
     return path
 
 
-def check_title(title: object, action: str) -> str:
-    """``title`` as stored in a ``TITLE`` attribute: text without NUL (HDF5 strings end at
-    one)."""
-    text = str(title)
-    if "\0" in text:
-        raise InvalidArgumentError(
-            f"{action}: expected a title without NUL characters, got {describe(title)}"
-        )
-    return text
-
-
-def check_node_name(name: object, argument: str = "name") -> str:
-    """``name`` if it is a valid node name: a non-empty str that is one path component."""
-    if not isinstance(name, str):
-        raise InvalidNameError(f"{argument}: expected a node name as str, got {describe(name)}")
-    if not name or "/" in name or name in (".", "..") or "\0" in name:
-        raise InvalidNameError(
-            f"{argument}: expected a single path component (non-empty, no '/', not '.' or '..', "
-            f"no NUL), got {name!r}"
-        )
-    return name
-
-
-def capitalize(name: str) -> str:
-    """``name`` with its first letter upper-cased, as PyMoDAQ names its nodes."""
-    return name[:1].upper() + name[1:]
-
-
-def is_swmr_compatible_file(path: Path) -> bool:
-    """True if the file at ``path`` was created SWMR-capable (PyMoDAQ's ``swmr_compatible``)."""
-    try:
-        with h5py.File(path, "r", locking=False) as file:
-            return decode_attr(file.attrs.get("swmr_compatible", False)) is True
-    except OSError:
-        return False
-
-
-class H5Backend:
-    """One HDF5 file and the operations on its tree (pymodaq_data's ``H5Backend``, h5py only)."""
-
-    def __init__(self, backend: str = "h5py") -> None:
-        self._h5file: h5py.File | None = None
-        self.file_path: Path | str | None = None
-        self.compression: dict[str, Any] | None = None
-        self._swmr_mode = False
-        self._swmr_enabled = False
-        self.backend = "h5py"
-        self.h5_library: Any = h5py
-        self.set_backend(backend)
-
-    # -- backend and file -------------------------------------------------------------------
-
-    def set_backend(self, backend: str) -> None:
-        """Select the backend (only ``'h5py'`` exists here), closing any open file first."""
-        if backend not in SUPPORTED_BACKENDS:
-            raise UnsupportedBackendError(
-                f"backend: expected one of {list(SUPPORTED_BACKENDS)} (aioh5saver writes with "
-                f"h5py only), got {backend!r}"
-            )
-        self.close_file()
-        self.backend = backend
-        self.h5_library = h5py
-
-    @property
-    def swmr_mode(self) -> bool:
-        """True if the file was opened to be written under SWMR."""
-        return self._swmr_mode
-
-    @property
-    def h5file(self) -> h5py.File | None:
-        """The open h5py file, or None."""
-        return self._h5file
-
-    @h5file.setter
-    def h5file(self, file: h5py.File) -> None:
-        self.file_path = file.filename
-        self._h5file = file
-
-    @property
-    def filename(self) -> str:
-        """The path of the open file."""
-        return str(self._file().filename)
-
-    def isopen(self) -> bool:
-        """True if a file is open."""
-        return self._h5file is not None and bool(self._h5file.id.valid)
-
-    def _file(self) -> h5py.File:
-        if self._h5file is None or not self._h5file.id.valid:
-            raise ClosedFileError("expected an open file, got none: call init_file() first")
-        return self._h5file
-
-    def _writable_file(self, action: str) -> h5py.File:
-        file = self._file()
-        if file.mode == "r":
-            raise ReadOnlyError(
-                f"cannot {action}: expected a file opened for writing (mode 'a' or 'w'), "
-                f"got {self.file_path} opened read-only (mode 'r')"
-            )
-        return file
-
-    def open_file(
-        self,
-        fullpathname: Path | str,
-        mode: str = "r",
-        title: str = _DEFAULT_TITLE,
-        swmr_mode: bool = False,
-        **kwargs: Any,
-    ) -> h5py.File:
-        """Open (or create, with ``mode='w'``) the file; a new file gets PyMoDAQ's root
-        attributes. Files are written in the HDF5 1.10 format (:data:`LIBVER_SWMR`) with
-        ``swmr_mode``, which SWMR needs, else in the earliest format that holds them, never in
-        one newer than 1.10 (:data:`LIBVER_PLAIN`); read-only with ``swmr_mode``, they are
-        read with ``swmr=True``."""
-        return self._open_file(fullpathname, mode, title, swmr_mode, False, **kwargs)
-
-    def _open_file(
-        self,
-        fullpathname: Path | str,
-        mode: str,
-        title: str,
-        swmr_mode: bool,
-        journaled: bool,
-        **kwargs: Any,
-    ) -> h5py.File:
-        """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
-        a rollback journal until SWMR starts or the file closes (:mod:`.journal`)."""
-        if mode not in _FILE_MODES:
-            raise InvalidArgumentError(
-                f"mode: expected one of {sorted(_FILE_MODES)}, got {describe(mode)}"
-            )
-        self.file_path = fullpathname
-        self._swmr_mode = swmr_mode
-        if mode == "r":
-            if swmr_mode:
-                kwargs.setdefault("swmr", True)
-        else:
-            kwargs.setdefault("libver", LIBVER_SWMR if swmr_mode else LIBVER_PLAIN)
-        kwargs.setdefault("rdcc_nbytes", CHUNK_CACHE_BYTES)
-        if mode != "r":
-            _refuse_a_second_writer(Path(fullpathname), mode)
-        try:
-            if journaled:
-                self._h5file = _open_journaled(Path(fullpathname), kwargs)
-            else:
-                self._h5file = h5py.File(str(fullpathname), mode=mode, **kwargs)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if "already open" in str(exc):
-                raise FileInUseError(
-                    exc.errno,
-                    f"cannot open {fullpathname} (mode {mode!r}): expected a file no one has "
-                    f"open, got one already open in this process ({exc})",
-                ) from exc
-            in_use = "unable to lock file" in str(exc)
-            if in_use or exc.errno in (errno.EAGAIN, errno.EACCES, errno.EEXIST, errno.ENOENT):
-                raise
-            raise CorruptFileError(
-                f"cannot open {fullpathname} (mode {mode!r}): expected an HDF5 file, got one "
-                f"h5py cannot read ({exc})"
-            ) from exc
-        if mode != "r":
-            _OPEN_FOR_WRITING.add(_file_key(self._h5file))
-        if mode in ("w", "w-", "x"):
-            root = self.root()
-            root.attrs["TITLE"] = title
-            root.node.attrs["CLASS"] = "GROUP"
-            root.attrs["pymodaq_version"] = "0.0.0"
-            root.attrs["pymodaq_data_version"] = format_version()
-            if swmr_mode:
-                root.attrs["swmr_compatible"] = True
-        return self._h5file
-
-    def close_file(self) -> None:
-        """Flush and close the file (no-op when none is open). A file whose flush fails is
-        let go of without closing (:func:`let_go_of_failed_file`) and the failure raised."""
-        file = self._h5file
-        self._swmr_enabled = False
-        self._h5file = None
-        if file is None or not file.id.valid:
-            return
-        if file.mode != "r":
-            try:
-                file.flush()
-            except Exception:
-                let_go_of_failed_file(file)  # its journal stays, for recover
-                raise
-            _OPEN_FOR_WRITING.discard(_file_key(file))
-        journaled = _JOURNALED.pop(file.id.id, None)
-        if journaled is not None:
-            journaled.open_for_writing = False
-        file.close()
-        if journaled is not None:
-            journaled.stop_journal()  # closed whole
-            journaled.close()
-
-    def let_go_of_file(self) -> None:
-        """Stop using the file without closing it, after its writes failed
-        (:func:`let_go_of_failed_file`)."""
-        file = self._h5file
-        self._swmr_enabled = False
-        self._h5file = None
-        if file is not None and file.id.valid:
-            let_go_of_failed_file(file)
-
-    def flush(self) -> None:
-        """Flush the file's buffers to the operating system."""
-        if self._h5file is not None and self._h5file.id.valid and self._h5file.mode != "r":
-            with h5_errors(self._h5file, "flush the file"):
-                self._h5file.flush()
-            journaled = _JOURNALED.get(self._h5file.id.id)
-            if journaled is not None:
-                journaled.checkpoint()
-
-    def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
-        """Write a copy of the file, as it is once flushed, to ``filenamepath``."""
-        source = Path(self.filename)
-        target = Path(filenamepath)
-        if target.exists() and os.path.samefile(source, target):
-            raise InvalidArgumentError(
-                f"filename: expected a path other than the open file, got {target}"
-            )
-        self.flush()
-        shutil.copyfile(source, target)
-
-    def root(self) -> GROUP:
-        """The root group."""
-        return GROUP(self._file(), self.backend)
-
-    def define_compression(self, compression: str, compression_opts: int) -> None:
-        """Compress arrays created from now on (``'gzip'``, or its PyTables name ``'zlib'``)."""
-        if compression == "zlib":
-            compression = "gzip"
-        if compression not in _COMPRESSIONS:
-            raise InvalidArgumentError(
-                f"compression: expected one of {sorted(_COMPRESSIONS)} or 'zlib', got "
-                f"{describe(compression)}"
-            )
-        self.compression = {"compression": compression, "compression_opts": compression_opts}
+class H5Backend(FileAccess):
+    """One HDF5 file and the operations on its tree (pymodaq_data's ``H5Backend``): nodes
+    found, walked, read and created with PyMoDAQ's attributes."""
 
     # -- attributes ---------------------------------------------------------------------------
 
@@ -564,46 +112,6 @@ class H5Backend:
 
     # -- SWMR ---------------------------------------------------------------------------------
 
-    def enable_swmr(self) -> None:
-        """Start SWMR writing (idempotent). Structure must be created before: HDF5 forbids
-        new groups, datasets and attributes while SWMR is on."""
-        if self._swmr_enabled:
-            return
-        if not self._swmr_mode:
-            raise SwmrModeError(
-                "enable_swmr: expected a file opened with swmr_mode=True, got one opened without"
-            )
-        file = self._writable_file("start SWMR")
-        if file.swmr_mode:
-            self._swmr_enabled = True
-            return
-        with h5_errors(file, "start SWMR"):
-            # A plain bool, not JSON, so that plain h5py readers can test it.
-            file.attrs["swmr_active"] = True
-            file.swmr_mode = True
-        journaled = _JOURNALED.get(file.id.id)
-        if journaled is not None:
-            journaled.stop_journal()  # flushed whole by SWMR's start; HDF5 orders writes now
-        self._swmr_enabled = True
-
-    @property
-    def is_swmr_active(self) -> bool:
-        """True while SWMR writing is on."""
-        return self._swmr_enabled
-
-    @property
-    def is_swmr_compatible(self) -> bool:
-        """True if the open file was created SWMR-capable."""
-        try:
-            return bool(self.root().attrs.get("swmr_compatible", False) is True)
-        except ClosedFileError:
-            return False
-
-    @property
-    def is_swmr_capable(self) -> bool:
-        """True: the h5py backend can write with SWMR."""
-        return True
-
     def reconcile_swmr_attrs(self) -> None:
         """Record each enlargeable array's real shape in its ``shape`` attribute (deferred while
         SWMR was on) and clear the ``swmr_active`` flag."""
@@ -616,58 +124,6 @@ class H5Backend:
         self.reconcile_swmr_attrs()
         if not keep_open:
             self.close_file()
-
-    def reopen(self, *, moved_ok: bool = False) -> None:
-        """Close the file and open it again for appending, keeping its SWMR capability (the
-        1.10 file format). HDF5's file lock is not taken, so that this succeeds while SWMR
-        readers still hold the file open.
-
-        The file opened again is the one that was open, never another: if its path no longer
-        names it (renamed, replaced, deleted), :class:`FileChangedError` is raised before
-        anything is closed, or, with ``moved_ok``, the file is opened again where it is now,
-        through a descriptor kept open meanwhile (``/proc/self/fd``, Linux).
-
-        A SWMR-capable file is opened again through a rollback journal (:mod:`.journal`): a
-        kill before SWMR starts again is undone by ``recover``."""
-        journaled = self._swmr_mode
-        if self.file_path is None:
-            raise ClosedFileError("reopen: expected a file to reopen, got none")
-        file_path = Path(self.file_path)
-        file = self._h5file
-        if file is None or not file.id.valid:
-            self.close_file()
-            self._open_file(
-                file_path, "a", _DEFAULT_TITLE, self._swmr_mode, journaled, locking=False
-            )
-            return
-        key = _file_key(file)
-        moved = False
-        try:
-            check_path_names_file(file, file_path, "reopen")
-        except FileChangedError:
-            if not moved_ok:
-                raise
-            moved = True
-        kept = os.dup(file_descriptor(file))
-        try:
-            target = Path(f"/proc/self/fd/{kept}") if moved else file_path
-            self.close_file()
-            self._open_file(target, "a", _DEFAULT_TITLE, self._swmr_mode, journaled, locking=False)
-        finally:
-            os.close(kept)
-            self.file_path = file_path
-        reopened = self._h5file
-        assert reopened is not None
-        if _file_key(reopened) != key:
-            # Replaced between the check and the open: let go of that file at once.
-            _OPEN_FOR_WRITING.discard(_file_key(reopened))
-            self._h5file = None
-            reopened.close()
-            raise FileChangedError(
-                errno.ESTALE,
-                f"reopen: expected the file that was opened at {file_path} (device {key[0]}, "
-                f"inode {key[1]}), got another file put there meanwhile",
-            )
 
     # -- nodes --------------------------------------------------------------------------------
 
@@ -827,10 +283,8 @@ class H5Backend:
     def _describe_array(
         self, array: CARRAY, shape: tuple[int, ...], dtype: np.dtype[Any], subdtype: str
     ) -> None:
-        array.attrs["shape"] = shape
-        array.attrs["dtype"] = dtype.name
-        array.attrs["subdtype"] = subdtype
-        array.attrs["backend"] = self.backend
+        for key, value in array_attrs(shape, dtype, subdtype, self.backend).items():
+            array.attrs[key] = value
 
     def create_carray(self, where: Any, name: str, obj: Any = None, title: str = "") -> CARRAY:
         """A fixed array holding ``obj``."""
@@ -848,8 +302,7 @@ class H5Backend:
             )
         with h5_errors(parent, action):
             dataset = parent.create_dataset(name, data=data, **(self.compression or {}))
-            dataset.attrs["TITLE"] = title
-            dataset.attrs["CLASS"] = "CARRAY"
+            mark_node(dataset, "CARRAY", title)
         array = CARRAY(dataset, self.backend)
         self._describe_array(array, data.shape, data.dtype, "")
         return array
@@ -860,7 +313,7 @@ class H5Backend:
         """An array enlargeable along its first axis, with rows of shape ``data_shape``."""
         action = f"create the enlargeable array {name!r}"
         title = check_title(title, action)
-        row_shape = _as_shape(data_shape, "data_shape")
+        row_shape = as_shape(data_shape, "data_shape")
         if 0 in row_shape:
             # pymodaq_data creates such an array (h5py guesses chunks larger than the zero
             # dimension); its rows would hold nothing but their count, and appending them has
@@ -882,9 +335,7 @@ class H5Backend:
             dataset = parent.create_dataset(
                 name, shape=(0, *row_shape), dtype=dtype, maxshape=(None, *row_shape), **options
             )
-            dataset.attrs["TITLE"] = title
-            dataset.attrs["CLASS"] = "EARRAY"
-            dataset.attrs["EXTDIM"] = 0
+            mark_node(dataset, "EARRAY", title)
         array = EARRAY(dataset, self.backend)
         self._describe_array(array, (0, *row_shape), dtype, "")
         return array
@@ -907,9 +358,7 @@ class H5Backend:
             dataset = parent.create_dataset(
                 name, shape=(0,), dtype=h5py.vlen_dtype(base), maxshape=(None,), **options
             )
-            dataset.attrs["TITLE"] = title
-            dataset.attrs["CLASS"] = "VLARRAY"
-            dataset.attrs["EXTDIM"] = 0
+            mark_node(dataset, "VLARRAY", title)
         array: VLARRAY = (StringARRAY if is_string else VLARRAY)(dataset, self.backend)
         self._describe_array(array, (0,), base, "string" if is_string else "")
         return array
@@ -933,8 +382,7 @@ class H5Backend:
         title = check_title(title, action)
         with h5_errors(parent.node, action):
             created = parent.node.create_group(name)
-            created.attrs["TITLE"] = title
-            created.attrs["CLASS"] = "GROUP"
+            mark_node(created, "GROUP", title)
             for key, value in kwargs.items():
                 created.attrs[key] = value
         return GROUP(created, self.backend)
@@ -962,15 +410,15 @@ class H5Backend:
         return node
 
 
-def group_type_name(group_type: object) -> str:
-    """The name a ``group_type`` argument gives: an enum member's name, or the string."""
-    if isinstance(group_type, Enum):
-        return group_type.name
-    if isinstance(group_type, str) and group_type:
-        return group_type
-    raise InvalidArgumentError(
-        f"group_type: expected a GroupType member or a group type name, got {describe(group_type)}"
-    )
+def _backend_of(backend: str, file: h5py.File) -> H5Backend:
+    """An :class:`H5Backend` bound to the open ``file`` (what a node's ``to_h5_backend``
+    gives)."""
+    layer = H5Backend(backend)
+    layer.h5file = file
+    return layer
+
+
+Node._backend_factory = _backend_of
 
 
 def check_count(value: object, argument: str) -> int:
@@ -980,18 +428,3 @@ def check_count(value: object, argument: str) -> int:
             f"{argument}: expected a non-negative int, got {describe(value)}"
         )
     return value
-
-
-def _as_shape(shape: Any, argument: str) -> tuple[int, ...]:
-    if shape is None:
-        return ()
-    try:
-        dims = tuple(int(n) for n in shape)
-        valid = all(n >= 0 and n == m for n, m in zip(dims, shape, strict=True))
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
-        raise InvalidArgumentError(
-            f"{argument}: expected a tuple of non-negative ints, got {describe(shape)}"
-        )
-    return dims

@@ -11,9 +11,9 @@ it, and the navigation axes (a time axis, say) that grow with it in a ``NavAxes`
                            /Axis00      a signal axis (CARRAY): label, units, index...
                /NavAxes/Axis00          a navigation axis (EARRAY of one value per row)
 
-:func:`add_enlargeable_channel` and :func:`add_nav_axis` write that layout with the synchronous
-saver, checking every argument before anything is written; ``H5SaverLowLevel`` and
-``AsyncH5Saver`` offer them as methods of the same names. The rows themselves are appended to
+:class:`ChannelSaver`'s ``add_enlargeable_channel`` and ``add_nav_axis`` write that layout,
+checking every argument before anything is written; ``H5SaverLowLevel`` has them, and
+``AsyncH5Saver`` offers them as coroutines of the same names. The rows themselves are appended to
 the returned arrays (``EARRAY.append``, ``AsyncH5Saver.append``).
 """
 
@@ -25,24 +25,21 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from aioh5saver.errors import InvalidArgumentError, NodeKindError, describe
 from aioh5saver.format.enums import DataDim, coerce_enum
+from aioh5saver.sync.arrays import ArraySaver
 from aioh5saver.sync.nodes import EARRAY, GROUP
-
-if TYPE_CHECKING:
-    from aioh5saver.sync.saver import H5SaverLowLevel
 
 __all__ = [
     "NAV_AXES_GROUP",
     "RESERVED_ATTRIBUTES",
     "ChannelAxis",
-    "add_enlargeable_channel",
-    "add_nav_axis",
+    "ChannelSaver",
 ]
 
 # The group holding the navigation axes of a detector's enlargeable data (pymodaq_data's
@@ -126,143 +123,149 @@ class ChannelAxis:
         object.__setattr__(self, "values", values)
 
 
-def add_enlargeable_channel(
-    saver: H5SaverLowLevel,
-    where: Any,
-    data_dim: DataDim | str,
-    *,
-    data_shape: tuple[int, ...] | None = None,
-    dtype: Any = "float64",
-    name: str | None = None,
-    label: str | None = None,
-    units: str = "",
-    axes: Sequence[ChannelAxis] = (),
-    origin: str | None = None,
-    source: str = "raw",
-    timestamp: float | None = None,
-    metadata: Mapping[str, Any] | None = None,
-) -> EARRAY:
-    """Add a channel of enlargeable data under the group ``where`` (a detector or actuator
-    group) and return its empty array, to which each acquisition appends one row; see
-    :meth:`aioh5saver.AsyncH5Saver.add_enlargeable_channel`."""
-    dim = coerce_enum(DataDim, data_dim, "data_dim")
-    if dim not in _ROW_DIMENSIONS:
-        raise InvalidArgumentError(
-            "data_dim: expected the dimension of one acquisition, Data0D, Data1D or Data2D, "
-            f"got {describe(data_dim)} (enlargeable DataND cannot be appended to, as in PyMoDAQ)"
-        )
-    row_shape = _row_shape(dim, data_shape)
-    array_type = _numeric_dtype(dtype)
-    placed = _placed_axes(dim, row_shape, axes)
-    for argument, value in (("name", name), ("label", label), ("origin", origin)):
-        if value is not None:
-            _check_text(value, argument, "None or a str")
-    _check_text(units, "units")
-    if source not in _SOURCES:
-        raise InvalidArgumentError(
-            f"source: expected one of {list(_SOURCES)}, got {describe(source)}"
-        )
-    stamp = _timestamp(timestamp)
-    extra = _metadata(metadata)
+class ChannelSaver(ArraySaver):
+    """The saver's channel methods: ``add_enlargeable_channel`` and ``add_nav_axis``."""
 
-    group = _group(saver, where)
-    title = group.attrs.get("TITLE", "")
-    title = title if isinstance(title, str) else ""
-    name = title if name is None else name
-    origin = title if origin is None else origin
-    # As DataToExportSaver makes it: a plain group named after the dimension.
-    dim_group = saver.get_set_group(group, dim.name)
-    channel_name = _next_name(saver, dim_group, _CHANNEL_NAME, "CH")
-    channel = saver.get_set_group(dim_group, channel_name, name, origin=origin)
-    array = saver.add_array(
-        channel,
-        "EnlData00",
-        "data_enlargeable",
-        data_shape=row_shape,
-        array_type=array_type,
-        enlargeable=True,
-        data_dimension=dim,
-        title=name,
-        metadata={
-            "timestamp": stamp,
-            "label": channel_name if label is None else label,
-            "source": source,
-            "distribution": "spread",
-            "origin": origin,
-            # Dimension 0 is the one the rows are appended along: a navigation dimension.
-            "nav_indexes": (0,),
-            "units": units,
-            **extra,
-        },
-    )
-    for number, (axis, index) in enumerate(placed):
-        saver.add_array(
+    def add_enlargeable_channel(
+        self,
+        where: Any,
+        data_dim: DataDim | str,
+        *,
+        data_shape: tuple[int, ...] | None = None,
+        dtype: Any = "float64",
+        name: str | None = None,
+        label: str | None = None,
+        units: str = "",
+        axes: Sequence[ChannelAxis] = (),
+        origin: str | None = None,
+        source: str = "raw",
+        timestamp: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> EARRAY:
+        """A channel of enlargeable data under the group ``where`` that pymodaq_data's
+        ``DataLoader`` loads, as its ``DataToExportEnlargeableSaver`` writes it:
+        ``<where>/<data_dim>/CHnn/EnlData00`` with its signal ``axes`` beside it. Returns the
+        empty array; append one row of ``data_shape`` per acquisition. See
+        :meth:`aioh5saver.AsyncH5Saver.add_enlargeable_channel` for the arguments."""
+        dim = coerce_enum(DataDim, data_dim, "data_dim")
+        if dim not in _ROW_DIMENSIONS:
+            raise InvalidArgumentError(
+                "data_dim: expected the dimension of one acquisition, Data0D, Data1D or Data2D, "
+                f"got {describe(data_dim)} (enlargeable DataND cannot be appended to, as in "
+                "PyMoDAQ)"
+            )
+        row_shape = _row_shape(dim, data_shape)
+        array_type = _numeric_dtype(dtype)
+        placed = _placed_axes(dim, row_shape, axes)
+        for argument, value in (("name", name), ("label", label), ("origin", origin)):
+            if value is not None:
+                _check_text(value, argument, "None or a str")
+        _check_text(units, "units")
+        if source not in _SOURCES:
+            raise InvalidArgumentError(
+                f"source: expected one of {list(_SOURCES)}, got {describe(source)}"
+            )
+        stamp = _timestamp(timestamp)
+        extra = _metadata(metadata)
+
+        group = _group(self, where)
+        title = group.attrs.get("TITLE", "")
+        title = title if isinstance(title, str) else ""
+        name = title if name is None else name
+        origin = title if origin is None else origin
+        # As DataToExportSaver makes it: a plain group named after the dimension.
+        dim_group = self.get_set_group(group, dim.name)
+        channel_name = _next_name(self, dim_group, _CHANNEL_NAME, "CH")
+        channel = self.get_set_group(dim_group, channel_name, name, origin=origin)
+        array = self.add_array(
             channel,
-            f"Axis{number:02d}",
-            "axis",
-            array_to_save=axis.values,
-            data_dimension=DataDim.Data1D,
-            title=axis.label,
+            "EnlData00",
+            "data_enlargeable",
+            data_shape=row_shape,
+            array_type=array_type,
+            enlargeable=True,
+            data_dimension=dim,
+            title=name,
             metadata={
-                "size": int(axis.values.size),
-                "label": axis.label,
-                "units": axis.units,
-                # In the file, a row dimension is one more than in a row: the rows are
-                # stacked along dimension 0.
-                "index": index + 1,
-                **_linear_description(axis.values),
-                "spread_order": 0,
+                "timestamp": stamp,
+                "label": channel_name if label is None else label,
+                "source": source,
+                "distribution": "spread",
+                "origin": origin,
+                # Dimension 0 is the one the rows are appended along: a navigation dimension.
+                "nav_indexes": (0,),
+                "units": units,
+                **extra,
             },
         )
-    assert isinstance(array, EARRAY)
-    return array
+        for number, (axis, index) in enumerate(placed):
+            self.add_array(
+                channel,
+                f"Axis{number:02d}",
+                "axis",
+                array_to_save=axis.values,
+                data_dimension=DataDim.Data1D,
+                title=axis.label,
+                metadata={
+                    "size": int(axis.values.size),
+                    "label": axis.label,
+                    "units": axis.units,
+                    # In the file, a row dimension is one more than in a row: the rows are
+                    # stacked along dimension 0.
+                    "index": index + 1,
+                    **_linear_description(axis.values),
+                    "spread_order": 0,
+                },
+            )
+        assert isinstance(array, EARRAY)
+        return array
 
-
-def add_nav_axis(
-    saver: H5SaverLowLevel,
-    where: Any,
-    label: str,
-    units: str = "",
-    dtype: Any = "float64",
-) -> EARRAY:
-    """Add a navigation axis to the enlargeable data under the group ``where``: an enlargeable
-    array ``NavAxes/AxisNN`` of one value per row (a time, a position); see
-    :meth:`aioh5saver.AsyncH5Saver.add_nav_axis`."""
-    _check_text(label, "label")
-    _check_text(units, "units")
-    array_type = _numeric_dtype(dtype)
-    group = _group(saver, where)
-    nav_group = saver.get_set_group(group, NAV_AXES_GROUP)
-    order = sum(
-        1
-        for child in saver.get_children(nav_group).values()
-        if child.attrs.get("data_type") == "axis"
-    )
-    array = saver.add_array(
-        nav_group,
-        _next_name(saver, nav_group, _AXIS_NAME, "Axis"),
-        "axis",
-        data_shape=(),
-        array_type=array_type,
-        enlargeable=True,
-        data_dimension=DataDim.Data1D,
-        title=label,
-        metadata={
-            # As pymodaq_data leaves it under SWMR: the array's ``shape`` is its length.
-            "size": 0,
-            "label": label,
-            "units": units,
-            # Every navigation axis spans the dimension the rows are appended along; several
-            # (an adaptive scan's x and y) are told apart by their spread order.
-            "index": 0,
-            "offset": None,
-            "scaling": None,
-            "distribution": "spread",
-            "spread_order": order,
-        },
-    )
-    assert isinstance(array, EARRAY)
-    return array
+    def add_nav_axis(
+        self,
+        where: Any,
+        label: str,
+        units: str = "",
+        dtype: Any = "float64",
+    ) -> EARRAY:
+        """A navigation axis ``<where>/NavAxes/AxisNN`` of the enlargeable data under the
+        group ``where``: an enlargeable array of one value per row (a time, a position),
+        which pymodaq_data's ``DataLoader`` loads with that data. See
+        :meth:`aioh5saver.AsyncH5Saver.add_nav_axis`."""
+        _check_text(label, "label")
+        _check_text(units, "units")
+        array_type = _numeric_dtype(dtype)
+        group = _group(self, where)
+        nav_group = self.get_set_group(group, NAV_AXES_GROUP)
+        order = sum(
+            1
+            for child in self.get_children(nav_group).values()
+            if child.attrs.get("data_type") == "axis"
+        )
+        array = self.add_array(
+            nav_group,
+            _next_name(self, nav_group, _AXIS_NAME, "Axis"),
+            "axis",
+            data_shape=(),
+            array_type=array_type,
+            enlargeable=True,
+            data_dimension=DataDim.Data1D,
+            title=label,
+            metadata={
+                # As pymodaq_data leaves it under SWMR: the array's ``shape`` is its length.
+                "size": 0,
+                "label": label,
+                "units": units,
+                # Every navigation axis spans the dimension the rows are appended along; several
+                # (an adaptive scan's x and y) are told apart by their spread order.
+                "index": 0,
+                "offset": None,
+                "scaling": None,
+                "distribution": "spread",
+                "spread_order": order,
+            },
+        )
+        assert isinstance(array, EARRAY)
+        return array
 
 
 def _check_text(value: object, argument: str, wanted: str = "a str") -> None:
@@ -274,14 +277,14 @@ def _check_text(value: object, argument: str, wanted: str = "a str") -> None:
         )
 
 
-def _group(saver: H5SaverLowLevel, where: Any) -> GROUP:
+def _group(saver: ArraySaver, where: Any) -> GROUP:
     node = saver.get_node(where)
     if not isinstance(node, GROUP):
         raise NodeKindError(f"where: expected a group, got {node.path}, a {node.kind}")
     return node
 
 
-def _next_name(saver: H5SaverLowLevel, group: GROUP, pattern: re.Pattern[str], prefix: str) -> str:
+def _next_name(saver: ArraySaver, group: GROUP, pattern: re.Pattern[str], prefix: str) -> str:
     """``prefix`` and the first two-digit number not yet used by a child of ``group``."""
     used = {
         int(match.group(1))

@@ -8,8 +8,7 @@ nothing of async: :mod:`.writer` runs it on one worker thread.
 from __future__ import annotations
 
 import datetime
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,21 @@ from aioh5saver.errors import (
     NodeKindError,
     describe,
 )
-from aioh5saver.format.enums import DataDim, DataType, GroupType, SaveType, coerce_enum
-from aioh5saver.sync.backend import (
-    H5Backend,
-    capitalize,
-    check_count,
+from aioh5saver.format.enums import DataDim, GroupType, SaveType, coerce_enum
+from aioh5saver.format.layout import (
+    DEFAULT_TITLE,
+    LOGGER_NAME,
     check_node_name,
     group_type_name,
-    is_swmr_compatible_file,
+    incremental_group,
+    incremental_type,
 )
-from aioh5saver.sync.channels import ChannelAxis, add_enlargeable_channel, add_nav_axis
-from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, Node, StringARRAY
+from aioh5saver.sync.backend import check_count
+from aioh5saver.sync.channels import ChannelSaver
+from aioh5saver.sync.nodes import GROUP, Node, StringARRAY
 from aioh5saver.sync.staging import fold_staged_strings
 
 __all__ = ["H5SaverLowLevel"]
-
-_LOGGER_NAME = "Logger"
-
 
 # SWMR writing needs superblock version 3 (the HDF5 1.10 format), and HDF5 cannot upgrade an
 # older superblock in place: such a file would open, then fail at the first SWMR write.
@@ -57,7 +54,24 @@ def _refuse_swmr_before_the_110_format(path: Path) -> None:
         )
 
 
-class H5SaverLowLevel(H5Backend):
+def _incremental_group_method(group_type: str, doc: str) -> Callable[..., GROUP]:
+    """A saver method that adds a new incremental group of ``group_type`` (pymodaq_data's
+    ``add_det_group`` and its siblings, which differ only by the type)."""
+
+    def add_group(
+        self: H5SaverLowLevel,
+        where: Any,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> GROUP:
+        return self.add_incremental_group(group_type, where, title, settings_as_xml, metadata)
+
+    add_group.__doc__ = doc
+    return add_group
+
+
+class H5SaverLowLevel(ChannelSaver):
     """Builds and reads a PyMoDAQ HDF5 file: groups, arrays, enlargeable arrays, string arrays
     and the ``Logger``, with PyMoDAQ's attributes.
 
@@ -155,7 +169,7 @@ class H5SaverLowLevel(H5Backend):
                     "which does not exist"
                 )
             new_file = True
-        elif swmr_mode and not new_file and not is_swmr_compatible_file(fullpath):
+        elif swmr_mode and not new_file and not self._engine.is_swmr_compatible(fullpath):
             raise InvalidArgumentError(
                 f"swmr_mode: expected a file created SWMR-capable, got {fullpath}, which was "
                 "not; open it with swmr_mode=False, or pass new_file=True to replace it"
@@ -167,14 +181,14 @@ class H5SaverLowLevel(H5Backend):
         self._raw_group_name = raw_group_name
         self.close_file()
         self.open_file(
-            fullpath, "w" if new_file else mode, title="PyMoDAQ file", swmr_mode=swmr_mode
+            fullpath, "w" if new_file else mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode
         )
         read_only = not new_file and mode == "r"
         if not new_file and not read_only:
             self._finish_interrupted_swmr()
         if read_only:
             self._raw_group = self._get_group(f"/{raw_group_name}")
-            logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
+            logger = self.get_children(self._raw_group).get(LOGGER_NAME)
             self._logger_array = logger if isinstance(logger, StringARRAY) else None
         else:
             self._raw_group = self.get_set_group(
@@ -215,7 +229,7 @@ class H5SaverLowLevel(H5Backend):
         :meth:`H5Backend.reopen` for ``moved_ok``."""
         super().reopen(moved_ok=moved_ok)
         self._raw_group = self._get_group(f"/{self._raw_group_name}")
-        logger = self.get_children(self._raw_group).get(_LOGGER_NAME)
+        logger = self.get_children(self._raw_group).get(LOGGER_NAME)
         self._logger_array = logger if isinstance(logger, StringARRAY) else None
 
     def save_file(self, filename: Path | str | None = None) -> None:
@@ -255,9 +269,9 @@ class H5SaverLowLevel(H5Backend):
         if where is None:
             where = self.raw_group
         children = self.get_children(where)
-        existing = children.get(_LOGGER_NAME)
+        existing = children.get(LOGGER_NAME)
         if existing is None:
-            logger = self.add_string_array(where, _LOGGER_NAME)
+            logger = self.add_string_array(where, LOGGER_NAME)
             logger.attrs["type"] = "log"
         elif isinstance(existing, StringARRAY):
             logger = existing
@@ -277,144 +291,6 @@ class H5SaverLowLevel(H5Backend):
                 "add_log: expected an open file with a Logger, got none (call init_file first)"
             )
         self._logger_array.append(msg)
-
-    def add_string_array(
-        self, where: Any, name: str, title: str = "", metadata: dict[str, Any] | None = None
-    ) -> StringARRAY:
-        """An enlargeable array of strings called ``name`` (not capitalised, as in PyMoDAQ)."""
-        array = self.create_vlarray(where, name, dtype="string", title=title)
-        assert isinstance(array, StringARRAY)
-        array.attrs["shape"] = (0,)
-        array.attrs["data_type"] = "strings"
-        for key, value in (metadata or {}).items():
-            array.attrs[key] = value
-        return array
-
-    # -- arrays -------------------------------------------------------------------------------
-
-    def add_array(
-        self,
-        where: Any,
-        name: str,
-        data_type: DataType | str,
-        array_to_save: np.ndarray | None = None,
-        data_shape: tuple[int, ...] | None = None,
-        array_type: Any = None,
-        fill_value: Any = None,
-        data_dimension: DataDim | str | None = None,
-        scan_shape: tuple[int, ...] = (),
-        add_scan_dim: bool = False,
-        enlargeable: bool = False,
-        title: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> CARRAY:
-        """An array called ``name`` (capitalised) under ``where``, with ``data_type`` and
-        ``data_dimension`` attributes and ``metadata``.
-
-        - ``enlargeable``: an :class:`EARRAY` of rows of shape ``data_shape`` and dtype
-          ``array_type`` (``array_to_save``'s dtype if not given), starting empty; without
-          ``data_shape``, an array of single values (shape ``(0,)``), as pymodaq_data makes;
-          ``array_to_save`` is not written (as in pymodaq_data);
-        - ``add_scan_dim``: a :class:`CARRAY` of shape ``scan_shape + data_shape`` (``data_shape``
-          ``(1,)`` adds no axis) filled with ``fill_value`` (NaN for floats, 0 otherwise, by
-          default) unless ``array_to_save`` is given;
-        - otherwise a :class:`CARRAY` holding ``array_to_save``.
-        """
-        check_node_name(name)
-        data_type = coerce_enum(DataType, data_type, "data_type")
-        dimension = coerce_enum(DataDim, data_dimension, "data_dimension")
-        if array_to_save is not None and not isinstance(array_to_save, np.ndarray):
-            array_to_save = np.asarray(array_to_save)
-        dtype = _as_dtype(array_type, array_to_save, name)
-        node_name = capitalize(name)
-        array: CARRAY
-        if enlargeable:
-            # Without data_shape, rows are single values (shape (0,)), as in pymodaq_data:
-            # AxisSaverLoader.add_axis(enlargeable=True) relies on it for navigation axes.
-            array = self.create_earray(
-                where, node_name, dtype=dtype, data_shape=data_shape, title=title
-            )
-        else:
-            if add_scan_dim and array_to_save is None:
-                array_to_save = self._scan_array(name, scan_shape, data_shape, dtype, fill_value)
-            if array_to_save is None:
-                raise InvalidArgumentError(
-                    f"add_array {name!r}: expected array_to_save, or data_shape with "
-                    "enlargeable=True or add_scan_dim=True, got neither"
-                )
-            array = self.create_carray(
-                where, node_name, obj=array_to_save.astype(dtype, copy=False), title=title
-            )
-        array.attrs["data_type"] = data_type.name
-        array.attrs["data_dimension"] = dimension.name
-        for key, value in (metadata or {}).items():
-            array.attrs[key] = value
-        return array
-
-    def add_enlargeable_channel(
-        self,
-        where: Any,
-        data_dim: DataDim | str,
-        *,
-        data_shape: tuple[int, ...] | None = None,
-        dtype: Any = "float64",
-        name: str | None = None,
-        label: str | None = None,
-        units: str = "",
-        axes: Sequence[ChannelAxis] = (),
-        origin: str | None = None,
-        source: str = "raw",
-        timestamp: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> EARRAY:
-        """A channel of enlargeable data under the group ``where`` that pymodaq_data's
-        ``DataLoader`` loads, as its ``DataToExportEnlargeableSaver`` writes it:
-        ``<where>/<data_dim>/CHnn/EnlData00`` with its signal ``axes`` beside it. Returns the
-        empty array; append one row of ``data_shape`` per acquisition. See
-        :meth:`aioh5saver.AsyncH5Saver.add_enlargeable_channel` for the arguments."""
-        return add_enlargeable_channel(
-            self,
-            where,
-            data_dim,
-            data_shape=data_shape,
-            dtype=dtype,
-            name=name,
-            label=label,
-            units=units,
-            axes=axes,
-            origin=origin,
-            source=source,
-            timestamp=timestamp,
-            metadata=metadata,
-        )
-
-    def add_nav_axis(
-        self, where: Any, label: str, units: str = "", dtype: Any = "float64"
-    ) -> EARRAY:
-        """A navigation axis ``<where>/NavAxes/AxisNN`` of the enlargeable data under the
-        group ``where``: an enlargeable array of one value per row (a time, a position),
-        which pymodaq_data's ``DataLoader`` loads with that data. See
-        :meth:`aioh5saver.AsyncH5Saver.add_nav_axis`."""
-        return add_nav_axis(self, where, label, units, dtype)
-
-    def _scan_array(
-        self,
-        name: str,
-        scan_shape: tuple[int, ...],
-        data_shape: tuple[int, ...] | None,
-        dtype: np.dtype[Any],
-        fill_value: Any,
-    ) -> np.ndarray:
-        if data_shape is None:
-            raise InvalidArgumentError(
-                f"add_array {name!r}: expected data_shape with add_scan_dim=True, got None"
-            )
-        shape = [*scan_shape]
-        if tuple(data_shape) != (1,):
-            shape.extend(data_shape)
-        if fill_value is None:
-            fill_value = self.fill_value if dtype.kind in "fc" else 0
-        return np.full(shape, _exact_scalar(fill_value, dtype, name), dtype=dtype)
 
     # -- groups -------------------------------------------------------------------------------
 
@@ -478,61 +354,23 @@ class H5SaverLowLevel(H5Backend):
     ) -> GROUP:
         """A new group ``<Type>NNN`` under ``where``, numbered one past the highest existing
         (``Detector000``, ``Detector001``...)."""
-        type_name = check_node_name(group_type_name(group_type), "group_type")
-        prefix = capitalize(type_name.lower())
-        numbered = re.compile(re.escape(prefix) + r"(\d{3,})")
-        indices = [
-            int(match.group(1))
-            for child in self.get_children(where)
-            if (match := numbered.fullmatch(child))
-        ]
-        index = max(indices, default=-1) + 1
-        group = self.get_set_group(where, f"{prefix}{index:03d}", title)
+        type_name = incremental_type(group_type)
+        name, type_attr = incremental_group(type_name, self.get_children(where))
+        group = self.get_set_group(where, name, title)
         group.attrs["settings"] = settings_as_xml
-        group.attrs["type"] = "" if type_name.lower() == "ch" else type_name.lower()
+        group.attrs["type"] = type_attr
         for key, value in (metadata or {}).items():
             group.attrs[key] = value
         return group
 
-    def add_act_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``ActuatorNNN`` group."""
-        return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
-
-    def add_det_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``DetectorNNN`` group."""
-        return self.add_incremental_group("detector", where, title, settings_as_xml, metadata)
-
-    def add_move_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."""
-        return self.add_incremental_group("actuator", where, title, settings_as_xml, metadata)
-
-    def add_ch_group(
-        self,
-        where: Any,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> GROUP:
-        """A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."""
-        return self.add_incremental_group("ch", where, title, settings_as_xml, metadata)
+    add_act_group = _incremental_group_method("actuator", "A new ``ActuatorNNN`` group.")
+    add_det_group = _incremental_group_method("detector", "A new ``DetectorNNN`` group.")
+    add_move_group = _incremental_group_method(
+        "actuator", "A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."
+    )
+    add_ch_group = _incremental_group_method(
+        "ch", "A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."
+    )
 
     def add_generic_group(
         self,
@@ -557,36 +395,3 @@ class H5SaverLowLevel(H5Backend):
         return self.add_generic_group(
             where, title, settings_as_xml, metadata, group_type=GroupType.scan
         )
-
-
-def _exact_scalar(value: Any, dtype: np.dtype[Any], name: str) -> Any:
-    """``value`` as a scalar of ``dtype``, if it converts exactly (NaN stays NaN)."""
-    error = InvalidArgumentError(
-        f"add_array {name!r}: expected a fill_value representable exactly as {dtype}, got "
-        f"{describe(value)}"
-    )
-    try:
-        given = np.asarray(value)
-        with np.errstate(invalid="raise", over="raise"):
-            converted = given.astype(dtype)
-            same = bool(converted.astype(given.dtype) == given) or bool(
-                np.isnan(given) and np.isnan(converted)
-            )
-    except (ValueError, TypeError, OverflowError, FloatingPointError) as exc:
-        raise error from exc
-    if given.ndim != 0 or not same:
-        raise error
-    return converted[()]
-
-
-def _as_dtype(array_type: Any, data: np.ndarray | None, name: str) -> np.dtype[Any]:
-    if array_type is None:
-        return np.dtype(data.dtype) if data is not None else np.dtype(np.float64)
-    try:
-        dtype: np.dtype[Any] = np.dtype(array_type)
-    except TypeError as exc:
-        raise InvalidArgumentError(
-            f"add_array {name!r}: expected array_type to be a numpy dtype, got "
-            f"{describe(array_type)}"
-        ) from exc
-    return dtype

@@ -22,7 +22,7 @@ from aioh5saver.format.staging import (
     staged_rows,
     staged_texts,
 )
-from aioh5saver.sync.nodes import StringARRAY
+from aioh5saver.sync.nodes import StringARRAY, mark_node
 
 __all__ = [
     "append_staged",
@@ -46,9 +46,7 @@ def create_staging(target: StringARRAY) -> h5py.Dataset:
         staging = parent.create_dataset(
             name, shape=(0,), maxshape=(None,), dtype=STAGING_DTYPE, chunks=(_CHUNK_ROWS,)
         )
-        staging.attrs["CLASS"] = "EARRAY"
-        staging.attrs["TITLE"] = f"strings of {target.path} written under SWMR"
-        staging.attrs["EXTDIM"] = 0
+        mark_node(staging, "EARRAY", f"strings of {target.path} written under SWMR")
         staging.attrs["staging_for"] = target.path
     return staging
 

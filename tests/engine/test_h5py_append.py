@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aioh5saver import H5SaverLowLevel
-from aioh5saver.sync.array_writer import ArrayWriter
+from aioh5saver.engine.h5py_append import ArrayWriter
 from aioh5saver.sync.nodes import EARRAY
 
 

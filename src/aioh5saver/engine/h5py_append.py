@@ -1,11 +1,11 @@
-"""The writer thread's handle on one enlargeable array: appends rows with few HDF5 calls.
+"""The h5py engine's append: a handle on one enlargeable array that appends rows with few HDF5
+calls, used by the writer thread for its batches and by ``EARRAY.append`` for each call.
 
 h5py releases the GIL around every HDF5 call, even one that only reads a dataset's shape or
 type, and while the event loop is busy each call waits up to the interpreter's switch interval
 to get the GIL back. A batch's cost is therefore counted in HDF5 calls, not bytes: the
 high-level path (shape, dtype, chunks, resize, a slice write with its selections, and a
-``shape`` attribute rewrite, each several calls) took 8.4 ms a batch for 8 arrays of 1,500
-scalar rows beside a busy loop, against 0.3 ms for this path (median of 60 batches, here).
+``shape`` attribute rewrite, each several calls) costs many times this one beside a busy loop.
 
 So the handle keeps what it knows (row count, row shape, dtype, chunk size, memory type) and
 writes with one extent change, one file space and, per part, one plain write for rows that do
@@ -16,6 +16,7 @@ reads is written when asked, at barriers and flushes, not once per batch.
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol
 
 import h5py
 import numpy as np
@@ -23,10 +24,29 @@ from h5py import h5s, h5t
 
 from aioh5saver.aio.ops import copy_rows
 from aioh5saver.engine.boundary import h5_errors, require_writable
-from aioh5saver.format.attrs import encode_attr
-from aioh5saver.sync.nodes import EARRAY
+from aioh5saver.format.layout import encode_shape
 
-__all__ = ["ArrayWriter"]
+__all__ = ["ArrayWriter", "EnlargeableNode", "record_shape"]
+
+
+class EnlargeableNode(Protocol):
+    """What the handle needs of an ``EARRAY`` node: its dataset and its path."""
+
+    @property
+    def node(self) -> Any:
+        """The h5py dataset."""
+        ...
+
+    @property
+    def path(self) -> str:
+        """The path the node was reached by."""
+        ...
+
+
+def record_shape(dataset: h5py.Dataset, shape: tuple[int, ...] | None = None) -> None:
+    """Write the ``shape`` attribute PyMoDAQ reads: ``shape``, or the dataset's own. Not
+    allowed while SWMR is on: the shapes are reconciled when SWMR ends."""
+    dataset.attrs["shape"] = encode_shape(dataset.shape if shape is None else shape)
 
 
 class _RowCursor:
@@ -72,7 +92,7 @@ class ArrayWriter:
         "rows",
     )
 
-    def __init__(self, node: EARRAY) -> None:
+    def __init__(self, node: EnlargeableNode) -> None:
         dataset: h5py.Dataset = node.node
         self.path = node.path
         require_writable(dataset, f"append to {self.path}")
@@ -87,7 +107,7 @@ class ArrayWriter:
         self._origin = tuple(0 for _ in self.row_shape)
         self.chunk_bytes = math.prod(chunks or (1,)) * self.dtype.itemsize
         # Whole chunks of whole rows, stored as they are in memory, are written directly: no
-        # copy into HDF5's chunk cache (1.3-2x the MB/s of a plain write of 8 MiB, seen here).
+        # copy into HDF5's chunk cache, which a plain write of large rows pays for.
         direct = (
             chunks is not None
             and tuple(chunks[1:]) == self.row_shape
@@ -134,11 +154,9 @@ class ArrayWriter:
         """One whole chunk from rows that came in several parts: copied into a buffer kept for
         that (small parts are the rule for rows appended one at a time, and a chunk written
         directly costs one HDF5 call where each part would cost a plain write through the
-        chunk cache: 1.5x the writer's MB/s for 16 KiB rows appended one at a time, median of
-        3 runs, seen here). Parts are copied as bytes (see :func:`~.ops.copy_rows`): with numpy
-        letting the GIL go for each part, the writer waited for a busy event loop to give it
-        back each time (672 -> 802 MB/s for 16 KiB rows beside a busy loop, median of 5 runs
-        interleaved)."""
+        chunk cache). Parts are copied as bytes (see :func:`~.ops.copy_rows`): numpy lets the
+        GIL go for each part it copies, and the writer would then wait for a busy event loop
+        to give it back each time."""
         if self._chunk_buffer is None:
             self._chunk_buffer = np.empty((self._chunk_rows, *self.row_shape), self.dtype)
         buffer = self._chunk_buffer
@@ -174,5 +192,5 @@ class ArrayWriter:
     def record_shape(self) -> None:
         """Write the ``shape`` attribute PyMoDAQ reads (not allowed while SWMR is on)."""
         with h5_errors(self._dataset, f"record the shape of {self.path}"):
-            self._dataset.attrs["shape"] = encode_attr((self.rows, *self.row_shape))
+            record_shape(self._dataset, (self.rows, *self.row_shape))
         self._recorded_rows = self.rows
