@@ -3,7 +3,7 @@
 The public names are re-exported here once; ``__all__`` is checked by a test.
 """
 
-from aioh5saver.aio.facade import AsyncH5Saver, SaverStatistics
+from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.errors import (
     ArrayTooLargeError,

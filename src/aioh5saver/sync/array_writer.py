@@ -21,8 +21,8 @@ import h5py
 import numpy as np
 from h5py import h5s, h5t
 
-from aioh5saver.aio.ops import copy_rows
 from aioh5saver.format.attrs import encode_attr
+from aioh5saver.format.rows_copy import copy_rows
 from aioh5saver.sync.nodes import EARRAY, h5_errors, require_writable
 
 __all__ = ["ArrayWriter"]

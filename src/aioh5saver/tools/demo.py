@@ -35,7 +35,7 @@ import anyio
 import numpy as np
 import numpy.typing as npt
 
-from aioh5saver.aio.facade import AsyncH5Saver, SaverStatistics
+from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.errors import InvalidArgumentError, describe
 from aioh5saver.sync.channels import ChannelAxis
