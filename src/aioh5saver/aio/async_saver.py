@@ -116,6 +116,8 @@ class AsyncH5Saver(NodeCreation):
         )
         self._checks = CallerChecks(self._writer, runner.origin, file_path)
         self._intake = AppendIntake(self._writer, self._checks)
+        # The intake's methods, bound once: append is the hot path.
+        self._accept_at_once = self._intake.accept_at_once
         self._append = self._intake.append
         self._raw_group: NodeRef | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -303,7 +305,8 @@ class AsyncH5Saver(NodeCreation):
         append made before :meth:`aclose` began is accepted and written even if it still waits
         then; cancelling it while it waits drops its rows.
         """
-        await self._append(where, data, copy)
+        if not self._accept_at_once(where, data, copy):
+            await self._append(where, data, copy)
 
     async def add_log(self, msg: str) -> None:
         """Append a line to the ``Logger`` (accepted like an append)."""

@@ -74,7 +74,7 @@ class BatchRunner:
     ) -> None:
         self.saver = H5SaverLowLevel(save_type=save_type)
         self.tuning = tuning
-        # What the NodeRefs this core hands out carry, so that the saver knows its own.
+        # What the NodeRefs this runner hands out carry, so that the saver knows its own.
         self.origin = RefOrigin(str(path))
         self._open_args = (path, new_file, metadata, swmr)
         self.flush_interval = flush_interval

@@ -78,10 +78,46 @@ class AppendIntake:
             self._appends_finished = anyio.Event()
             await self._appends_finished.wait()
 
+    def accept_at_once(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
+        """Accept the common append without awaiting, if it can be: one small row of the
+        array's own dtype, through this saver's ref or a path looked up before, with room in
+        the budget and no turn of the event loop due. False if :meth:`append` must take it
+        (nothing is accepted then). No await and no coroutine: either is a sizeable share of
+        a scalar append's cost."""
+        self._checks.open("append")
+        if time.perf_counter() >= self._next_yield:
+            return False
+        # _known_array, inlined on the hot path.
+        if isinstance(where, NodeRef):
+            ref = where if where.origin is self._origin else None
+        else:
+            ref = self._arrays.get(where) if isinstance(where, str) else None
+        if (
+            ref is None
+            or ref.kind != "EARRAY"
+            or not copy
+            or not isinstance(data, np.ndarray | np.generic)
+            or data.shape != ref.row_shape
+            or data.dtype != ref.dtype
+            or data.nbytes >= self._large_copy_bytes
+        ):
+            return False
+        assert ref.dtype is not None
+        cost = data.nbytes + CALL_OVERHEAD_BYTES
+        if not self._budget.try_acquire(cost):
+            return False
+        try:
+            self._writer.accept_row(ref.path, data, ref.dtype, cost)
+        except BaseException:
+            self._budget.release(cost)
+            raise
+        return True
+
     async def append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
-        """:meth:`AsyncH5Saver.append <.async_saver.AsyncH5Saver.append>`."""
+        """The append :meth:`accept_at_once` did not take, right after it (which checked that
+        the saver takes calls): a turn of the event loop first if one is due, then the append,
+        waiting for room or a look-up if need be."""
         checks = self._checks
-        checks.open("append")
         now = time.perf_counter()
         if now >= self._next_yield:
             self._next_yield = now + self._yield_interval_s
@@ -97,33 +133,6 @@ class AppendIntake:
             # A close that began meanwhile waits for this call: it resumes only at this task's
             # next await, and an append that awaits again counts itself in again first.
             checks.running("append")
-        # The common case takes no await and no coroutine call beyond a wait for room (either
-        # is a sizeable share of a scalar append's cost): one small row of the array's own
-        # dtype, through this saver's ref or a path looked up before.
-        ref = self._known_array(where)
-        if (
-            ref is not None
-            and ref.kind == "EARRAY"
-            and copy
-            and isinstance(data, np.ndarray | np.generic)
-            and data.shape == ref.row_shape
-            and data.dtype == ref.dtype
-            and data.nbytes < self._large_copy_bytes
-        ):
-            assert ref.dtype is not None
-            cost = data.nbytes + CALL_OVERHEAD_BYTES
-            if not self._budget.try_acquire(cost):
-                self._appends_under_way += 1
-                try:
-                    await self._wait_for_budget(cost)
-                finally:
-                    self._append_done()
-            try:
-                self._writer.accept_row(ref.path, data, ref.dtype, cost)
-            except BaseException:
-                self._budget.release(cost)
-                raise
-            return
         self._appends_under_way += 1
         try:
             await self._append(where, data, copy)

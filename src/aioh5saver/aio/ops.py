@@ -1,7 +1,7 @@
 """The operations that travel from async callers to the writer.
 
 Plain objects with no async machinery: the writer attaches an event to those a caller awaits,
-and the thread-side core fills in ``result`` or ``error``.
+and the batch runner (on the writer thread) fills in ``result`` or ``error``.
 """
 
 from __future__ import annotations
