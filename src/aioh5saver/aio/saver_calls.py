@@ -65,6 +65,7 @@ class SaverCalls:
         return await self._submit(CallOp(method, args, kwargs, structural=True, cross=cross))
 
     async def _submit(self, call: CallOp[R]) -> R:
+        """Queue ``call`` once the saver takes it from here, and wait for its result."""
         action = call.method
         self._checks.open(action)
         self._checks.owner(action)
