@@ -10,8 +10,8 @@ close lets them finish first.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
+from time import perf_counter
 from typing import Any
 
 import anyio
@@ -33,6 +33,10 @@ __all__ = ["CALL_OVERHEAD_BYTES", "AppendIntake"]
 # What one append call costs in memory beyond its data: counted in the byte budget, so that a
 # flood of tiny appends is bounded too.
 CALL_OVERHEAD_BYTES = 64
+
+# What a row may be, as a tuple: isinstance with it is cheaper than with a union type built at
+# each call.
+_ARRAY_TYPES = (np.ndarray, np.generic)
 
 # A large copy is made in pieces of about this many bytes, the event loop running between them.
 _COPY_PIECE_BYTES = 256 << 10
@@ -79,14 +83,19 @@ class AppendIntake:
             await self._appends_finished.wait()
 
     def accept_at_once(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
-        """Accept the common append without awaiting, if it can be: one small row of the
-        array's own dtype, through this saver's ref or a path looked up before, with room in
-        the budget and no turn of the event loop due. False if :meth:`append` must take it
-        (nothing is accepted then). No await and no coroutine: either is a sizeable share of
-        a scalar append's cost."""
+        """Accept the common append without awaiting, if it can be (see
+        :meth:`_accept_small_row`) and no turn of the event loop is due. False if
+        :meth:`append` must take it (nothing is accepted then). No await and no coroutine:
+        either is a sizeable share of a scalar append's cost."""
         self._checks.open("append")
-        if time.perf_counter() >= self._next_yield:
+        if perf_counter() >= self._next_yield:
             return False
+        return self._accept_small_row(where, data, copy)
+
+    def _accept_small_row(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
+        """Accept one small row of the array's own dtype, through this saver's ref or a path
+        looked up before, if there is room in the budget; False if it is not such a row, or
+        there is no room (nothing is accepted then)."""
         # _known_array, inlined on the hot path.
         if isinstance(where, NodeRef):
             ref = where if where.origin is self._origin else None
@@ -96,7 +105,7 @@ class AppendIntake:
             ref is None
             or ref.kind != "EARRAY"
             or not copy
-            or not isinstance(data, np.ndarray | np.generic)
+            or not isinstance(data, _ARRAY_TYPES)
             or data.shape != ref.row_shape
             or data.dtype != ref.dtype
             or data.nbytes >= self._large_copy_bytes
@@ -118,7 +127,7 @@ class AppendIntake:
         the saver takes calls): a turn of the event loop first if one is due, then the append,
         waiting for room or a look-up if need be."""
         checks = self._checks
-        now = time.perf_counter()
+        now = perf_counter()
         if now >= self._next_yield:
             self._next_yield = now + self._yield_interval_s
             if asyncio._get_running_loop() is not checks.asyncio_loop:
@@ -133,6 +142,8 @@ class AppendIntake:
             # A close that began meanwhile waits for this call: it resumes only at this task's
             # next await, and an append that awaits again counts itself in again first.
             checks.running("append")
+            if self._accept_small_row(where, data, copy):
+                return
         self._appends_under_way += 1
         try:
             await self._append(where, data, copy)
@@ -162,7 +173,7 @@ class AppendIntake:
             assert ref.dtype is not None
             if (
                 copy
-                and isinstance(data, np.ndarray | np.generic)
+                and isinstance(data, _ARRAY_TYPES)
                 and data.shape == ref.row_shape
                 and data.dtype == ref.dtype
                 and data.nbytes < self._large_copy_bytes
