@@ -3,8 +3,9 @@
 The public names are re-exported here once; ``__all__`` is checked by a test.
 """
 
-from aioh5saver.aio.facade import AsyncH5Saver, SaverStatistics
+from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
 from aioh5saver.aio.noderef import NodeRef
+from aioh5saver.aio.tuning import WriterTuning
 from aioh5saver.errors import (
     ArrayTooLargeError,
     ClosedFileError,
@@ -93,6 +94,7 @@ __all__ = [
     "UnsupportedBackendError",
     "WriterBrokenError",
     "WriterClosed",
+    "WriterTuning",
     "decode_attr",
     "encode_attr",
     "follow",

@@ -30,8 +30,9 @@ import pytest
 import aioh5saver
 import aioh5saver.aio.segments
 from aioh5saver import AsyncH5Saver, H5SaverLowLevel, NodeRef
-from aioh5saver.aio.ops import CALL_OVERHEAD_BYTES
-from aioh5saver.aio.worker import WriterCore
+from aioh5saver.aio.batch_runner import BatchRunner
+from aioh5saver.aio.intake import CALL_OVERHEAD_BYTES
+from aioh5saver.aio.thread_arrays import OpenArrays
 
 pytestmark = pytest.mark.anyio
 
@@ -84,15 +85,15 @@ class HeldWriter:
 def _writer_held_on_flush(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldWriter]:
     """A :class:`HeldWriter` for the duration of the block (released at its end)."""
     held_writer = HeldWriter()
-    original = WriterCore.execute
+    original = BatchRunner.execute
 
-    def held(self: WriterCore, batch: list[Any], flush_deadline: float | None) -> None:
+    def held(self: BatchRunner, batch: list[Any], flush_deadline: float | None) -> None:
         if not held_writer.busy.is_set() and any(type(op).__name__ == "FlushOp" for op in batch):
             held_writer.busy.set()
             held_writer.release.wait(20)
         original(self, batch, flush_deadline)
 
-    monkeypatch.setattr(WriterCore, "execute", held)
+    monkeypatch.setattr(BatchRunner, "execute", held)
     try:
         yield held_writer
     finally:
@@ -232,10 +233,10 @@ async def test_a_file_closed_underneath_the_writer_breaks_it_instead_of_blaming_
     """If the writer finds its own file closed while writing appends (a ClosedFileError from
     inside the writer), that is the writer's failure: the next flush and every later call
     raise WriterBrokenError chained to it, not a ClosedFileError as if the caller were wrong."""
-    original = WriterCore._array
+    original = OpenArrays.node
     gone = aioh5saver.ClosedFileError("expected an open file, got none (injected)")
 
-    def closed_file(self: WriterCore, path: str) -> Any:
+    def closed_file(self: OpenArrays, path: str) -> Any:
         if path.endswith("/E"):
             raise gone
         return original(self, path)
@@ -243,7 +244,7 @@ async def test_a_file_closed_underneath_the_writer_breaks_it_instead_of_blaming_
     with anyio.fail_after(20), pytest.raises(aioh5saver.WriterBrokenError):  # at close too
         async with AsyncH5Saver.open(h5_path) as saver:
             array = await _array(saver, "e")
-            monkeypatch.setattr(WriterCore, "_array", closed_file)
+            monkeypatch.setattr(OpenArrays, "node", closed_file)
             await saver.append(array, np.array([1, 2]))
             with pytest.raises(aioh5saver.WriterBrokenError) as caught:
                 await saver.flush()
@@ -646,7 +647,7 @@ async def test_close_lets_a_large_frame_being_copied_finish(
     completes and the frame is in the file, whole; a call after the close began raises
     SaverClosedError."""
     copying = anyio.Event()
-    original = aioh5saver.aio.facade._copy_pieces
+    original = aioh5saver.aio.intake._copy_pieces
 
     def signalling(segment: np.ndarray, rows: np.ndarray) -> Iterator[tuple[Any, Any]]:
         for index, pair in enumerate(original(segment, rows)):
@@ -654,7 +655,7 @@ async def test_close_lets_a_large_frame_being_copied_finish(
                 copying.set()
             yield pair
 
-    monkeypatch.setattr(aioh5saver.aio.facade, "_copy_pieces", signalling)
+    monkeypatch.setattr(aioh5saver.aio.intake, "_copy_pieces", signalling)
     frame = np.arange(4096 * 4096, dtype=np.uint32).reshape(4096, 4096)
     appended: list[bool] = []
     with anyio.fail_after(50):

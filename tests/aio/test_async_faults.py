@@ -24,7 +24,7 @@ import pytest
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver, NodeRef, SaverError, WriterBrokenError
-from aioh5saver.aio.worker import WriterCore
+from aioh5saver.aio.batch_runner import BatchRunner
 from aioh5saver.engine.h5py_append import ArrayWriter
 from aioh5saver.sync.nodes import EARRAY
 
@@ -541,17 +541,17 @@ async def test_append_error_only_the_writer_sees_is_raised_by_the_next_flush(
 ) -> None:
     """A writer-side failure to write one array's rows leaves the other arrays' rows written,
     is raised by the next flush() (once, as it was raised), and the saver keeps working."""
-    original = WriterCore._append_rows
+    original = BatchRunner._append_rows
     failing_paths: set[str] = set()
     injected: list[ValueError] = []
 
-    def append_rows(self: WriterCore, node: EARRAY, ops: list[Any]) -> None:
+    def append_rows(self: BatchRunner, node: EARRAY, ops: list[Any]) -> None:
         if node.path in failing_paths:
             injected.append(ValueError(f"injected failure writing {node.path}"))
             raise injected[-1]
         original(self, node, ops)
 
-    monkeypatch.setattr(WriterCore, "_append_rows", append_rows)
+    monkeypatch.setattr(BatchRunner, "_append_rows", append_rows)
     with anyio.fail_after(10):
         async with AsyncH5Saver.open(h5_path) as saver:
             first, bad, second = [await _array(saver, name) for name in ("first", "bad", "second")]

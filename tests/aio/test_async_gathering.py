@@ -17,14 +17,12 @@ import numpy as np
 import pytest
 
 import aioh5saver
-import aioh5saver.aio.facade
-import aioh5saver.aio.ops
-import aioh5saver.aio.worker
-import aioh5saver.aio.writer
+import aioh5saver.aio.intake
 from aioh5saver import AsyncH5Saver, InvalidArgumentError, NodeRef
-from aioh5saver.aio.ops import CALL_OVERHEAD_BYTES
+from aioh5saver.aio.batch_runner import BatchRunner
+from aioh5saver.aio.intake import CALL_OVERHEAD_BYTES
 from aioh5saver.aio.segments import SegmentPool
-from aioh5saver.aio.worker import WriterCore
+from aioh5saver.aio.tuning import WriterTuning
 from aioh5saver.engine.h5py_append import ArrayWriter
 
 pytestmark = pytest.mark.anyio
@@ -66,15 +64,15 @@ def _writer_held(
 ) -> Iterator[tuple[threading.Event, threading.Event]]:
     """While the writer thread runs a batch holding ``get_node``, it waits for ``release``."""
     busy, release = threading.Event(), threading.Event()
-    original = WriterCore.execute
+    original = BatchRunner.execute
 
-    def held(self: WriterCore, batch: list, flush_deadline: float | None) -> None:
+    def held(self: BatchRunner, batch: list, flush_deadline: float | None) -> None:
         if any(getattr(op, "method", "") == "get_node" for op in batch):
             busy.set()
             release.wait(10)
         original(self, batch, flush_deadline)
 
-    monkeypatch.setattr(WriterCore, "execute", held)
+    monkeypatch.setattr(BatchRunner, "execute", held)
     try:
         yield busy, release
     finally:
@@ -117,11 +115,10 @@ async def test_rows_across_many_segments_keep_their_order(
 ) -> None:
     """With segments of 1, 2 and then 3 rows, single rows and batches larger than a segment,
     gathered in one operation, reach the file in the order they were appended."""
-    monkeypatch.setattr(aioh5saver.aio.ops, "FIRST_SEGMENT_BYTES", 16)
-    monkeypatch.setattr(aioh5saver.aio.ops, "SEGMENT_BYTES", 48)
+    tuning = WriterTuning(first_segment_bytes=16, segment_bytes=48)
     expected: list[int] = []
     with _writer_held(monkeypatch) as (busy, release):
-        async with AsyncH5Saver.open(h5_path) as saver:
+        async with AsyncH5Saver.open(h5_path, tuning=tuning) as saver:
             array = await _array(saver, "rows")
             async with anyio.create_task_group() as group:
                 group.start_soon(saver.get_node, array)
@@ -260,7 +257,7 @@ async def test_cancelled_large_copy_is_not_accepted_and_gives_its_budget_back(
 ) -> None:
     """An append cancelled between two pieces of its large copy raises the cancellation,
     queues nothing and holds no budget afterwards."""
-    original = aioh5saver.aio.facade._copy_pieces
+    original = aioh5saver.aio.intake._copy_pieces
     copied: list[int] = []
     async with AsyncH5Saver.open(h5_path) as saver:
         frames = await _frames_array(saver)
@@ -273,7 +270,7 @@ async def test_cancelled_large_copy_is_not_accepted_and_gives_its_budget_back(
                     copied.append(index)
                     yield pair
 
-            monkeypatch.setattr(aioh5saver.aio.facade, "_copy_pieces", cancelled_after_one_piece)
+            monkeypatch.setattr(aioh5saver.aio.intake, "_copy_pieces", cancelled_after_one_piece)
             await saver.append(frames, np.ones((1024, 1024), dtype=np.uint16))
         assert scope.cancelled_caught
         assert copied == [0, 1]  # 2 of the frame's 8 pieces
@@ -334,9 +331,9 @@ async def test_a_batch_takes_queued_rows_up_to_its_byte_bound(
 ) -> None:
     """With batches bounded to 150 bytes of rows, six queued appends of 80 bytes (to six
     arrays) are written in three batches of two, and all of them reach the file."""
-    monkeypatch.setattr(aioh5saver.aio.writer, "_BATCH_BYTES", 150)
+    tuning = WriterTuning(batch_bytes=150)
     with _writer_held(monkeypatch) as (busy, release):
-        async with AsyncH5Saver.open(h5_path) as saver:
+        async with AsyncH5Saver.open(h5_path, tuning=tuning) as saver:
             arrays = [await _array(saver, f"a{index}") for index in range(6)]
             async with anyio.create_task_group() as group:
                 group.start_soon(saver.get_node, arrays[0])
@@ -360,15 +357,15 @@ async def test_nodes_created_one_after_another_under_swmr_cost_one_pause(
     keeps appending ends SWMR once, not four times; rows appended meanwhile are written; SWMR
     starts again with the first append after the resume delay."""
     pauses: list[float] = []
-    original = WriterCore._pause_swmr
+    original = BatchRunner._pause_swmr
 
-    def counting(self: WriterCore) -> None:
+    def counting(self: BatchRunner) -> None:
         pauses.append(1.0)
         original(self)
 
-    monkeypatch.setattr(WriterCore, "_pause_swmr", counting)
-    monkeypatch.setattr(aioh5saver.aio.worker, "SWMR_RESUME_DELAY_S", 60.0)
-    async with AsyncH5Saver.open(h5_path, swmr=True) as saver:
+    monkeypatch.setattr(BatchRunner, "_pause_swmr", counting)
+    tuning = WriterTuning(swmr_resume_delay_s=60.0)
+    async with AsyncH5Saver.open(h5_path, swmr=True, tuning=tuning) as saver:
         steady = await _array(saver, "steady")
         await saver.append(steady, np.array([0, 0]))
         await saver.flush()
@@ -388,7 +385,7 @@ async def test_nodes_created_one_after_another_under_swmr_cost_one_pause(
             )
         assert len(pauses) == 1
         assert not saver.statistics().swmr_active
-        monkeypatch.setattr(aioh5saver.aio.worker, "SWMR_RESUME_DELAY_S", 0.0)
+        monkeypatch.setattr(saver._writer.runner._swmr, "resume_delay_s", 0.0)
         await saver.append(steady, np.array([4, 0]))
         await saver.flush()
         assert saver.statistics().swmr_active
@@ -463,8 +460,8 @@ async def test_swmr_restarts_find_string_arrays_without_walking_the_file_again(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(aioh5saver.H5SaverLowLevel, "walk_nodes", counting)
-    monkeypatch.setattr(aioh5saver.aio.worker, "SWMR_RESUME_DELAY_S", 0.0)
-    async with AsyncH5Saver.open(h5_path, swmr=True) as saver:
+    tuning = WriterTuning(swmr_resume_delay_s=0.0)
+    async with AsyncH5Saver.open(h5_path, swmr=True, tuning=tuning) as saver:
         steady = await _array(saver, "steady")
         await saver.append(steady, np.array([0, 0]))
         await saver.add_log("first period")

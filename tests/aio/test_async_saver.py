@@ -18,7 +18,7 @@ import pytest
 
 import aioh5saver
 from aioh5saver import AsyncH5Saver, H5SaverLowLevel, NodeRef
-from aioh5saver.aio.worker import WriterCore
+from aioh5saver.aio.batch_runner import BatchRunner
 
 pytestmark = pytest.mark.anyio
 
@@ -181,14 +181,14 @@ async def test_the_queue_is_capped_at_what_a_slow_disk_writes_in_the_time_allowe
     max_pending_seconds, whichever is shorter), not at the 256 MiB budget, so a row never
     waits behind more than that; every row still arrives, in order."""
     disk_bytes_per_s = 100e6
-    execute = WriterCore.execute
+    execute = BatchRunner.execute
 
-    def slow_execute(core: WriterCore, batch: list[object], deadline: float | None) -> None:
+    def slow_execute(core: BatchRunner, batch: list[object], deadline: float | None) -> None:
         appended = sum(getattr(op, "cost", 0) for op in batch)
         time.sleep(appended / disk_bytes_per_s)
         execute(core, batch, deadline)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(WriterCore, "execute", slow_execute)
+    monkeypatch.setattr(BatchRunner, "execute", slow_execute)
     allowed_bytes = int(disk_bytes_per_s * seconds_of_writing)
     row_bytes = 64 << 10
     samples: list[tuple[int, int]] = []
@@ -282,15 +282,15 @@ async def test_awaited_operation_cancelled_before_its_batch_is_dropped(
     """A group creation queued while the writer is busy, whose caller is cancelled before the
     writer takes it, never happens; the saver works on."""
     writer_busy, release = threading.Event(), threading.Event()
-    original = WriterCore.execute
+    original = BatchRunner.execute
 
-    def held(self: WriterCore, batch: list, flush_deadline: float | None) -> None:
+    def held(self: BatchRunner, batch: list, flush_deadline: float | None) -> None:
         if any(getattr(op, "method", "") == "is_node_in_group" for op in batch):
             writer_busy.set()
             release.wait(10)
         original(self, batch, flush_deadline)
 
-    monkeypatch.setattr(WriterCore, "execute", held)
+    monkeypatch.setattr(BatchRunner, "execute", held)
     async with AsyncH5Saver.open(h5_path) as saver:
         async with anyio.create_task_group() as tg:
             tg.start_soon(saver.is_node_in_group, saver.raw_group, "x")
@@ -354,9 +354,9 @@ async def test_a_writer_with_long_batches_flushes_one_batch_early_not_one_late(
     deadline comes within 0.2 s of now: waiting for one more batch would miss it."""
     batch_seconds = 0.2
     deadlines: list[float | None] = []
-    execute = WriterCore.execute
+    execute = BatchRunner.execute
 
-    def slow_execute(core: WriterCore, batch: list[object], deadline: float | None) -> None:
+    def slow_execute(core: BatchRunner, batch: list[object], deadline: float | None) -> None:
         deadlines.append(deadline)
         execute(core, batch, deadline)  # type: ignore[arg-type]
         time.sleep(batch_seconds)
@@ -365,7 +365,7 @@ async def test_a_writer_with_long_batches_flushes_one_batch_early_not_one_late(
         array = await _scalar_array(saver, saver.raw_group, "e")
         await saver.get_node(array)  # a batch of its own: the last one now took 0.2 s
         deadlines.clear()
-        monkeypatch.setattr(WriterCore, "execute", slow_execute)
+        monkeypatch.setattr(BatchRunner, "execute", slow_execute)
         await saver.get_node(array)
         await saver.append(array, np.array([1, 1]))
         accepted = time.monotonic()  # the row's flush period started before this
@@ -380,13 +380,13 @@ async def test_no_h5py_call_runs_on_the_event_loop_thread(
     """Every batch runs on a worker thread, never on the thread running the event loop."""
     loop_thread = threading.get_ident()
     threads: set[int] = set()
-    original = WriterCore.execute
+    original = BatchRunner.execute
 
-    def recording(self: WriterCore, batch: list, flush_deadline: float | None) -> None:
+    def recording(self: BatchRunner, batch: list, flush_deadline: float | None) -> None:
         threads.add(threading.get_ident())
         original(self, batch, flush_deadline)
 
-    monkeypatch.setattr(WriterCore, "execute", recording)
+    monkeypatch.setattr(BatchRunner, "execute", recording)
     async with AsyncH5Saver.open(h5_path) as saver:
         array = await _scalar_array(saver, saver.raw_group, "e")
         await saver.append(array, np.array([1, 1]))

@@ -1040,7 +1040,7 @@ async def test_a_second_aclose_waits_until_the_first_has_closed_the_file(h5_path
                 await anyio.lowlevel.checkpoint()
             await saver.aclose()
             assert saver._writer.stopped
-            assert saver._writer.core.closed
+            assert saver._writer.runner.closed
     with h5py.File(h5_path, "r") as file:
         assert file["RawData/E"].shape == (20_000, 3)
 
@@ -1059,7 +1059,7 @@ async def test_a_cancelled_aclose_still_closes_and_leaving_async_with_does_not_h
             with anyio.CancelScope() as scope:
                 scope.cancel()
                 await saver.aclose()
-            assert saver._writer.core.closed
+            assert saver._writer.runner.closed
     with h5py.File(h5_path, "r") as file:
         assert file["RawData/E"].shape == (1, 3)
 

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from aioh5saver import AsyncH5Saver
-from aioh5saver.aio.worker import MAX_OPEN_CHUNK_BYTES
+from aioh5saver.aio.tuning import DEFAULT_TUNING
 from helpers import pymodaq_read
+
+MAX_OPEN_CHUNK_BYTES = DEFAULT_TUNING.max_open_chunk_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -50,10 +52,10 @@ async def test_arrays_beyond_the_chunk_memory_bound_are_closed_and_keep_every_ro
             for index, array in enumerate(arrays):
                 await saver.append(array, np.full(ROW_WIDTH, float(index * 10 + round_index)))
             await saver.flush()
-            core = saver._writer.core
+            core = saver._writer.runner
             file = core.saver.h5file
             assert file is not None
-            assert sum(writer.chunk_bytes for writer in core._writers.values()) <= (
+            assert sum(writer.chunk_bytes for writer in core._open.writers.values()) <= (
                 MAX_OPEN_CHUNK_BYTES
             )
             open_datasets = h5py.h5f.get_obj_count(file.id, h5py.h5f.OBJ_DATASET)

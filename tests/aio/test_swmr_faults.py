@@ -482,11 +482,11 @@ async def test_a_file_renamed_during_save_file_is_not_reopened_by_its_old_path(
     breaks (WriterBrokenError chained to FileChangedError, for every later call), the file at
     the path is left byte for byte as it was, and the renamed file holds every row and log
     line accepted before save_file."""
-    import aioh5saver.aio.writer
+    import aioh5saver.aio.writer_task
 
     path = tmp_path / "run.h5"
     moved = tmp_path / "moved.h5"
-    copy_file = aioh5saver.aio.writer._copy_file
+    copy_file = aioh5saver.aio.writer_task._copy_file
 
     async def copy_then_replace(source: Path, target: Path) -> None:
         await copy_file(source, target)
@@ -494,7 +494,7 @@ async def test_a_file_renamed_during_save_file_is_not_reopened_by_its_old_path(
         with h5py.File(path, "w") as other:
             other["x"] = np.arange(3)
 
-    monkeypatch.setattr(aioh5saver.aio.writer, "_copy_file", copy_then_replace)
+    monkeypatch.setattr(aioh5saver.aio.writer_task, "_copy_file", copy_then_replace)
     broken: list[BaseException] = []
     with pytest.raises(aioh5saver.WriterBrokenError) as left:
         async with aioh5saver.AsyncH5Saver.open(path, swmr=swmr) as saver:

@@ -38,12 +38,12 @@ WRITER = textwrap.dedent(
     import anyio
     import numpy as np
 
-    import aioh5saver.aio.worker
     from aioh5saver import AsyncH5Saver
+    from aioh5saver.aio.tuning import WriterTuning
 
     PATH, BACKEND, KILL_AT, RESUME = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     # "never": SWMR stays paused until the close; "at_once": it starts again at the next append.
-    aioh5saver.aio.worker.SWMR_RESUME_DELAY_S = 1e9 if RESUME == "never" else 0.0
+    TUNING = WriterTuning(swmr_resume_delay_s=1e9 if RESUME == "never" else 0.0)
     counter = ctypes.CDLL(os.environ["KILL_AT_WRITE"])
 
 
@@ -57,7 +57,7 @@ WRITER = textwrap.dedent(
 
 
     async def main():
-        async with AsyncH5Saver.open(PATH, swmr=True) as saver:
+        async with AsyncH5Saver.open(PATH, swmr=True, tuning=TUNING) as saver:
             scan = await saver.add_scan_group(saver.raw_group, title="scan")
             det = await saver.add_det_group(scan, title="det 0")
             group = await saver.add_data_group(det, "Data1D")

@@ -1,20 +1,23 @@
 """The operations that travel from async callers to the writer.
 
 Plain objects with no async machinery: the writer attaches an event to those a caller awaits,
-and the thread-side core fills in ``result`` or ``error``.
+and the batch runner (on the writer thread) fills in ``result`` or ``error``.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from aioh5saver.aio.noderef import RefOrigin
 from aioh5saver.aio.segments import SegmentPool
+from aioh5saver.aio.tuning import DEFAULT_TUNING
+from aioh5saver.format.rows_copy import copies_as_bytes
 
 __all__ = [
     "AppendOp",
@@ -27,54 +30,9 @@ __all__ = [
     "SaveCopyOp",
     "SwmrOp",
     "TextAppend",
-    "bytes_alike",
-    "copies_as_bytes",
-    "copy_rows",
 ]
 
-# What one append call costs in memory beyond its data: counted in the byte budget, so that a
-# flood of tiny appends is bounded too.
-CALL_OVERHEAD_BYTES = 64
-
-# Gathered rows are copied into segments that start at FIRST_SEGMENT_BYTES (or one row) and
-# double up to SEGMENT_BYTES: a slow array wastes little, and a fast one needs few segments.
-# Not more than 1 MiB: the writer writes whole chunks (1 MiB at most) whatever the segments,
-# and segments of up to 8 MiB cost the event loop more (W1 and W2, 2 runs interleaved each:
-# loop lag p99 2.5-3.3 and 5.8-6.2 ms with 8 MiB, 1.5-2.4 and 1.5-3.1 ms with 1 MiB).
-FIRST_SEGMENT_BYTES = 64 << 10
-SEGMENT_BYTES = 1 << 20
-
-
-@functools.cache
-def copies_as_bytes(dtype: np.dtype[Any]) -> bool:
-    """True if arrays of ``dtype`` give a memoryview that casts to bytes (numbers, bools and
-    fixed-width bytes do; a dtype numpy has no buffer format for does not)."""
-    try:
-        np.zeros(1, dtype).data.cast("B")
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def bytes_alike(target: np.ndarray, source: np.ndarray) -> bool:
-    """True if ``source`` can be copied into ``target`` as plain bytes: same dtype, both
-    C-contiguous, and a dtype whose memoryview casts to bytes."""
-    return (
-        target.dtype == source.dtype
-        and target.flags.c_contiguous
-        and source.flags.c_contiguous
-        and copies_as_bytes(source.dtype)
-    )
-
-
-def copy_rows(target: np.ndarray, source: np.ndarray) -> None:
-    """``target[...] = source``, as bytes where both are laid out alike. A byte copy holds the
-    GIL; numpy lets it go while it copies more than a few hundred elements, and the copying
-    thread then waits for the other thread to give it back (up to a switch interval)."""
-    if bytes_alike(target, source):
-        target.data.cast("B")[:] = source.data.cast("B")
-    else:
-        target[...] = source
+R = TypeVar("R")
 
 
 class OpState(enum.Enum):
@@ -97,20 +55,44 @@ class Op:
         self.waiter: Any = None
 
 
-class CallOp(Op):
-    """A call of a method of the synchronous saver, by name; ``structural`` if it may change
-    the file's structure or attributes (which SWMR forbids)."""
+class CallOp(Op, Generic[R]):
+    """A call of a method of the synchronous saver: ``function(saver, *args, **kwargs)`` on
+    the writer thread (``method`` is its name, for messages), its result made fit to cross to
+    the event loop by ``cross`` (into ``value``). ``structural`` if it may change the file's
+    structure or attributes (which SWMR forbids); ``with_staged_strings`` if the strings
+    staged under SWMR belong to its result (a read of a string array)."""
 
-    __slots__ = ("args", "kwargs", "method", "structural")
+    __slots__ = (
+        "args",
+        "cross",
+        "function",
+        "kwargs",
+        "method",
+        "structural",
+        "value",
+        "with_staged_strings",
+    )
+
+    value: R
 
     def __init__(
-        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], structural: bool
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        structural: bool,
+        cross: Callable[[Any, RefOrigin], R],
+        with_staged_strings: bool = False,
     ) -> None:
         super().__init__()
-        self.method = method
+        self.function = function
+        self.method = function.__name__
         self.args = args
         self.kwargs = kwargs
         self.structural = structural
+        self.cross = cross
+        self.with_staged_strings = with_staged_strings
 
 
 class AppendOp(Op):
@@ -131,7 +113,8 @@ class AppendOp(Op):
 
 
 class RowsAppend(AppendOp):
-    """Rows for an EARRAY, copied into segments of growing size (see :data:`SEGMENT_BYTES`).
+    """Rows for an EARRAY, copied into segments of growing size (see
+    :class:`~.tuning.WriterTuning`: ``first_segment_bytes`` up to ``segment_bytes``, the pool's).
 
     Segments are filled in order and never moved, so a row is copied once on its way to the
     file; a handed-over buffer (``append(copy=False)``) is kept as it is, as the only segment.
@@ -141,6 +124,7 @@ class RowsAppend(AppendOp):
     __slots__ = (
         "_bytewise",
         "_fill",
+        "_max_segment_bytes",
         "_pool",
         "_row_nbytes",
         "_segment_bytes",
@@ -164,11 +148,13 @@ class RowsAppend(AppendOp):
         self._pool = pool
         self._fill = 0
         self._row_nbytes = max(1, dtype.itemsize * math.prod(row_shape))
-        self._segment_rows = max(1, FIRST_SEGMENT_BYTES // self._row_nbytes)
+        sizes = DEFAULT_TUNING if pool is None else pool.tuning
+        self._segment_rows = max(1, sizes.first_segment_bytes // self._row_nbytes)
+        self._max_segment_bytes = sizes.segment_bytes
         # Rows are copied as bytes where the dtype allows, as copy_rows does, into a byte view
-        # of the segment kept for that (one view per segment, not per row): copied by numpy
-        # on the event loop's thread, a 16 KiB row took 3 us at the median but over 100 us
-        # for 2% of rows, 60% of the time, waiting to get the GIL back (seen here).
+        # of the segment kept for that (one view per segment, not per row): numpy lets the GIL
+        # go while it copies a row, and the event loop's thread then often waits a switch
+        # interval to get it back.
         self._bytewise = copies_as_bytes(dtype)
         self._segment_bytes = memoryview(b"")
 
@@ -235,7 +221,7 @@ class RowsAppend(AppendOp):
 
     def _next_segment_rows(self) -> int:
         rows = self._segment_rows
-        self._segment_rows = max(rows, min(2 * rows, SEGMENT_BYTES // self._row_nbytes))
+        self._segment_rows = max(rows, min(2 * rows, self._max_segment_bytes // self._row_nbytes))
         return rows
 
     def parts(self) -> list[np.ndarray]:

@@ -1,10 +1,10 @@
-"""Spare row segments, reused from one batch to the next.
+"""Spare row segments, reused from one batch to the next (on the event-loop thread only).
 
-Gathered rows are copied into segments (see :class:`~.ops.RowsAppend`). A fresh buffer costs a
-page fault per 4 KiB page the first time it is written, which on a VM can make copying a
-camera frame several times slower and stall the event loop; a segment the writer has finished
-with is given back here and reused. Bounded: what does not fit is left to the allocator.
-Used on the event-loop thread only.
+A segment is a buffer of rows that gathered appends are copied into (see
+:class:`~.ops.RowsAppend`). A fresh buffer costs a page fault per 4 KiB page the first time it
+is written, which can make copying a camera frame several times slower and stall the event
+loop; a segment the writer has finished with is given back here and reused. Bounded: what does
+not fit is left to the allocator.
 """
 
 from __future__ import annotations
@@ -13,16 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from aioh5saver.aio.tuning import DEFAULT_TUNING, WriterTuning
+
 __all__ = ["SegmentPool"]
 
 _Key = tuple[int, tuple[int, ...], str]
 
 
 class SegmentPool:
-    """At most ``max_bytes`` of spare segments, by row count, row shape and dtype."""
+    """At most ``max_bytes`` of spare segments, by row count, row shape and dtype; ``tuning``
+    says how large the segments it hands out grow."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, tuning: WriterTuning = DEFAULT_TUNING) -> None:
         self.max_bytes = max_bytes
+        self.tuning = tuning
         self.held_bytes = 0
         self._spares: dict[_Key, list[np.ndarray]] = {}
 

@@ -22,9 +22,9 @@ import h5py
 import numpy as np
 from h5py import h5s, h5t
 
-from aioh5saver.aio.ops import copy_rows
 from aioh5saver.engine.boundary import h5_errors, require_writable
 from aioh5saver.format.layout import encode_shape
+from aioh5saver.format.rows_copy import copy_rows
 
 __all__ = ["ArrayWriter", "EnlargeableNode", "record_shape"]
 

@@ -48,7 +48,6 @@ from aioh5saver.sync.nodes import (
 
 __all__ = [
     "H5Backend",
-    "check_count",
     "reconcile_swmr_attrs_of",
 ]
 
@@ -419,12 +418,3 @@ def _backend_of(backend: str, file: h5py.File) -> H5Backend:
 
 
 Node._backend_factory = _backend_of
-
-
-def check_count(value: object, argument: str) -> int:
-    """``value`` if it is a non-negative int (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidArgumentError(
-            f"{argument}: expected a non-negative int, got {describe(value)}"
-        )
-    return value

@@ -22,6 +22,7 @@ from aioh5saver.errors import (
     NodeKindError,
     describe,
 )
+from aioh5saver.format.checks import check_count
 from aioh5saver.format.enums import DataDim, GroupType, SaveType, coerce_enum
 from aioh5saver.format.layout import (
     DEFAULT_TITLE,
@@ -31,7 +32,6 @@ from aioh5saver.format.layout import (
     incremental_group,
     incremental_type,
 )
-from aioh5saver.sync.backend import check_count
 from aioh5saver.sync.channels import ChannelSaver
 from aioh5saver.sync.nodes import GROUP, Node, StringARRAY
 from aioh5saver.sync.staging import fold_staged_strings
@@ -249,7 +249,7 @@ class H5SaverLowLevel(ChannelSaver):
 
     def set_swmr_flush_interval(self, interval: int) -> None:
         """Flush every ``interval`` writes while SWMR is on (0: only at the end)."""
-        check_count(interval, "interval")
+        check_count(interval, "interval", expected="a non-negative int")
         self._flush_interval = interval
         self._write_count = 0
 

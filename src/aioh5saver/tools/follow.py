@@ -51,7 +51,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
-from aioh5saver.tools.arguments import check_seconds
+from aioh5saver.format.checks import check_seconds
 from aioh5saver.tools.sandbox import DEFAULT_MAX_MEMORY, child_command, parse_answer
 from aioh5saver.tools.writer_state import dead_writer_hint
 

@@ -36,7 +36,7 @@ from typing import Any
 from aioh5saver.engine.file_users import lock_state, writer_pids
 from aioh5saver.engine.superblock import Superblock, read_superblock
 from aioh5saver.errors import CorruptFileError, FileInUseError
-from aioh5saver.tools.arguments import check_count, check_seconds
+from aioh5saver.format.checks import check_count, check_seconds
 from aioh5saver.tools.limits import COUNT_CAP
 from aioh5saver.tools.report import FileReport
 from aioh5saver.tools.sandbox import DEFAULT_MAX_MEMORY, run_child

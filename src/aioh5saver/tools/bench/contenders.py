@@ -27,7 +27,7 @@ import anyio.to_thread
 import h5py
 import numpy as np
 
-from aioh5saver.aio.facade import AsyncH5Saver
+from aioh5saver.aio.async_saver import AsyncH5Saver
 from aioh5saver.engine.h5py_engine import LIBVER_SWMR
 from aioh5saver.tools.bench.probes import LagTicker, RssSampler, SwmrReader
 from aioh5saver.tools.bench.workloads import Workload

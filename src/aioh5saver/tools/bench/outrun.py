@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 
-from aioh5saver.aio.facade import AsyncH5Saver
+from aioh5saver.aio.async_saver import AsyncH5Saver
 from aioh5saver.tools.bench.probes import RssSampler
 
 __all__ = ["measure"]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import anyio
 
-from aioh5saver.aio.facade import AsyncH5Saver, SaverStatistics
-from aioh5saver.tools.arguments import check_seconds
+from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
+from aioh5saver.format.checks import check_seconds
 from aioh5saver.tools.demo.instruments import (
     Camera,
     Instrument,

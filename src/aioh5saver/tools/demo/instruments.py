@@ -21,7 +21,7 @@ import anyio
 import numpy as np
 import numpy.typing as npt
 
-from aioh5saver.aio.facade import AsyncH5Saver
+from aioh5saver.aio.async_saver import AsyncH5Saver
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.sync.channels import ChannelAxis
 

@@ -1,4 +1,4 @@
-"""ByteBudget: bounded bytes, waiters served first come first served, cancellation safe."""
+"""QueueBudget: bounded bytes, waiters served first come first served, cancellation safe."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from aioh5saver.aio.budget import ByteBudget
+from aioh5saver.aio.queue_budget import QueueBudget
 
 pytestmark = pytest.mark.anyio
 
 
-async def _until_waiting(budget: ByteBudget, count: int) -> None:
+async def _until_waiting(budget: QueueBudget, count: int) -> None:
     while budget.statistics().waiting < count:
         await anyio.lowlevel.checkpoint()
 
@@ -19,7 +19,7 @@ async def _until_waiting(budget: ByteBudget, count: int) -> None:
 async def test_waiters_are_served_in_arrival_order_even_when_a_later_one_fits() -> None:
     """A small request that arrives after a large waiting one does not overtake it, even when
     there is room for the small one alone."""
-    budget = ByteBudget(100)
+    budget = QueueBudget(100)
     assert budget.try_acquire(80)
     async with anyio.create_task_group() as tg:
         tg.start_soon(budget.acquire, 60)
@@ -37,7 +37,7 @@ async def test_waiters_are_served_in_arrival_order_even_when_a_later_one_fits() 
 
 async def test_an_oversized_request_passes_alone() -> None:
     """A request larger than the whole budget is granted once nothing else is held."""
-    budget = ByteBudget(10)
+    budget = QueueBudget(10)
     assert budget.try_acquire(5)
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
@@ -50,7 +50,7 @@ async def test_an_oversized_request_passes_alone() -> None:
 async def test_a_cancelled_waiter_takes_nothing_and_unblocks_those_behind() -> None:
     """Cancelling a waiting request leaves the held bytes unchanged and lets the next waiter,
     which fits, proceed."""
-    budget = ByteBudget(100)
+    budget = QueueBudget(100)
     assert budget.try_acquire(90)
     first = anyio.CancelScope()
     second_done = anyio.Event()
@@ -80,7 +80,7 @@ async def test_a_cancelled_waiter_takes_nothing_and_unblocks_those_behind() -> N
 async def test_a_cap_holds_new_requests_below_the_limit_and_raising_it_wakes_waiters() -> None:
     """Capped at 30 of 100 bytes, a request that would pass the cap waits (what is held stays
     held); raising the cap grants it; a cap is never above the limit."""
-    budget = ByteBudget(100)
+    budget = QueueBudget(100)
     assert budget.try_acquire(20)
     budget.set_cap(30)
     assert not budget.try_acquire(20)

@@ -1,10 +1,10 @@
-"""The writer task: one consumer that owns the file, fed by many async producers.
+"""WriterTask, on the event loop: the one consumer of the queue, fed by many async producers.
 
-Producers put operations in a queue; the writer takes everything queued as one batch and runs it
-on one worker thread (:class:`~.core.WriterCore`), then answers the callers still waiting.
-Appends are answered at once (they are accepted, not awaited) and hold their bytes of the
-back-pressure budget until written. Flush policy lives here and in the core only. Every queued
-operation gets an answer, also when the writer stops.
+Producers put operations in a queue; the writer task takes everything queued as one batch and
+runs it on one worker thread (:class:`~.batch_runner.BatchRunner`), then answers the callers
+still waiting. Appends are answered at once (they are accepted, not awaited) and hold their
+bytes of the back-pressure budget until written. Flush policy lives here and in the batch
+runner only. Every queued operation gets an answer, also when the writer stops.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import asyncio
 import math
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiofiles
 import anyio
@@ -22,46 +23,61 @@ import anyio.lowlevel
 import anyio.to_thread
 import numpy as np
 
-from aioh5saver.aio.budget import ByteBudget
+from aioh5saver.aio.batch_runner import BatchRunner
 from aioh5saver.aio.noderef import NodeRef
-from aioh5saver.aio.ops import AppendOp, CloseOp, Op, OpState, RowsAppend, SaveCopyOp, TextAppend
+from aioh5saver.aio.ops import (
+    AppendOp,
+    CallOp,
+    CloseOp,
+    Op,
+    OpState,
+    RowsAppend,
+    SaveCopyOp,
+    TextAppend,
+)
+from aioh5saver.aio.queue_budget import QueueBudget
 from aioh5saver.aio.segments import SegmentPool
-from aioh5saver.aio.worker import WriterCore
-from aioh5saver.errors import SaverClosedError
+from aioh5saver.errors import SaverClosedError, WriterBrokenError
 
-__all__ = ["Writer"]
+__all__ = ["SaverStatistics", "WriterTask"]
 
+R = TypeVar("R")
+
+# save_file copies the file in reads of this size.
 _COPY_CHUNK_BYTES = 8 << 20
 
-# A batch takes queued operations up to about this many bytes of rows.
-_BATCH_BYTES = 32 << 20
 
-# At most this much memory is kept in spare segments for reuse (less with a small budget).
-_SPARE_SEGMENT_BYTES = 64 << 20
+@dataclass(frozen=True, slots=True)
+class SaverStatistics:
+    """A snapshot of the saver's state, cheap enough to take for every progress-bar refresh."""
 
-# With a flush period, the queue holds at most what the writer writes in this share of it (at
-# the rate it wrote recent batches): a row then waits a quarter of the period behind the rows
-# queued before it, and its batch takes about as long. The floor keeps batches from shrinking
-# to nothing when the time allowed is tiny; before the first batch is timed, the cap is a guess.
-_BACKLOG_SHARE_OF_FLUSH_PERIOD = 0.25
-_MIN_BACKLOG_BYTES = 256 << 10
-_FIRST_BACKLOG_BYTES = 1 << 20
+    ops_queued: int
+    bytes_pending: int
+    max_pending_bytes: int
+    pending_cap_bytes: int
+    producers_waiting: int
+    rows_appended: int
+    bytes_written: int
+    batches: int
+    flushes: int
+    swmr_active: bool
 
 
-class Writer:
-    """The queue, the budget and the task that drains them into the core."""
+class WriterTask:
+    """The queue, the budget and the task that drains them into the batch runner."""
 
     def __init__(
         self,
-        core: WriterCore,
+        runner: BatchRunner,
         *,
         max_pending_bytes: int,
         flush_period: float | None,
         max_pending_seconds: float | None,
     ):
-        self.core = core
-        self.budget = ByteBudget(max_pending_bytes)
-        self.segments = SegmentPool(min(_SPARE_SEGMENT_BYTES, max_pending_bytes // 4))
+        self.runner = runner
+        tuning = self.tuning = runner.tuning
+        self.budget = QueueBudget(max_pending_bytes)
+        self.segments = SegmentPool(min(tuning.spare_segment_bytes, max_pending_bytes // 4), tuning)
         self.flush_period = flush_period
         self.closing = False
         self.stopped = False
@@ -82,24 +98,57 @@ class Writer:
             seconds
             for seconds in (
                 max_pending_seconds,
-                None if flush_period is None else flush_period * _BACKLOG_SHARE_OF_FLUSH_PERIOD,
+                None
+                if flush_period is None
+                else flush_period * tuning.backlog_share_of_flush_period,
             )
             if seconds is not None and math.isfinite(seconds)
         ]
         self._backlog_seconds = min(bounds) if bounds else None
         if self._backlog_seconds is not None:
-            self.budget.set_cap(_FIRST_BACKLOG_BYTES)
+            self.budget.set_cap(tuning.first_backlog_bytes)
 
     @property
     def ops_queued(self) -> int:
         """Operations waiting for the next batch."""
         return len(self._queue)
 
+    @property
+    def file_path(self) -> Path | str | None:
+        """The file the writer writes (None until opened)."""
+        return self.runner.saver.file_path
+
+    @property
+    def broken(self) -> WriterBrokenError | None:
+        """The error that broke the writer (its file failed), or None."""
+        return self.runner.broken
+
+    def set_flush_interval(self, interval: int) -> None:
+        """Flush every ``interval`` appended rows from now on (0: not by count)."""
+        self.runner.flush_interval = interval
+
+    def statistics(self) -> SaverStatistics:
+        """The queue's, the budget's and the batch runner's counts at this moment."""
+        budget = self.budget.statistics()
+        runner = self.runner
+        return SaverStatistics(
+            ops_queued=len(self._queue),
+            bytes_pending=budget.held,
+            max_pending_bytes=budget.limit,
+            pending_cap_bytes=budget.cap,
+            producers_waiting=budget.waiting,
+            rows_appended=runner.rows_appended,
+            bytes_written=runner.bytes_written,
+            batches=runner.batches,
+            flushes=runner.flushes,
+            swmr_active=runner.swmr_active,
+        )
+
     # -- producers' side ----------------------------------------------------------------------
 
     async def open(self) -> NodeRef:
         """Open the file on the worker thread; returns the raw group."""
-        return await anyio.to_thread.run_sync(self.core.open, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(self.runner.open, limiter=self._limiter)
 
     def submit(self, op: Op) -> None:
         """Queue an operation for the next batch and wake the writer. An operation other than
@@ -179,7 +228,7 @@ class Writer:
         """
         await anyio.lowlevel.checkpoint_if_cancelled()
         if self.stopped:
-            raise self.core.broken or SaverClosedError(
+            raise self.runner.broken or SaverClosedError(
                 "the saver closed before this operation ran: expected an open saver"
             )
         op.waiter = anyio.Event()
@@ -193,6 +242,11 @@ class Writer:
         if op.error is not None:
             raise op.error
         return op.result
+
+    async def call_saver(self, op: CallOp[R]) -> R:
+        """Queue a call of the synchronous saver and wait for its result (see :meth:`call`)."""
+        await self.call(op)
+        return op.value
 
     # -- the writer task ----------------------------------------------------------------------
 
@@ -210,21 +264,22 @@ class Writer:
         finally:
             self.stopped = True
             self._answer_leftovers()
-            if not self.core.closed:
+            if not self.runner.closed:
                 # Stopped without a close (cancelled from outside): still leave a whole file.
                 with anyio.CancelScope(shield=True):
                     final: list[Op] = [CloseOp()]
                     await anyio.to_thread.run_sync(
-                        self.core.execute, final, None, limiter=self._limiter
+                        self.runner.execute, final, None, limiter=self._limiter
                     )
 
     def _take_batch(self) -> list[Op]:
-        """The queued operations, oldest first, up to about :data:`_BATCH_BYTES` of rows (at
+        """The queued operations, oldest first, up to about ``batch_bytes`` of rows (at
         least one operation): a bounded batch keeps the time between two flush checks, and so
         the delay before SWMR readers see a row, short when producers outrun the disk."""
         batch: list[Op] = []
         size = 0
-        while self._queue and (not batch or size < _BATCH_BYTES):
+        limit = self.tuning.batch_bytes
+        while self._queue and (not batch or size < limit):
             op = self._queue.popleft()
             batch.append(op)
             if isinstance(op, AppendOp):
@@ -241,7 +296,7 @@ class Writer:
         """Wait for queued operations, for the flush period of the oldest unflushed row to run
         out, or for SWMR to be due to start again after structure changes."""
         while not self._queue:
-            deadline = _earliest(self._flush_deadline(), self.core.swmr_resume_at())
+            deadline = _earliest(self._flush_deadline(), self.runner.swmr_resume_at())
             if deadline is None:
                 await self._wakeup.wait()
             else:
@@ -264,7 +319,7 @@ class Writer:
             # Flush after this batch if waiting for the next one (about as long) would miss
             # the deadline: rows are flushed a little early rather than late.
             deadline -= self._last_batch_seconds
-        await anyio.to_thread.run_sync(self.core.execute, batch, deadline, limiter=self._limiter)
+        await anyio.to_thread.run_sync(self.runner.execute, batch, deadline, limiter=self._limiter)
         self._last_batch_seconds = time.monotonic() - started
         if self._backlog_seconds is not None:
             written = sum(op.cost for op in batch if isinstance(op, AppendOp))
@@ -274,7 +329,7 @@ class Writer:
                 await self._copy_file(op)
             elif isinstance(op, CloseOp):
                 self.stopped = True
-        if not self.core.unflushed:
+        if not self.runner.unflushed:
             self._oldest_unflushed = (
                 started if any(isinstance(op, AppendOp) for op in self._queue) else None
             )
@@ -283,16 +338,14 @@ class Writer:
     def _bound_backlog(self, written: int, seconds: float, backlog_seconds: float) -> None:
         """Cap the queue at what the writer writes in ``backlog_seconds`` at its recent rate.
         Producers that outrun the disk would otherwise fill the whole budget: a row would then
-        wait behind it for longer than a flush period promises (W3 under SWMR: 256 MiB queued
-        at 1 GB/s, p99 251 ms from an append to a reader seeing it, for a period of 100 ms),
-        and the event loop fared worse too (W2, 3 runs interleaved: loop lag p99 9.1-10.8 ms
-        with the whole budget, 1.2-3.7 ms capped, and more MB/s capped)."""
+        wait behind it for longer than a flush period promises, and the event loop would spend
+        more time on the queue (capped, it also writes more MB/s)."""
         if not written:
             return
         self._recent_bytes = self._recent_bytes / 2 + written
         self._recent_seconds = self._recent_seconds / 2 + seconds
         rate = self._recent_bytes / max(self._recent_seconds, 1e-6)
-        self.budget.set_cap(max(_MIN_BACKLOG_BYTES, int(rate * backlog_seconds)))
+        self.budget.set_cap(max(self.tuning.min_backlog_bytes, int(rate * backlog_seconds)))
 
     async def _copy_file(self, op: SaveCopyOp) -> None:
         """Copy the closed file with aiofiles, then reopen it; nothing writes meanwhile."""
@@ -303,7 +356,7 @@ class Writer:
         except OSError as exc:
             op.error = exc
         finally:
-            await anyio.to_thread.run_sync(self.core.reopen_after_copy, limiter=self._limiter)
+            await anyio.to_thread.run_sync(self.runner.reopen_after_copy, limiter=self._limiter)
         op.result = target
 
     def _settle(self, batch: list[Op]) -> None:
@@ -322,7 +375,7 @@ class Writer:
 
     def _answer_leftovers(self) -> None:
         """The writer is gone: every operation still queued is answered with an error."""
-        error = self.core.broken or SaverClosedError(
+        error = self.runner.broken or SaverClosedError(
             "the saver closed before this operation ran: expected an open saver"
         )
         self._gathering.clear()

@@ -1,8 +1,9 @@
-"""A byte budget with first-come, first-served waiters: the writer's back-pressure.
+"""QueueBudget: the bytes the writer's queue may hold, with first-come, first-served waiters.
 
-Producers :meth:`ByteBudget.acquire` the size of what they queue and the writer
-:meth:`ByteBudget.release`\\ s it once written. The writer may cap the budget below its limit
-(:meth:`ByteBudget.set_cap`). A request larger than the whole cap passes alone (when nothing
+It is the writer's back-pressure (not the disk's room, which the writer thread accounts for).
+Producers :meth:`QueueBudget.acquire` the size of what they queue and the writer
+:meth:`QueueBudget.release`\\ s it once written. The writer may cap the budget below its limit
+(:meth:`QueueBudget.set_cap`). A request larger than the whole cap passes alone (when nothing
 else is held), so that one oversized batch cannot wait forever. Waiters are served strictly in
 arrival order: a small request never overtakes a large one that came first. Everything runs on
 the event-loop thread.
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 
 import anyio
 
-__all__ = ["BudgetStatistics", "ByteBudget"]
+__all__ = ["BudgetStatistics", "QueueBudget"]
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetStatistics:
-    """The state of a :class:`ByteBudget` at one moment."""
+    """The state of a :class:`QueueBudget` at one moment."""
 
     limit: int
     cap: int
@@ -37,7 +38,7 @@ class _Waiter:
         self.granted = False
 
 
-class ByteBudget:
+class QueueBudget:
     """At most ``cap`` bytes held at once (``limit`` unless capped lower); acquirers wait in
     FIFO order for room."""
 

@@ -1,0 +1,70 @@
+"""WriterTuning: the writer's tuning constants, in one frozen dataclass the writer takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_TUNING", "WriterTuning"]
+
+
+@dataclass(frozen=True, slots=True)
+class WriterTuning:
+    """How the writer trades memory, latency and event-loop time; the defaults suit most runs.
+
+    Loop side (the intake of appends and the writer task):
+
+    - ``yield_interval_s``: a producer whose appends are all accepted at once yields to the
+      event loop after this long, so that it cannot starve the other producers, the writer
+      or the loop.
+    - ``large_copy_bytes``: rows at least this large (camera frames) are copied a piece at a
+      time, yielding to the event loop between pieces. A frame copied in one go stalls every
+      other task for as long as the copy takes (memory not touched for a while is written
+      slowly), and a copy on a worker thread costs a thread hop per frame.
+    - ``first_segment_bytes``, ``segment_bytes``: gathered rows are copied into segments that
+      start at ``first_segment_bytes`` (or one row) and double up to ``segment_bytes``: a slow
+      array wastes little, and a fast one needs few segments. Not more than a chunk: the
+      writer writes whole chunks (1 MiB at most) whatever the segments, and larger segments
+      cost the event loop longer copies.
+    - ``spare_segment_bytes``: at most this much memory is kept in spare segments for reuse
+      (less with a small budget).
+    - ``batch_bytes``: a batch takes queued operations up to about this many bytes of rows,
+      which keeps the time between two flush checks short when producers outrun the disk.
+    - ``backlog_share_of_flush_period``, ``min_backlog_bytes``, ``first_backlog_bytes``: with
+      a flush period, the queue holds at most what the writer writes in this share of it (at
+      its recent rate): a row then waits that long behind the rows queued before it, and its
+      batch takes about as long. The floor keeps batches from shrinking to nothing when the
+      time allowed is tiny; before the first batch is timed, the cap is a guess.
+
+    Thread side (the batch runner):
+
+    - ``swmr_resume_delay_s``: after a structure change ends SWMR, SWMR starts again only
+      once no other change has come for this long: a late instrument that creates its groups
+      and arrays one after the other costs one SWMR pause, not one per node (each pause
+      closes and reopens the file). Rows appended meanwhile are written all the same.
+    - ``call_growth_bytes``, ``array_growth_bytes``, ``string_growth_bytes``: room on disk
+      claimed for a call that changes the file's structure or attributes (on top of the arrays
+      it stores), for the index entries and part-filled last chunk of an array that grows,
+      and for each staged or folded string beyond its text.
+    - ``max_open_chunk_bytes``: each array appended to keeps about one chunk in memory
+      (HDF5's chunk cache holds its part-filled last chunk), whatever the queue's budget. Past
+      this many bytes of chunks, the arrays appended to least recently are flushed and
+      closed; the next append opens them again.
+    """
+
+    yield_interval_s: float = 0.00004
+    large_copy_bytes: int = 1 << 20
+    first_segment_bytes: int = 64 << 10
+    segment_bytes: int = 1 << 20
+    spare_segment_bytes: int = 64 << 20
+    batch_bytes: int = 32 << 20
+    backlog_share_of_flush_period: float = 0.25
+    min_backlog_bytes: int = 256 << 10
+    first_backlog_bytes: int = 1 << 20
+    swmr_resume_delay_s: float = 0.25
+    call_growth_bytes: int = 64 << 10
+    array_growth_bytes: int = 4 << 10
+    string_growth_bytes: int = 64
+    max_open_chunk_bytes: int = 64 << 20
+
+
+DEFAULT_TUNING = WriterTuning()
