@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_journal import ORIGINAL, journal_started
 
 import aioh5saver
 from aioh5saver import CorruptJournalError, H5SaverLowLevel, UnfinishedWriteError
@@ -21,7 +20,7 @@ from aioh5saver.engine.journal import _HEADER, _RECORD, JournaledFile, journal_p
 from aioh5saver.engine.superblock import read_superblock
 from cast_cases import CASES as CAST_CASES
 from cast_cases import CastCase, by_target
-from helpers import OLDER_THAN_1_10, swmr_capable_in_an_older_format
+from helpers import OLDER_THAN_1_10, ORIGINAL, journal_started, swmr_capable_in_an_older_format
 from reference import canonical_dump
 
 

@@ -46,7 +46,7 @@ def _copy_pieces(segment: np.ndarray, rows: np.ndarray) -> Iterator[tuple[Any, A
     """(target, source) pairs of about :data:`_COPY_PIECE_BYTES` that copy ``rows`` into
     ``segment`` with ``target[:] = source``: as bytes when both are laid out alike (see
     :func:`~aioh5saver.format.rows_copy.copy_rows`), else as rows converted to the segment's
-    dtype (their values were checked by :func:`~aioh5saver.sync.nodes.check_cast`)."""
+    dtype (their values were checked by :func:`~aioh5saver.format.rows.check_cast`)."""
     if bytes_alike(segment, rows):
         target_bytes, source_bytes = segment.data.cast("B"), rows.data.cast("B")
         for start in range(0, rows.nbytes, _COPY_PIECE_BYTES):

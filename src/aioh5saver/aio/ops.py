@@ -189,7 +189,7 @@ class RowsAppend(AppendOp):
 
     def add(self, rows: np.ndarray) -> None:
         """Copy checked rows (converted to the segments' dtype) after the others. The rows'
-        values were checked by :func:`~aioh5saver.sync.nodes.check_cast`, so the cast is unchecked
+        values were checked by :func:`~aioh5saver.format.rows.check_cast`, so the cast is unchecked
         here: int64 rows whose values fit a uint32 array are not refused for their dtype."""
         count = rows.shape[0]
         done = 0

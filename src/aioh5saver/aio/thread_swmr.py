@@ -125,7 +125,7 @@ class SwmrSwitch:
         fold's room is reserved on the disk first, so that neither the fold nor the flush
         that follows it can fail for want of room: a disk another program fills cannot leave
         a string array pointing past the end of the file, nor lose a staged string. Outside
-        SWMR the file is written through its rollback journal (:mod:`.journal`), so a kill
+        SWMR the file is written through its rollback journal (:mod:`.engine.journal`), so a kill
         anywhere in the pause is undone by ``recover``."""
         grown = shapes_due | self.grown
         self.disk.check_intact("end SWMR")

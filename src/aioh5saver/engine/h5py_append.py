@@ -154,7 +154,7 @@ class ArrayWriter:
         """One whole chunk from rows that came in several parts: copied into a buffer kept for
         that (small parts are the rule for rows appended one at a time, and a chunk written
         directly costs one HDF5 call where each part would cost a plain write through the
-        chunk cache). Parts are copied as bytes (see :func:`~.ops.copy_rows`): numpy lets the
+        chunk cache). Parts are copied as bytes (see :func:`.rows_copy.copy_rows`): numpy lets the
         GIL go for each part it copies, and the writer would then wait for a busy event loop
         to give it back each time."""
         if self._chunk_buffer is None:

@@ -3,7 +3,7 @@
 PyMoDAQ stores most attributes as the JSON text ``{"module": ..., "type": ..., "data":
 repr(value)}``. :func:`encode_attr` writes exactly that. :func:`decode_attr` gives back a value of
 the type that was written (str, int, float, bool, None, tuple, list, dict, set, bytes, complex,
-numpy scalars, datetime/date/time/timedelta) by parsing the repr (:mod:`._literal`), never by
+numpy scalars, datetime/date/time/timedelta) by parsing the repr (:mod:`.literal`), never by
 evaluating it. A value of any other type, or one whose repr does not parse as the type it claims,
 is returned as the stored text: a safe value, never an executed one.
 """

@@ -127,7 +127,7 @@ class FileAccess:
         **kwargs: Any,
     ) -> h5py.File:
         """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
-        a rollback journal until SWMR starts or the file closes (:mod:`.journal`)."""
+        a rollback journal until SWMR starts or the file closes (:mod:`.engine.journal`)."""
         self._engine.check_mode(mode)
         self.file_path = fullpathname
         self._swmr_mode = swmr_mode
@@ -234,7 +234,7 @@ class FileAccess:
         anything is closed, or, with ``moved_ok``, the file is opened again where it is now,
         through a descriptor kept open meanwhile (``/proc/self/fd``, Linux).
 
-        A SWMR-capable file is opened again through a rollback journal (:mod:`.journal`): a
+        A SWMR-capable file is opened again through a rollback journal (:mod:`.engine.journal`): a
         kill before SWMR starts again is undone by ``recover``."""
         journaled = self._swmr_mode and self._engine.capabilities.journal
         if self.file_path is None:

@@ -56,7 +56,7 @@ __all__ = [
 
 
 class Attributes:
-    """The attributes of a node, encoded and decoded the PyMoDAQ way (see :mod:`.attrs`).
+    """The attributes of a node, encoded and decoded the PyMoDAQ way (see :mod:`.format.attrs`).
 
     ``attrs["title"]`` is the ``TITLE`` attribute, as in PyMoDAQ.
     """

@@ -2,7 +2,7 @@
 
 It builds PyMoDAQ's tree (``/RawData/Scan000/Detector000/Data1D/...``) with the same names,
 attributes and data as pymodaq_data 5.3.0, so that PyMoDAQ reads its files unchanged. It knows
-nothing of async: :mod:`.writer` runs it on one worker thread.
+nothing of async: :mod:`aioh5saver.aio` runs it on one worker thread.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def _refuse_swmr_before_the_110_format(path: Path) -> None:
         )
 
 
-def _incremental_group_method(group_type: str, doc: str) -> Callable[..., GROUP]:
-    """A saver method that adds a new incremental group of ``group_type`` (pymodaq_data's
-    ``add_det_group`` and its siblings, which differ only by the type)."""
+def _incremental_group_method(name: str, group_type: str, doc: str) -> Callable[..., GROUP]:
+    """The saver method ``name`` that adds a new incremental group of ``group_type``
+    (pymodaq_data's ``add_det_group`` and its siblings, which differ only by the type)."""
 
     def add_group(
         self: H5SaverLowLevel,
@@ -67,6 +67,8 @@ def _incremental_group_method(group_type: str, doc: str) -> Callable[..., GROUP]
     ) -> GROUP:
         return self.add_incremental_group(group_type, where, title, settings_as_xml, metadata)
 
+    add_group.__name__ = name
+    add_group.__qualname__ = f"H5SaverLowLevel.{name}"
     add_group.__doc__ = doc
     return add_group
 
@@ -363,13 +365,21 @@ class H5SaverLowLevel(ChannelSaver):
             group.attrs[key] = value
         return group
 
-    add_act_group = _incremental_group_method("actuator", "A new ``ActuatorNNN`` group.")
-    add_det_group = _incremental_group_method("detector", "A new ``DetectorNNN`` group.")
+    add_act_group = _incremental_group_method(
+        "add_act_group", "actuator", "A new ``ActuatorNNN`` group."
+    )
+    add_det_group = _incremental_group_method(
+        "add_det_group", "detector", "A new ``DetectorNNN`` group."
+    )
     add_move_group = _incremental_group_method(
-        "actuator", "A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators)."
+        "add_move_group",
+        "actuator",
+        "A new ``ActuatorNNN`` group (PyMoDAQ files moves as actuators).",
     )
     add_ch_group = _incremental_group_method(
-        "ch", "A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ)."
+        "add_ch_group",
+        "ch",
+        "A new ``ChNNN`` channel group (its ``type`` is empty, as in PyMoDAQ).",
     )
 
     def add_generic_group(
