@@ -6,7 +6,7 @@ as a call that changes the file's structure, and returns the new node's :class:`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,29 @@ def get_set_group(
     """:meth:`H5SaverLowLevel.get_set_group`, with its saver positional-only: its ``kwargs``
     may name anything, so a typed hop cannot pass the saver by the name ``self``."""
     return saver.get_set_group(where, name, title, **kwargs)
+
+
+def _incremental_group_coroutine(
+    method: Callable[..., GROUP],
+) -> Callable[..., Coroutine[Any, Any, NodeRef]]:
+    """The coroutine of the synchronous saver's incremental-group ``method`` (``add_det_group``
+    and its siblings, which differ only by the group type)."""
+
+    async def add_group(
+        self: NodeCreation,
+        where: Where,
+        title: str = "",
+        settings_as_xml: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> NodeRef:
+        return await self._change(
+            node_ref, method, self._checks.where(where), title, settings_as_xml, metadata
+        )
+
+    add_group.__name__ = method.__name__
+    add_group.__qualname__ = f"NodeCreation.{method.__name__}"
+    add_group.__doc__ = method.__doc__
+    return add_group
 
 
 class NodeCreation(SaverCalls):
@@ -198,73 +221,10 @@ class NodeCreation(SaverCalls):
             metadata,
         )
 
-    async def add_det_group(
-        self,
-        where: Where,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> NodeRef:
-        """A new ``DetectorNNN`` group."""
-        return await self._change(
-            node_ref,
-            H5SaverLowLevel.add_det_group,
-            self._checks.where(where),
-            title,
-            settings_as_xml,
-            metadata,
-        )
-
-    async def add_act_group(
-        self,
-        where: Where,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> NodeRef:
-        """A new ``ActuatorNNN`` group."""
-        return await self._change(
-            node_ref,
-            H5SaverLowLevel.add_act_group,
-            self._checks.where(where),
-            title,
-            settings_as_xml,
-            metadata,
-        )
-
-    async def add_move_group(
-        self,
-        where: Where,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> NodeRef:
-        """A new ``ActuatorNNN`` group for a move."""
-        return await self._change(
-            node_ref,
-            H5SaverLowLevel.add_move_group,
-            self._checks.where(where),
-            title,
-            settings_as_xml,
-            metadata,
-        )
-
-    async def add_ch_group(
-        self,
-        where: Where,
-        title: str = "",
-        settings_as_xml: str = "",
-        metadata: dict[str, Any] | None = None,
-    ) -> NodeRef:
-        """A new ``ChNNN`` channel group."""
-        return await self._change(
-            node_ref,
-            H5SaverLowLevel.add_ch_group,
-            self._checks.where(where),
-            title,
-            settings_as_xml,
-            metadata,
-        )
+    add_det_group = _incremental_group_coroutine(H5SaverLowLevel.add_det_group)
+    add_act_group = _incremental_group_coroutine(H5SaverLowLevel.add_act_group)
+    add_move_group = _incremental_group_coroutine(H5SaverLowLevel.add_move_group)
+    add_ch_group = _incremental_group_coroutine(H5SaverLowLevel.add_ch_group)
 
     async def add_data_group(
         self,

@@ -17,6 +17,7 @@ __all__ = [
     "check_stored_in_file",
     "describe_outside",
     "locate",
+    "object_of",
     "resolve_inside_file",
     "stored_outside",
 ]
@@ -32,7 +33,8 @@ class UnresolvedPathError(Exception):
     :class:`SaverError`."""
 
 
-def _object_of(object_id: Any) -> Any:
+def object_of(object_id: Any) -> Any:
+    """The h5py object (group, dataset or named datatype) of an open HDF5 object id."""
     if isinstance(object_id, h5py.h5g.GroupID):
         return h5py.Group(object_id)
     if isinstance(object_id, h5py.h5d.DatasetID):
@@ -60,7 +62,7 @@ def locate(start: Any, path: bytes) -> Any:
     with h5_errors(start, "find a node", reading=True):
         start_id = start.id
         root_id = h5py.h5o.open(start_id, b"/") if path.startswith(b"/") else start_id
-        return _object_of(_locate(root_id, path, [MAX_SOFT_LINKS]))
+        return object_of(_locate(root_id, path, [MAX_SOFT_LINKS]))
 
 
 def _locate(start_id: Any, path: bytes, hops: list[int]) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aioh5saver.errors import CorruptFileError, MissingFileError
 from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE, SIGNATURE, lookup3
 
-__all__ = ["Superblock", "read_superblock", "superblock_of"]
+__all__ = ["Superblock", "open_hdf5_file", "read_superblock", "superblock_of"]
 
 
 _VALID_OFFSET_SIZES = (2, 4, 8, 16, 32)
@@ -152,6 +152,15 @@ def _superblock_at(fd: int, offset: int, size: int, where: str) -> Superblock:
     )
 
 
+def open_hdf5_file(where: str, flags: int) -> int:
+    """A descriptor of the file at ``where`` opened with ``flags`` (never blocking on a named
+    pipe); :class:`MissingFileError` if there is no such file."""
+    try:
+        return os.open(where, flags | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
+
+
 def read_superblock(path: str | os.PathLike[str]) -> Superblock:
     """The superblock of the HDF5 file at ``path``, read from its bytes (no HDF5 call, so this
     cannot hang on a damaged file).
@@ -160,10 +169,7 @@ def read_superblock(path: str | os.PathLike[str]) -> Superblock:
     not HDF5 (no signature) or its superblock is damaged.
     """
     where = os.fspath(path)
-    try:
-        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
+    fd = open_hdf5_file(where, os.O_RDONLY)
     try:
         return superblock_of(fd, where)
     finally:

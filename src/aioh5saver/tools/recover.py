@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 from aioh5saver.engine.file_users import writer_pids
 from aioh5saver.engine.journal import Rollback, roll_back
-from aioh5saver.engine.superblock import Superblock, superblock_of
-from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
+from aioh5saver.engine.superblock import Superblock, open_hdf5_file, superblock_of
+from aioh5saver.errors import CorruptFileError, FileInUseError
 from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE
 from aioh5saver.format.layout import ENLARGEABLE_KINDS
 from aioh5saver.format.staging import is_staging
@@ -94,10 +94,7 @@ def recover(path: str | os.PathLike[str], *, timeout: float = 30.0) -> RecoveryR
     writing), :class:`CorruptJournalError` (a journal beside it that aioh5saver did not write).
     """
     where = os.fspath(path)
-    try:
-        fd = os.open(where, os.O_RDWR | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise MissingFileError(f"expected an HDF5 file at {where}, got no such file") from None
+    fd = open_hdf5_file(where, os.O_RDWR)
     try:
         superblock = superblock_of(fd, where)
         _claim(fd, where)

@@ -14,6 +14,7 @@ from typing import Any
 
 import h5py
 
+from aioh5saver.engine.external import object_of
 from aioh5saver.format.attrs import decode_attr
 from aioh5saver.format.layout import PYMODAQ_CLASSES, fixed_kind, vlen_kind
 from aioh5saver.tools.limits import COUNT_CAP, MAX_ATTR_BYTES, MAX_DEPTH, MAX_NAME
@@ -168,19 +169,11 @@ def _entry(
         seen[key] = path
         if info.type == h5py.h5o.TYPE_GROUP and depth + 1 >= MAX_DEPTH:
             return Entry(path, "GROUP", error=f"nested deeper than {MAX_DEPTH} levels: not listed")
-        obj = _wrap(h5py.h5o.open(group.id, raw))
+        obj = object_of(h5py.h5o.open(group.id, raw))
         kind = {h5py.h5o.TYPE_GROUP: "GROUP", h5py.h5o.TYPE_DATASET: "dataset"}
         return Entry(path, kind.get(info.type, "datatype"), obj=obj)
     except Exception as exc:  # a damaged object: shown with its error, the walk goes on
         return Entry(path, "unreadable", error=f"{type(exc).__name__}: {exc}")
-
-
-def _wrap(object_id: Any) -> Any:
-    if isinstance(object_id, h5py.h5g.GroupID):
-        return h5py.Group(object_id)
-    if isinstance(object_id, h5py.h5d.DatasetID):
-        return h5py.Dataset(object_id)
-    return h5py.Datatype(object_id)
 
 
 def _link_text(value: Any) -> str:
@@ -217,5 +210,5 @@ def hard_get(file: Any, path: str) -> Any:
             return None
         if obj.id.links.get_info(raw).type != h5py.h5l.TYPE_HARD:
             return None
-        obj = _wrap(h5py.h5o.open(obj.id, raw))
+        obj = object_of(h5py.h5o.open(obj.id, raw))
     return obj
