@@ -84,9 +84,10 @@ class AppendIntake:
 
     def accept_at_once(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
         """Accept the common append without awaiting, if it can be (see
-        :meth:`_accept_small_row`) and no turn of the event loop is due. False if
-        :meth:`append` must take it (nothing is accepted then). No await and no coroutine:
-        either is a sizeable share of a scalar append's cost."""
+        :meth:`_accept_small_row`) and no turn of the event loop is due. False if the caller
+        must take a turn (:meth:`turn_due`) or go on to :meth:`append` (nothing is accepted
+        then). No await and no coroutine: either is a sizeable share of a scalar append's
+        cost."""
         self._checks.open("append")
         if perf_counter() >= self._next_yield:
             return False
@@ -122,28 +123,32 @@ class AppendIntake:
             raise
         return True
 
-    async def append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
-        """The append :meth:`accept_at_once` did not take, right after it (which checked that
-        the saver takes calls): a turn of the event loop first if one is due, then the append,
-        waiting for room or a look-up if need be."""
-        checks = self._checks
+    def turn_due(self) -> bool:
+        """True if the appending task must give the event loop a turn now (then it is counted
+        as an append under way until :meth:`turn_taken`)."""
         now = perf_counter()
-        if now >= self._next_yield:
-            self._next_yield = now + self._yield_interval_s
-            if asyncio._get_running_loop() is not checks.asyncio_loop:
-                checks.owner("append")  # cheaply caught here: an asyncio run in a trio run
-            self._appends_under_way += 1
-            try:
-                # Before anything is accepted, so that a cancellation delivered here truthfully
-                # means that nothing was.
-                await anyio.lowlevel.checkpoint()
-            finally:
-                self._append_done()
-            # A close that began meanwhile waits for this call: it resumes only at this task's
-            # next await, and an append that awaits again counts itself in again first.
-            checks.running("append")
-            if self._accept_small_row(where, data, copy):
-                return
+        if now < self._next_yield:
+            return False
+        self._next_yield = now + self._yield_interval_s
+        checks = self._checks
+        if asyncio._get_running_loop() is not checks.asyncio_loop:
+            checks.owner("append")  # cheaply caught here: an asyncio run in a trio run
+        self._appends_under_way += 1
+        return True
+
+    def turn_taken(self) -> None:
+        """The turn :meth:`turn_due` asked for is over (or was cancelled)."""
+        self._append_done()
+
+    def accept_after_turn(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
+        """After a turn of the event loop: like :meth:`accept_at_once`, the saver still taking
+        the call unless its writer stopped meanwhile (a close that began waits for it)."""
+        self._checks.running("append")
+        return self._accept_small_row(where, data, copy)
+
+    async def append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
+        """The append that was not accepted at once: waiting for room or a look-up if need
+        be."""
         self._appends_under_way += 1
         try:
             await self._append(where, data, copy)
