@@ -836,6 +836,30 @@ BAD_OPENS: list[BadOpen] = [
         ValueError,
         ("switch_interval", "int 0"),
     ),
+    BadOpen(
+        "tuning not a WriterTuning",
+        _file,
+        {"tuning": {"batch_bytes": 1 << 20}},
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("tuning", "WriterTuning", "dict"),
+    ),
+    BadOpen(
+        "tuning size zero",
+        _file,
+        {"tuning": aioh5saver.WriterTuning(batch_bytes=0)},
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("tuning.batch_bytes", "int >= 1", "int 0"),
+    ),
+    BadOpen(
+        "tuning delay NaN",
+        _file,
+        {"tuning": aioh5saver.WriterTuning(swmr_resume_delay_s=float("nan"))},
+        aioh5saver.InvalidArgumentError,
+        ValueError,
+        ("tuning.swmr_resume_delay_s", "finite number >= 0", "float nan"),
+    ),
 ]
 
 

@@ -28,7 +28,7 @@ from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.aio.ops import CloseOp, FlushOp, SaveCopyOp, SwmrOp
 from aioh5saver.aio.saver_calls import Where
 from aioh5saver.aio.switch_interval import SwitchIntervalLease
-from aioh5saver.aio.tuning import DEFAULT_TUNING, WriterTuning
+from aioh5saver.aio.tuning import WriterTuning, check_tuning
 from aioh5saver.aio.writer_task import SaverStatistics, WriterTask
 from aioh5saver.errors import (
     InvalidArgumentError,
@@ -112,7 +112,7 @@ class AsyncH5Saver(NodeCreation):
             metadata=dict(metadata) if metadata is not None else None,
             swmr=swmr,
             flush_interval=flush_interval,
-            tuning=DEFAULT_TUNING if tuning is None else tuning,
+            tuning=check_tuning(tuning),
         )
         self._writer = WriterTask(
             runner,

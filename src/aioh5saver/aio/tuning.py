@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
-__all__ = ["DEFAULT_TUNING", "WriterTuning"]
+from aioh5saver.errors import InvalidArgumentError, describe
+from aioh5saver.format.checks import check_count
+
+__all__ = ["DEFAULT_TUNING", "WriterTuning", "check_tuning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +72,29 @@ class WriterTuning:
 
 
 DEFAULT_TUNING = WriterTuning()
+
+
+def check_tuning(value: object) -> WriterTuning:
+    """The tuning a saver gets for ``tuning=value``: the defaults for None; a
+    :class:`WriterTuning` whose sizes are ints >= 1 and whose other figures are finite numbers
+    >= 0; anything else raises :class:`InvalidArgumentError`."""
+    if value is None:
+        return DEFAULT_TUNING
+    if not isinstance(value, WriterTuning):
+        raise InvalidArgumentError(
+            f"tuning: expected None or a WriterTuning, got {describe(value)}"
+        )
+    for field in fields(value):
+        name, figure = f"tuning.{field.name}", getattr(value, field.name)
+        if isinstance(getattr(DEFAULT_TUNING, field.name), int):
+            check_count(figure, name, minimum=1)
+        elif (
+            isinstance(figure, bool)
+            or not isinstance(figure, int | float)
+            or not math.isfinite(figure)
+            or figure < 0
+        ):
+            raise InvalidArgumentError(
+                f"{name}: expected a finite number >= 0, got {describe(figure)}"
+            )
+    return value
