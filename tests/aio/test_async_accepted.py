@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ import aioh5saver.aio.segments
 from aioh5saver import AsyncH5Saver, H5SaverLowLevel, NodeRef
 from aioh5saver.aio.batch_runner import BatchRunner
 from aioh5saver.aio.intake import CALL_OVERHEAD_BYTES
+from aioh5saver.aio.producer_turns import ProducerTurns
 from aioh5saver.aio.thread_arrays import OpenArrays
 
 pytestmark = pytest.mark.anyio
@@ -691,21 +693,21 @@ async def test_close_lets_a_large_frame_being_copied_finish(
 async def test_close_waits_for_an_append_that_pauses_then_waits_for_room(
     h5_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An append pausing at its checkpoint when the close begins, that then finds the budget
-    full and waits for room: the close still waits for it, and its row is in the file (the
-    close must look again after each append that counted itself out, since it may count
-    itself in again for the budget)."""
+    """An append waiting for its turn on the event loop when the close begins, that then finds
+    the budget full and waits for room: the close still waits for it, and its row is in the
+    file (the close must look again after each append that counted itself out, since it may
+    count itself in again for the budget)."""
     paused, resume = anyio.Event(), anyio.Event()
     producer_task: list[int] = []
     original = anyio.lowlevel.checkpoint
+    original_take_turn = ProducerTurns.take_turn
 
-    async def gated_checkpoint() -> None:
+    async def gated_take_turn(turns: ProducerTurns) -> None:
         if producer_task and anyio.get_current_task().id == producer_task[0]:
             producer_task.append(-1)  # once
             paused.set()
             await resume.wait()
-            return
-        await original()
+        await original_take_turn(turns)
 
     with anyio.fail_after(50), _writer_held_on_flush(monkeypatch) as held:
         async with (
@@ -721,10 +723,10 @@ async def test_close_waits_for_an_append_that_pauses_then_waits_for_room(
 
             async def produce() -> None:
                 producer_task.append(anyio.get_current_task().id)
-                saver._next_yield = 0.0  # this append pauses at its checkpoint
+                saver._writer.turns.ends_at = -math.inf  # this append waits for its turn
                 await saver.append(array, np.array([-7, 7]))
 
-            monkeypatch.setattr(anyio.lowlevel, "checkpoint", gated_checkpoint)
+            monkeypatch.setattr(ProducerTurns, "take_turn", gated_take_turn)
             producers.start_soon(produce)
             await paused.wait()
             producers.start_soon(saver.aclose)

@@ -213,6 +213,7 @@ class AsyncH5Saver(NodeCreation):
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
+        task_group.start_soon(self._writer.turns.run)
         task_group.start_soon(self._writer.run)
         return self
 
@@ -310,21 +311,8 @@ class AsyncH5Saver(NodeCreation):
         then; cancelling it while it waits drops its rows.
         """
         intake = self._intake
-        if intake.accept_at_once(where, data, copy):
-            return
-        # The turn of the event loop is taken in this coroutine, around the intake's plain
-        # calls: under load most appends that are not accepted at once take one, and another
-        # coroutine call for it would cost about as much as the accept itself.
-        if intake.turn_due():
-            try:
-                # Before anything is accepted, so that a cancellation delivered here truthfully
-                # means that nothing was.
-                await anyio.lowlevel.checkpoint()
-            finally:
-                intake.turn_taken()
-            if intake.accept_after_turn(where, data, copy):
-                return
-        await intake.append(where, data, copy)
+        if not intake.accept_at_once(where, data, copy):
+            await intake.append(where, data, copy)
 
     async def add_log(self, msg: str) -> None:
         """Append a line to the ``Logger`` (accepted like an append)."""

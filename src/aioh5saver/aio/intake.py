@@ -3,15 +3,16 @@
 An append is checked here against the array's row shape and dtype (a bad row raises at the
 call), costed in bytes, given room in the queue's budget (waiting for it if need be), copied
 into the writer's segments (a large copy a piece at a time) and accepted into the queue without
-waiting for the disk. The intake counts the appends that are under way, so that a graceful
-close lets them finish first.
+waiting for the disk. While the producers' shared slice of loop time lasts, an append is
+accepted without yielding; once it is spent, the append waits for its turn
+(:class:`~.producer_turns.ProducerTurns`). The intake counts the appends that are under way,
+so that a graceful close lets them finish first.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from time import perf_counter
 from typing import Any
 
 import anyio
@@ -66,7 +67,7 @@ class AppendIntake:
         self._budget = writer.budget
         self._checks = checks
         self._origin = checks.origin
-        self._yield_interval_s = writer.tuning.yield_interval_s
+        self._turns = writer.turns
         self._large_copy_bytes = writer.tuning.large_copy_bytes
         # The refs of the arrays appended to by path, looked up once each.
         self._arrays: dict[str, NodeRef] = {}
@@ -74,7 +75,6 @@ class AppendIntake:
         # look-up): a graceful close lets them finish first, and is told when the last one has.
         self._appends_under_way = 0
         self._appends_finished: anyio.Event | None = None
-        self._next_yield = 0.0
 
     async def all_appends_finished(self) -> None:
         """Wait until no append is under way."""
@@ -84,12 +84,12 @@ class AppendIntake:
 
     def accept_at_once(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
         """Accept the common append without awaiting, if it can be (see
-        :meth:`_accept_small_row`) and no turn of the event loop is due. False if the caller
-        must take a turn (:meth:`turn_due`) or go on to :meth:`append` (nothing is accepted
-        then). No await and no coroutine: either is a sizeable share of a scalar append's
-        cost."""
+        :meth:`_accept_small_row`) and the producers' slice of loop time lasts. False if the
+        caller must go on to :meth:`append` (nothing is accepted then). No await and no
+        coroutine: either is a sizeable share of a scalar append's cost."""
         self._checks.open("append")
-        if perf_counter() >= self._next_yield:
+        turns = self._turns
+        if turns.clock() >= turns.ends_at:
             return False
         return self._accept_small_row(where, data, copy)
 
@@ -123,34 +123,22 @@ class AppendIntake:
             raise
         return True
 
-    def turn_due(self) -> bool:
-        """True if the appending task must give the event loop a turn now (then it is counted
-        as an append under way until :meth:`turn_taken`)."""
-        now = perf_counter()
-        if now < self._next_yield:
-            return False
-        self._next_yield = now + self._yield_interval_s
-        checks = self._checks
-        if asyncio._get_running_loop() is not checks.asyncio_loop:
-            checks.owner("append")  # cheaply caught here: an asyncio run in a trio run
-        self._appends_under_way += 1
-        return True
-
-    def turn_taken(self) -> None:
-        """The turn :meth:`turn_due` asked for is over (or was cancelled)."""
-        self._append_done()
-
-    def accept_after_turn(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
-        """After a turn of the event loop: like :meth:`accept_at_once`, the saver still taking
-        the call unless its writer stopped meanwhile (a close that began waits for it)."""
-        self._checks.running("append")
-        return self._accept_small_row(where, data, copy)
-
     async def append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
-        """The append that was not accepted at once: waiting for room or a look-up if need
-        be."""
+        """The append that was not accepted at once: after a turn if the slice is spent, then
+        waiting for room or a look-up if need be."""
         self._appends_under_way += 1
         try:
+            turns = self._turns
+            if turns.clock() >= turns.ends_at:
+                checks = self._checks
+                if asyncio._get_running_loop() is not checks.asyncio_loop:
+                    checks.owner("append")  # cheaply caught here: an asyncio run in a trio run
+                # Before anything is accepted, so that a cancellation delivered while waiting
+                # truthfully means that nothing was.
+                await turns.take_turn()
+                checks.running("append")
+                if self._accept_small_row(where, data, copy):
+                    return
             await self._append(where, data, copy)
         finally:
             self._append_done()
@@ -224,6 +212,7 @@ class AppendIntake:
         between pieces; then queue the copy as it is. The budget ``cost`` is already held: it
         is given back if this does not complete."""
         writer = self._writer
+        turns = self._turns
         segment: np.ndarray | None = None
         try:
             self._checks.owner("append")
@@ -231,7 +220,10 @@ class AppendIntake:
             for target, source in _copy_pieces(segment, rows):
                 target[:] = source
                 # A cancellation that comes between pieces is honoured: nothing is accepted.
-                await anyio.lowlevel.checkpoint()
+                if turns.slice_left():
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                else:
+                    await turns.take_turn()
             self._checks.running("append")
             writer.accept_handed_over(path, segment, cost, pool=writer.segments)
         except BaseException:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import anyio
+from aioh5saver.aio.producer_turns import ProducerTurns, Turn
 
 __all__ = ["BudgetStatistics", "QueueBudget"]
 
@@ -29,24 +29,16 @@ class BudgetStatistics:
     waiting: int
 
 
-class _Waiter:
-    __slots__ = ("event", "granted", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.event = anyio.Event()
-        self.granted = False
-
-
 class QueueBudget:
     """At most ``cap`` bytes held at once (``limit`` unless capped lower); acquirers wait in
-    FIFO order for room."""
+    FIFO order for room, and once granted, for their turn among ``turns``."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, turns: ProducerTurns) -> None:
         self.limit = limit
         self.cap = limit
         self.held = 0
-        self._waiters: deque[_Waiter] = deque()
+        self._turns = turns
+        self._waiters: deque[Turn] = deque()
 
     def statistics(self) -> BudgetStatistics:
         """The limit and the cap in force, how much is held, and how many acquirers wait."""
@@ -78,10 +70,10 @@ class QueueBudget:
         """
         if self.try_acquire(size):
             return
-        waiter = _Waiter(size)
+        waiter = Turn(size)
         self._waiters.append(waiter)
         try:
-            await waiter.event.wait()
+            await self._turns.wait(waiter)
         except BaseException:
             if waiter.granted:
                 self.release(size)
@@ -100,4 +92,4 @@ class QueueBudget:
             waiter = self._waiters.popleft()
             self.held += waiter.size
             waiter.granted = True
-            waiter.event.set()
+            self._turns.give_turn(waiter)

@@ -17,9 +17,10 @@ class WriterTuning:
 
     Loop side (the intake of appends and the writer task):
 
-    - ``yield_interval_s``: a producer whose appends are all accepted at once yields to the
-      event loop after this long, so that it cannot starve the other producers, the writer
-      or the loop.
+    - ``loop_slice_s``: the event-loop time that all the producers share per loop iteration.
+      Appends are accepted at once (without yielding to the loop) while the slice lasts; once
+      it is spent, producers take turns, one slice per loop iteration (see
+      :mod:`~.producer_turns`). Longer slices cost fewer turns; the loop's lag grows with them.
     - ``large_copy_bytes``: rows at least this large (camera frames) are copied a piece at a
       time, yielding to the event loop between pieces. A frame copied in one go stalls every
       other task for as long as the copy takes (memory not touched for a while is written
@@ -55,7 +56,7 @@ class WriterTuning:
       closed; the next append opens them again.
     """
 
-    yield_interval_s: float = 0.00004
+    loop_slice_s: float = 0.00025
     large_copy_bytes: int = 1 << 20
     first_segment_bytes: int = 64 << 10
     segment_bytes: int = 1 << 20

@@ -35,6 +35,7 @@ from aioh5saver.aio.ops import (
     SaveCopyOp,
     TextAppend,
 )
+from aioh5saver.aio.producer_turns import ProducerTurns
 from aioh5saver.aio.queue_budget import QueueBudget
 from aioh5saver.aio.segments import SegmentPool
 from aioh5saver.errors import SaverClosedError, WriterBrokenError
@@ -56,6 +57,8 @@ class SaverStatistics:
     max_pending_bytes: int
     pending_cap_bytes: int
     producers_waiting: int
+    producers_awaiting_turn: int
+    turns_given: int
     rows_appended: int
     bytes_written: int
     batches: int
@@ -76,7 +79,8 @@ class WriterTask:
     ):
         self.runner = runner
         tuning = self.tuning = runner.tuning
-        self.budget = QueueBudget(max_pending_bytes)
+        self.turns = ProducerTurns(tuning.loop_slice_s)
+        self.budget = QueueBudget(max_pending_bytes, self.turns)
         self.segments = SegmentPool(min(tuning.spare_segment_bytes, max_pending_bytes // 4), tuning)
         self.flush_period = flush_period
         self.closing = False
@@ -130,6 +134,7 @@ class WriterTask:
     def statistics(self) -> SaverStatistics:
         """The queue's, the budget's and the batch runner's counts at this moment."""
         budget = self.budget.statistics()
+        turns = self.turns.statistics()
         runner = self.runner
         return SaverStatistics(
             ops_queued=len(self._queue),
@@ -137,6 +142,8 @@ class WriterTask:
             max_pending_bytes=budget.limit,
             pending_cap_bytes=budget.cap,
             producers_waiting=budget.waiting,
+            producers_awaiting_turn=turns.waiting,
+            turns_given=turns.given,
             rows_appended=runner.rows_appended,
             bytes_written=runner.bytes_written,
             batches=runner.batches,
@@ -263,6 +270,8 @@ class WriterTask:
                     await self._run_batch(batch)
         finally:
             self.stopped = True
+            # Producers still waiting for a turn find the saver closed.
+            self.turns.stop()
             self._answer_leftovers()
             if not self.runner.closed:
                 # Stopped without a close (cancelled from outside): still leave a whole file.

@@ -1,0 +1,226 @@
+"""ProducerTurns: one shared slice of loop time per loop iteration, turns first come, first
+served; and through a saver, producers that get equal shares and a loop iteration whose
+appends do not grow with their number. Clocks here are counters, not time: each reading of
+the clock is one tick, so the results do not depend on the machine's speed."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import numpy as np
+import pytest
+
+from aioh5saver import AsyncH5Saver, WriterTuning
+from aioh5saver.aio.producer_turns import ProducerTurns
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+#: The slice, in ticks of the counting clocks: about this many appends per turn.
+SLICE_TICKS = 10
+
+
+class TickClock:
+    """A clock that advances one tick (1 s) at every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class LoopIterations:
+    """A task that counts the event loop's iterations, and what a counter gained in each."""
+
+    def __init__(self, counter: list[int]) -> None:
+        self.counter = counter
+        self.gains: list[int] = []
+        self.iterations = 0
+        self._stop = anyio.Event()
+
+    async def run(self) -> None:
+        last = self.counter[0]
+        while not self._stop.is_set():
+            await anyio.lowlevel.checkpoint()
+            self.iterations += 1
+            self.gains.append(self.counter[0] - last)
+            last = self.counter[0]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def _until(condition: object) -> None:
+    assert callable(condition)
+    while not condition():
+        await anyio.lowlevel.checkpoint()
+
+
+async def test_turns_are_given_in_the_order_asked_one_per_loop_iteration() -> None:
+    """Five producers that ask for a turn in a known order get it in that order, each in a
+    later loop iteration than the one before, and each starts a new slice."""
+    clock = TickClock()
+    turns = ProducerTurns(SLICE_TICKS, clock)
+    iterations = LoopIterations([0])
+    woken: list[tuple[int, int]] = []
+
+    async def producer(index: int) -> None:
+        await turns.take_turn()
+        woken.append((index, iterations.iterations))
+        assert turns.ends_at == clock.now + SLICE_TICKS
+
+    async with anyio.create_task_group() as tg:
+        for index in range(5):
+            tg.start_soon(producer, index)
+            await _until(lambda index=index: turns.statistics().waiting == index + 1)
+        tg.start_soon(iterations.run)
+        tg.start_soon(turns.run)
+        await _until(lambda: len(woken) == 5)
+        iterations.stop()
+        turns.stop()
+    assert [index for index, _ in woken] == list(range(5))
+    seen = [iteration for _, iteration in woken]
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen))
+    assert turns.statistics().given == 5
+
+
+async def test_a_cancelled_wait_leaves_the_queue_and_holds_up_nobody() -> None:
+    """A producer cancelled while it waits for its turn leaves the queue; the one behind it
+    gets its turn all the same."""
+    turns = ProducerTurns(SLICE_TICKS, TickClock())
+    first = anyio.CancelScope()
+    second_done = anyio.Event()
+
+    async def first_producer() -> None:
+        with first:
+            await turns.take_turn()
+
+    async def second_producer() -> None:
+        await turns.take_turn()
+        second_done.set()
+
+    async with anyio.create_task_group() as tg:
+        # No turns given yet: both wait until run() starts.
+        tg.start_soon(first_producer)
+        await _until(lambda: turns.statistics().waiting == 1)
+        tg.start_soon(second_producer)
+        await _until(lambda: turns.statistics().waiting == 2)
+        first.cancel()
+        await _until(lambda: turns.statistics().waiting == 1)
+        tg.start_soon(turns.run)
+        await second_done.wait()
+        turns.stop()
+    assert first.cancelled_caught
+    assert turns.statistics().given == 1
+
+
+async def test_stop_gives_every_waiting_turn_and_later_turns_at_once() -> None:
+    """When the saver stops taking appends, every producer still waiting for a turn is woken
+    (to find the saver closed), and a turn asked for afterwards is not waited for."""
+    turns = ProducerTurns(SLICE_TICKS, TickClock())
+    woken = 0
+
+    async def producer() -> None:
+        nonlocal woken
+        await turns.take_turn()
+        woken += 1
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for count in range(1, 4):
+                tg.start_soon(producer)
+                await _until(lambda count=count: turns.statistics().waiting == count)
+            turns.stop()
+            await turns.run()
+        await turns.take_turn()
+    assert woken == 3
+    assert turns.statistics().waiting == 0
+
+
+def _tuning(max_pending_bytes: int) -> dict[str, object]:
+    return {
+        "tuning": WriterTuning(loop_slice_s=SLICE_TICKS),
+        "max_pending_bytes": max_pending_bytes,
+        "max_pending_seconds": None,
+    }
+
+
+async def _push(
+    saver: AsyncH5Saver, producers: int, total: int, iterations: LoopIterations | None = None
+) -> Counter[int]:
+    """``producers`` tasks each appending scalar rows as fast as they can to one of 8 arrays,
+    until ``total`` rows are accepted in all; the rows each accepted."""
+    arrays = [
+        await saver.add_array(
+            saver.raw_group,
+            f"a{index}",
+            "data",
+            data_shape=(),
+            array_type="float64",
+            enlargeable=True,
+            data_dimension="Data0D",
+        )
+        for index in range(8)
+    ]
+    turns = saver._writer.turns
+    turns.clock = TickClock()
+    accepted: Counter[int] = Counter()
+    counter = iterations.counter if iterations is not None else [0]
+    row = np.float64(1.5)
+
+    async def producer(index: int) -> None:
+        array = arrays[index % 8]
+        while counter[0] < total:
+            await saver.append(array, row)
+            accepted[index] += 1
+            counter[0] += 1
+
+    async with anyio.create_task_group() as tg:
+        if iterations is not None:
+            tg.start_soon(iterations.run)
+        for index in range(producers):
+            tg.start_soon(producer, index)
+        await _until(lambda: counter[0] >= total)
+        if iterations is not None:
+            iterations.stop()
+    return accepted
+
+
+@pytest.mark.parametrize("producers", [16, 64])
+async def test_producers_pushing_as_fast_as_they_can_get_equal_shares(
+    h5_path: Path, producers: int
+) -> None:
+    """Producers that all push scalar rows as fast as they can each get a share of the
+    accepted rows within 20% of the mean: turns go round, first come, first served."""
+    total = producers * SLICE_TICKS * 20
+    async with AsyncH5Saver.open(h5_path, **_tuning(256 << 20)) as saver:  # type: ignore[arg-type]
+        accepted = await _push(saver, producers, total)
+    mean = sum(accepted.values()) / producers
+    shares = [accepted[index] / mean for index in range(producers)]
+    assert min(shares) >= 0.8, shares
+    assert max(shares) <= 1.2, shares
+
+
+@pytest.mark.parametrize("max_pending_bytes", [256 << 20, 64 << 10])
+@pytest.mark.parametrize("producers", [8, 512])
+async def test_the_appends_run_in_one_loop_iteration_do_not_grow_with_the_producers(
+    h5_path: Path, producers: int, max_pending_bytes: int
+) -> None:
+    """However many producers push rows as fast as they can (8 or 512), one loop iteration
+    accepts about one slice of appends: the producers share the slice instead of each running
+    its own. With a small budget, producers granted room are woken a turn at a time too,
+    not all in the iteration that frees the room."""
+    iterations = LoopIterations([0])
+    async with AsyncH5Saver.open(h5_path, **_tuning(max_pending_bytes)) as saver:  # type: ignore[arg-type]
+        await _push(saver, producers, 40 * SLICE_TICKS * 8, iterations)
+        if max_pending_bytes < 1 << 20:
+            assert saver.statistics().turns_given > 0
+    # Between two runs of the counting task, at most two loop iterations' turns ran (trio
+    # may run it first in one batch and last in the next).
+    assert max(iterations.gains) <= 2 * SLICE_TICKS + 2, max(iterations.gains)
