@@ -294,7 +294,8 @@ async def test_aclose_ends_the_thread_and_later_runs_raise_saver_closed() -> Non
     writer = WriterThread(NAME)
     writer.start()
     thread = writer._thread
-    assert thread is not None and thread.is_alive()
+    assert thread is not None
+    assert thread.is_alive()
     await writer.aclose()
     assert not thread.is_alive()
     assert _alive_named(NAME) == []
@@ -331,7 +332,8 @@ def test_a_job_ending_after_its_event_loop_has_gone_ends_the_thread_quietly(back
 
     anyio.run(leave_a_job_running, backend=backend)
     thread = kept[0]._thread
-    assert thread is not None and thread.is_alive()
+    assert thread is not None
+    assert thread.is_alive()
     release.set()
     thread.join(20)
     assert not thread.is_alive()
