@@ -288,6 +288,23 @@ async def test_an_exception_on_the_thread_reaches_the_caller_as_raised() -> None
         await writer.aclose()
 
 
+async def test_functions_run_outside_the_callers_event_loop_context() -> None:
+    """A function on the thread runs in the thread's own context, not a copy of the caller's:
+    anyio finds no event loop there (with the caller's context it would take the thread for
+    the loop's and fail otherwise)."""
+
+    def find_event_loop() -> object:
+        return anyio.lowlevel.current_token()
+
+    writer = WriterThread(NAME)
+    writer.start()
+    try:
+        with pytest.raises(anyio.NoEventLoopError):
+            await writer.run(find_event_loop)
+    finally:
+        await writer.aclose()
+
+
 async def test_aclose_ends_the_thread_and_later_runs_raise_saver_closed() -> None:
     """aclose() returns once the thread has ended; run() afterwards raises SaverClosedError
     instead of queueing a job nothing would run."""

@@ -1,7 +1,7 @@
 """WriterThread: the one thread that runs the writer's synchronous calls, for a saver's life.
 
 The event loop side submits functions with :meth:`WriterThread.run`; the thread runs them in
-order, in the caller's context, and answers on the event loop with a callback scheduled from
+order and answers on the event loop with a callback scheduled from
 the thread (``call_soon_threadsafe`` on asyncio, the trio token's ``run_sync_soon`` on trio), so
 it never waits for the loop. One thread keeps the writer's thread identity and its memory arena
 the same from batch to batch, as a worker pool would not.
@@ -10,7 +10,6 @@ the same from batch to batch, as a worker pool would not.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import threading
 import weakref
 from collections.abc import Callable
@@ -34,14 +33,13 @@ _Scheduler = Callable[..., object]
 class _Job:
     """One function for the thread, and its answer once the thread has run it."""
 
-    __slots__ = ("answered", "args", "context", "error", "function", "last", "result", "waiting")
+    __slots__ = ("answered", "args", "error", "function", "last", "result", "waiting")
 
     def __init__(
         self, function: Callable[..., Any], args: tuple[Any, ...], *, last: bool = False
     ) -> None:
         self.function = function
         self.args = args
-        self.context = contextvars.copy_context()
         # The thread ends once it has answered this job.
         self.last = last
         self.answered = anyio.Event()
@@ -65,7 +63,9 @@ def _serve(jobs: SimpleQueue[_Job | None], schedule: _Scheduler) -> None:
         result: object = None
         error: BaseException | None = None
         try:
-            result = job.context.run(job.function, *job.args)
+            # In the thread's own context, not the caller's: the caller's says which async
+            # library runs, and the thread runs none.
+            result = job.function(*job.args)
         except BaseException as exc:  # crosses to the caller as it is
             error = exc
         try:
