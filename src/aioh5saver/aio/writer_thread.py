@@ -1,10 +1,10 @@
 """WriterThread: the one thread that runs the writer's synchronous calls, for a saver's life.
 
 The event loop side submits functions with :meth:`WriterThread.run`; the thread runs them in
-order and answers on the event loop with a callback scheduled from
-the thread (``call_soon_threadsafe`` on asyncio, the trio token's ``run_sync_soon`` on trio), so
-it never waits for the loop. One thread keeps the writer's thread identity and its memory arena
-the same from batch to batch, as a worker pool would not.
+order and answers on the event loop with a callback it schedules there (``call_soon_threadsafe``
+on asyncio, the trio token's ``run_sync_soon`` on trio), so it never waits for the loop. One
+thread keeps the writer's thread identity and its memory arena the same from batch to batch, as
+a worker pool would not.
 """
 
 from __future__ import annotations
