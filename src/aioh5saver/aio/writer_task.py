@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 import aiofiles
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 import numpy as np
 
 from aioh5saver.aio.batch_runner import BatchRunner
@@ -38,6 +37,7 @@ from aioh5saver.aio.ops import (
 from aioh5saver.aio.producer_turns import ProducerTurns
 from aioh5saver.aio.queue_budget import QueueBudget
 from aioh5saver.aio.segments import SegmentPool
+from aioh5saver.aio.writer_thread import WriterThread
 from aioh5saver.errors import SaverClosedError, WriterBrokenError
 
 __all__ = ["SaverStatistics", "WriterTask"]
@@ -89,7 +89,7 @@ class WriterTask:
         # The queued append of each array that later appends join, until a barrier or a batch.
         self._gathering: dict[str, AppendOp] = {}
         self._wakeup = anyio.Event()
-        self._limiter = anyio.CapacityLimiter(1)
+        self._thread = WriterThread(f"aioh5saver writer {runner.origin.file}")
         self._oldest_unflushed: float | None = None
         # Bytes of appends written and seconds taken, both halved at every batch: the recent
         # write rate, weighted by bytes.
@@ -154,8 +154,14 @@ class WriterTask:
     # -- producers' side ----------------------------------------------------------------------
 
     async def open(self) -> NodeRef:
-        """Open the file on the worker thread; returns the raw group."""
-        return await anyio.to_thread.run_sync(self.runner.open, limiter=self._limiter)
+        """Start the writer thread and open the file on it; returns the raw group. If the
+        open fails, the thread ends."""
+        self._thread.start()
+        try:
+            return await self._thread.run(self.runner.open)
+        except BaseException:
+            await self._thread.aclose()
+            raise
 
     def submit(self, op: Op) -> None:
         """Queue an operation for the next batch and wake the writer. An operation other than
@@ -273,13 +279,14 @@ class WriterTask:
             # Producers still waiting for a turn find the saver closed.
             self.turns.stop()
             self._answer_leftovers()
-            if not self.runner.closed:
-                # Stopped without a close (cancelled from outside): still leave a whole file.
-                with anyio.CancelScope(shield=True):
-                    final: list[Op] = [CloseOp()]
-                    await anyio.to_thread.run_sync(
-                        self.runner.execute, final, None, limiter=self._limiter
-                    )
+            try:
+                if not self.runner.closed:
+                    # Stopped without a close (cancelled from outside): still leave a whole file.
+                    with anyio.CancelScope(shield=True):
+                        final: list[Op] = [CloseOp()]
+                        await self._thread.run(self.runner.execute, final, None)
+            finally:
+                await self._thread.aclose()
 
     def _take_batch(self) -> list[Op]:
         """The queued operations, oldest first, up to about ``batch_bytes`` of rows (at
@@ -328,7 +335,7 @@ class WriterTask:
             # Flush after this batch if waiting for the next one (about as long) would miss
             # the deadline: rows are flushed a little early rather than late.
             deadline -= self._last_batch_seconds
-        await anyio.to_thread.run_sync(self.runner.execute, batch, deadline, limiter=self._limiter)
+        await self._thread.run(self.runner.execute, batch, deadline)
         self._last_batch_seconds = time.monotonic() - started
         if self._backlog_seconds is not None:
             written = sum(op.cost for op in batch if isinstance(op, AppendOp))
@@ -365,7 +372,7 @@ class WriterTask:
         except OSError as exc:
             op.error = exc
         finally:
-            await anyio.to_thread.run_sync(self.runner.reopen_after_copy, limiter=self._limiter)
+            await self._thread.run(self.runner.reopen_after_copy)
         op.result = target
 
     def _settle(self, batch: list[Op]) -> None:
