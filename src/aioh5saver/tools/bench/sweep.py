@@ -19,18 +19,21 @@ from aioh5saver.aio.async_saver import AsyncH5Saver
 from aioh5saver.tools.bench import sweep_case
 
 __all__ = [
+    "TARGETS",
     "Case",
     "CaseSummary",
     "SweepSettings",
     "Verdict",
+    "child_environment",
     "evaluate",
     "fairness",
     "interleaved",
     "run_sweep",
+    "scaling_base",
     "summarize",
 ]
 
-# Rows per case at scale 1: about a second each on the 2-core VM with the code before issue 14.
+# Rows per case at scale 1: enough for a case to last about a second on a 2-core machine.
 TOTAL_ROWS = {"0D": 300_000, "1D": 60_000}
 
 # The targets' limits.
@@ -282,7 +285,7 @@ def evaluate(summaries: list[CaseSummary]) -> list[Verdict]:
     return verdicts + _scaling(summaries)
 
 
-def _child_environment(saver_src: Path | None) -> dict[str, str]:
+def child_environment(saver_src: Path | None) -> dict[str, str]:
     """The child's PYTHONPATH: the chosen checkout's sources, or the package this parent runs."""
     source = saver_src or Path(sys.modules[AsyncH5Saver.__module__].__file__ or "").parents[2]
     environment = dict(os.environ)
@@ -311,7 +314,7 @@ def run_child(case: Case, settings: SweepSettings, folder: Path) -> dict[str, An
         text=True,
         timeout=_CHILD_TIMEOUT_S,
         check=False,
-        env=_child_environment(settings.saver_src),
+        env=child_environment(settings.saver_src),
     )
     if completed.returncode != 0:
         raise RuntimeError(
