@@ -4,6 +4,7 @@ interleaving, and one tiny real sweep end to end through the bench's command lin
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from aioh5saver.tools.bench.sweep import (
     interleaved,
     summarize,
 )
+from aioh5saver.tools.bench.sweep_case import GcPauses
 from aioh5saver.tools.bench.sweep_report import COLUMNS, verdict_lines
 
 MIB = 1 << 20
@@ -179,6 +181,17 @@ def test_rounds_are_interleaved_and_each_starts_with_another_case() -> None:
     cases = [Case(8, "0D", False), Case(64, "0D", False), Case(512, "0D", False)]
     order = interleaved(cases, 3)
     assert order == [*cases, *cases[1:], cases[0], cases[2], *cases[:2]]
+
+
+def test_gc_pauses_are_timed_per_generation_while_entered_only() -> None:
+    """A full collection inside the block is recorded as one generation-2 pause with its
+    duration; one after the block is not (the callback is gone)."""
+    with GcPauses() as pauses:
+        gc.collect(2)
+    gc.collect(2)
+    summary = pauses.summary()
+    assert summary["per_generation"][2] == 1
+    assert summary["max_ms_per_generation"][2] > 0
 
 
 def test_saver_src_comes_first_on_the_childs_path(tmp_path: Path) -> None:

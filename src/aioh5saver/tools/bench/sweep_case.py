@@ -80,11 +80,16 @@ class GcPauses:
         gc.callbacks.remove(self._callback)
 
     def summary(self) -> dict[str, Any]:
-        """How many collections, their p99 and max duration, and the count per generation."""
+        """How many collections, their p99 and max duration, and the count and longest
+        duration per generation."""
         durations = [duration for _, duration in self.pauses_ms]
         per_generation = [0, 0, 0]
-        for generation, _ in self.pauses_ms:
+        max_per_generation = [0.0, 0.0, 0.0]
+        for generation, duration in self.pauses_ms:
             per_generation[min(generation, 2)] += 1
+            max_per_generation[min(generation, 2)] = max(
+                max_per_generation[min(generation, 2)], duration
+            )
         spread = _summary(durations)
         return {
             "count": len(durations),
@@ -92,6 +97,7 @@ class GcPauses:
             "p99_ms": spread["p99"],
             "max_ms": spread["max"],
             "per_generation": per_generation,
+            "max_ms_per_generation": max_per_generation,
         }
 
 
