@@ -95,7 +95,9 @@ def test_lag_p99_must_be_under_2_ms_and_under_idle_plus_1_5_ms(
 ) -> None:
     """The lag p99 target is the smaller of 2 ms and the idle loop's p99 + 1.5 ms."""
     summary = _summary(CASE, lag_p99_ms=lag_p99, idle_p99_ms=idle_p99)
-    assert _verdict([summary], "lag p99").met is met
+    verdict = _verdict([summary], "lag p99")
+    assert verdict.met is met
+    assert f"limit {min(2.0, idle_p99 + 1.5):.2f} ms" in verdict.measured
 
 
 def test_lag_p50_target_is_half_a_millisecond() -> None:
