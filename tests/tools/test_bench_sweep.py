@@ -137,6 +137,25 @@ def test_rows_per_s_at_most_producers_is_compared_with_the_fewest(
     ]
 
 
+def test_each_saver_is_judged_on_its_own_rows_per_s() -> None:
+    """With two savers, rows/s scaling compares each saver's 512 producers with its own 8:
+    saver A keeps 0.9x and holds, saver B falls to 0.5x and misses, and the verdicts are
+    listed per saver."""
+    summaries = [
+        _summary(Case(8, "0D", False, "A"), rows_per_s=100_000.0),
+        _summary(Case(8, "0D", False, "B"), rows_per_s=200_000.0),
+        _summary(Case(512, "0D", False, "A"), rows_per_s=90_000.0),
+        _summary(Case(512, "0D", False, "B"), rows_per_s=100_000.0),
+    ]
+    verdicts = evaluate(summaries)
+    scaling = [(v.case.saver, v.met) for v in verdicts if v.target == "rows/s scaling"]
+    assert scaling == [("A", True), ("B", False)]
+    lines = verdict_lines(verdicts)
+    assert lines[0] == "saver A:"
+    assert "saver B:" in lines
+    assert "missed at 0D no SWMR 512 producers [B]: 0.50x" in "\n".join(lines)
+
+
 def test_verdict_lines_say_which_targets_hold_and_where_the_others_miss() -> None:
     """A target met everywhere reads HOLDS; one missed at a case reads MISSED and names the
     case with its figure."""
@@ -199,9 +218,9 @@ def test_gc_pauses_are_timed_per_generation_while_entered_only() -> None:
 def test_saver_src_comes_first_on_the_childs_path(tmp_path: Path) -> None:
     """--saver-src puts that checkout's sources before everything else the child imports;
     without it the child imports the same package as the parent."""
-    assert child_environment(tmp_path)["PYTHONPATH"].split(":")[0] == str(tmp_path)
+    assert child_environment(str(tmp_path))["PYTHONPATH"].split(":")[0] == str(tmp_path)
     own = Path(aioh5saver.aio.async_saver.__file__).parents[2]
-    assert child_environment(None)["PYTHONPATH"].split(":")[0] == str(own)
+    assert child_environment("")["PYTHONPATH"].split(":")[0] == str(own)
 
 
 def test_tiny_sweep_writes_a_table_with_every_column_and_the_json(
@@ -246,3 +265,31 @@ def test_tiny_sweep_writes_a_table_with_every_column_and_the_json(
     assert all(run["complete"] for run in data["runs"])  # every row of every case accepted
     assert not list(out.glob("data-*")), "the sweep's data files are removed"
     assert "RSS" in capsys.readouterr().out  # the verdicts are printed too
+
+
+def test_two_saver_sources_are_measured_side_by_side(tmp_path: Path) -> None:
+    """--saver-src given twice runs each point with each checkout's saver, the children
+    importing the package from that checkout: the table gains a saver column, and the JSON
+    names both packages measured."""
+    own_src = Path(aioh5saver.aio.async_saver.__file__).parents[2]
+    other_src = tmp_path / "other-checkout" / "src"
+    other_src.mkdir(parents=True)
+    (other_src / "aioh5saver").symlink_to(own_src / "aioh5saver", target_is_directory=True)
+    out = tmp_path / "report"
+    arguments = ["--sweep", "--quick", "--rounds", "1", "--out", str(out)]
+    arguments += ["--sweep-producers", "2", "--sweep-rows", "0D", "--sweep-swmr", "off"]
+    arguments += ["--sweep-scale", "0.002", "--saver-src", str(own_src)]
+    arguments += ["--saver-src", str(other_src)]
+    assert main(arguments) == 0
+    table = [
+        line
+        for line in (out / "producer-sweep.md").read_text().splitlines()
+        if line.startswith("|")
+    ]
+    assert table[0] == "| " + " | ".join(["saver", *COLUMNS]) + " |"
+    assert [line.split(" | ")[0] for line in table[2:]] == [f"| {own_src}", f"| {other_src}"]
+    data = json.loads((out / "producer-sweep.json").read_text())
+    assert set(data["context"]["savers"]) == {
+        str(own_src / "aioh5saver"),
+        str(other_src / "aioh5saver"),
+    }

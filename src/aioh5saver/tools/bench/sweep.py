@@ -52,21 +52,31 @@ _CHILD_TIMEOUT_S = 180.0
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """One point of the sweep: how many producers append which rows, with or without SWMR."""
+    """One point of the sweep: how many producers append which rows, with or without SWMR,
+    through which checkout's saver (``saver``: its ``src`` folder; empty: this package's)."""
 
     producers: int
     rows: str  # "0D": scalar float64 rows; "1D": 2048-float64 rows
     swmr: bool
+    saver: str = ""
 
     @property
     def label(self) -> str:
         """How the reports name it."""
-        return f"{self.rows} {'SWMR' if self.swmr else 'no SWMR'} {self.producers} producers"
+        point = f"{self.rows} {'SWMR' if self.swmr else 'no SWMR'} {self.producers} producers"
+        return f"{point} [{self.saver}]" if self.saver else point
+
+    @property
+    def group(self) -> tuple[str, str, bool]:
+        """The cases whose rows/s are compared across producer counts: same saver, rows
+        and SWMR mode."""
+        return (self.saver, self.rows, self.swmr)
 
 
 @dataclass(frozen=True, slots=True)
 class SweepSettings:
-    """What to sweep and how long: ``scale`` multiplies the rows of every case."""
+    """What to sweep and how long: ``scale`` multiplies the rows of every case; with more
+    than one saver, each point runs with each in turn (an A/B comparison, interleaved)."""
 
     producers: tuple[int, ...] = (8, 64, 512)
     rows: tuple[str, ...] = ("0D", "1D")
@@ -75,15 +85,16 @@ class SweepSettings:
     scale: float = 1.0
     idle_seconds: float = 1.0
     backend: str = "asyncio"
-    saver_src: Path | None = None
+    savers: tuple[str, ...] = ("",)
 
     def cases(self) -> list[Case]:
-        """Every combination, in a stable order."""
+        """Every combination, in a stable order (the savers of one point next to each other)."""
         return [
-            Case(producers, rows, swmr)
+            Case(producers, rows, swmr, saver)
             for rows in self.rows
             for swmr in self.swmr
             for producers in self.producers
+            for saver in self.savers
         ]
 
     def total_rows(self, case: Case) -> int:
@@ -247,16 +258,17 @@ def _rss(summary: CaseSummary) -> Verdict:
 
 
 def scaling_base(summaries: list[CaseSummary], case: Case) -> CaseSummary | None:
-    """The case with the fewest producers among those with the same rows and SWMR mode."""
-    group = [s for s in summaries if (s.case.rows, s.case.swmr) == (case.rows, case.swmr)]
+    """The case with the fewest producers among those of the same saver, rows and SWMR mode."""
+    group = [s for s in summaries if s.case.group == case.group]
     return min(group, key=lambda s: s.case.producers) if group else None
 
 
 def _scaling(summaries: list[CaseSummary]) -> list[Verdict]:
-    """Rows/s at the most producers against rows/s at the fewest, per rows and SWMR mode."""
-    groups: dict[tuple[str, bool], list[CaseSummary]] = {}
+    """Rows/s at the most producers against rows/s at the fewest, per saver, rows and SWMR
+    mode."""
+    groups: dict[tuple[str, str, bool], list[CaseSummary]] = {}
     for summary in summaries:
-        groups.setdefault((summary.case.rows, summary.case.swmr), []).append(summary)
+        groups.setdefault(summary.case.group, []).append(summary)
     verdicts = []
     for group in groups.values():
         base = min(group, key=lambda s: s.case.producers)
@@ -284,9 +296,11 @@ def evaluate(summaries: list[CaseSummary]) -> list[Verdict]:
     return verdicts + _scaling(summaries)
 
 
-def child_environment(saver_src: Path | None) -> dict[str, str]:
-    """The child's PYTHONPATH: the chosen checkout's sources, or the package this parent runs."""
-    source = saver_src or Path(sys.modules[AsyncH5Saver.__module__].__file__ or "").parents[2]
+def child_environment(saver_src: str) -> dict[str, str]:
+    """The child's PYTHONPATH: the chosen checkout's sources (``saver_src``), or, if empty,
+    those of the package this parent runs."""
+    own = Path(sys.modules[AsyncH5Saver.__module__].__file__ or "").parents[2]
+    source = saver_src or str(own)
     environment = dict(os.environ)
     inherited = environment.get("PYTHONPATH")
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), inherited]))
@@ -313,7 +327,7 @@ def run_child(case: Case, settings: SweepSettings, folder: Path) -> dict[str, An
         text=True,
         timeout=_CHILD_TIMEOUT_S,
         check=False,
-        env=child_environment(settings.saver_src),
+        env=child_environment(case.saver),
     )
     if completed.returncode != 0:
         raise RuntimeError(

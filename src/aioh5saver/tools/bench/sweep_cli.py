@@ -88,8 +88,10 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--saver-src",
         type=Path,
+        action="append",
         default=None,
-        help="measure the saver of another checkout: its src folder (e.g. /work/before/src)",
+        help="measure the saver of another checkout: its src folder (e.g. /work/before/src); "
+        "given twice or more, each point runs with each saver in turn (A/B, interleaved)",
     )
 
 
@@ -97,11 +99,12 @@ def sweep_main(
     args: argparse.Namespace, describe: Callable[[argparse.Namespace, int], dict[str, Any]]
 ) -> int:
     """Run the sweep the options ask for, print its table and verdicts, write its reports."""
-    if args.saver_src is not None and not (args.saver_src / "aioh5saver").is_dir():
-        raise SystemExit(
-            f"aioh5saver bench: error: --saver-src: expected a folder holding the aioh5saver "
-            f"package, got {str(args.saver_src)!r}"
-        )
+    for source in args.saver_src or []:
+        if not (source / "aioh5saver").is_dir():
+            raise SystemExit(
+                f"aioh5saver bench: error: --saver-src: expected a folder holding the "
+                f"aioh5saver package, got {str(source)!r}"
+            )
     settings = SweepSettings(
         producers=args.sweep_producers,
         rows=args.sweep_rows,
@@ -110,7 +113,8 @@ def sweep_main(
         scale=args.sweep_scale or (_QUICK_SCALE if args.quick else 1.0),
         idle_seconds=_QUICK_IDLE_S if args.quick else 1.0,
         backend=args.backend,
-        saver_src=None if args.saver_src is None else args.saver_src.resolve(),
+        savers=tuple(dict.fromkeys(str(source.resolve()) for source in args.saver_src or []))
+        or ("",),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.data_dir or args.out, prefix="data-") as data:

@@ -45,7 +45,11 @@ def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value / 2**20:.0f}"
 
 
-def _row(summary: CaseSummary, summaries: list[CaseSummary], verdicts: list[Verdict]) -> str:
+def _saver_name(case: Case) -> str:
+    return case.saver or "(this package)"
+
+
+def _row(summary: CaseSummary, summaries: list[CaseSummary], verdicts: list[Verdict]) -> list[str]:
     case = summary.case
     base = scaling_base(summaries, case)
     ratio = "" if base is None else f"{summary.rows_per_s / base.rows_per_s:.2f}"
@@ -75,18 +79,36 @@ def _row(summary: CaseSummary, summaries: list[CaseSummary], verdicts: list[Verd
         "-" if summary.loop_us_per_row is None else f"{summary.loop_us_per_row:.1f}",
         verdict,
     ]
-    return "| " + " | ".join(cells) + " |"
+    return cells
 
 
 def markdown_table(summaries: list[CaseSummary], verdicts: list[Verdict]) -> str:
-    """One row per case, medians over its rounds."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += [_row(summary, summaries, verdicts) for summary in summaries]
+    """One row per case, medians over its rounds; a first column names the saver when more
+    than one was measured."""
+    several = len({summary.case.saver for summary in summaries}) > 1
+    columns = ["saver", *COLUMNS] if several else list(COLUMNS)
+    rows = [
+        ([_saver_name(summary.case)] if several else []) + _row(summary, summaries, verdicts)
+        for summary in summaries
+    ]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
 
 
 def verdict_lines(verdicts: list[Verdict]) -> list[str]:
-    """Per target: whether it holds at every case, and where it does not, with the figures."""
+    """Per target (and per saver, when more than one was measured): whether it holds at every
+    case, and where it does not, with the figures."""
+    savers = list(dict.fromkeys(verdict.case.saver for verdict in verdicts))
+    lines = []
+    for saver in savers:
+        if len(savers) > 1:
+            lines.append(f"saver {saver or '(this package)'}:")
+        lines += _target_lines([verdict for verdict in verdicts if verdict.case.saver == saver])
+    return lines
+
+
+def _target_lines(verdicts: list[Verdict]) -> list[str]:
     lines = []
     for target in TARGETS:
         mine = [verdict for verdict in verdicts if verdict.target == target]
