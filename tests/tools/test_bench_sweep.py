@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import aioh5saver.aio.async_saver
+from aioh5saver.tools.bench import sweep
 from aioh5saver.tools.bench.cli import main
 from aioh5saver.tools.bench.sweep import (
     Case,
@@ -178,6 +179,7 @@ def _child(rows_per_s: float, lag_p99: float, counts: list[int]) -> dict[str, An
         "loop_cpu_us_per_row": 3.0,
         "rss_growth_bytes": 5 * MIB,
         "budget_bytes": 256 * MIB,
+        "saver": "/somewhere/src/aioh5saver",
     }
 
 
@@ -213,6 +215,35 @@ def test_gc_pauses_are_timed_per_generation_while_entered_only() -> None:
     summary = pauses.summary()
     assert summary["per_generation"][2] == 1
     assert summary["max_ms_per_generation"][2] > 0
+
+
+def test_a_failed_run_is_reported_and_the_others_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When one case's child process fails (a saver that crashes), the sweep goes on with the
+    other runs, writes their table, names the failed run with the last line of its error,
+    and exits with status 1."""
+    ran: list[Case] = []
+
+    def fake_child(case: Case, settings: sweep.SweepSettings, folder: Path) -> dict[str, Any]:
+        ran.append(case)
+        if case.producers == 3:
+            raise RuntimeError("Traceback ...\nValueError: the saver broke")
+        return _child(1_000.0 * case.producers, 1.0, [10] * case.producers)
+
+    monkeypatch.setattr(sweep, "run_child", fake_child)
+    out = tmp_path / "report"
+    arguments = ["--sweep", "--rounds", "2", "--out", str(out), "--sweep-producers", "2,3"]
+    assert main([*arguments, "--sweep-rows", "0D", "--sweep-swmr", "off"]) == 1
+    two, three = Case(2, "0D", False), Case(3, "0D", False)
+    assert ran == [two, three, three, two]  # interleaved: round 2 starts with the next case
+    markdown = (out / "producer-sweep.md").read_text()
+    assert "| 0D | no | 2 | 2,000 |" in markdown
+    assert "| 0D | no | 3 |" not in markdown
+    assert "FAILED run: 0D no SWMR 3 producers: ValueError: the saver broke" in markdown
+    data = json.loads((out / "producer-sweep.json").read_text())
+    assert len(data["runs"]) == 2
+    assert [failure["case"]["producers"] for failure in data["failures"]] == [3, 3]
 
 
 def test_saver_src_comes_first_on_the_childs_path(tmp_path: Path) -> None:

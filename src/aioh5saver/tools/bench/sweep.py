@@ -22,6 +22,8 @@ __all__ = [
     "TARGETS",
     "Case",
     "CaseSummary",
+    "Failures",
+    "Results",
     "SweepSettings",
     "Verdict",
     "child_environment",
@@ -338,23 +340,36 @@ def run_child(case: Case, settings: SweepSettings, folder: Path) -> dict[str, An
     return result
 
 
-def run_sweep(
-    settings: SweepSettings, folder: Path
-) -> tuple[list[CaseSummary], list[tuple[Case, dict[str, Any]]]]:
-    """Run every case ``settings.rounds`` times, interleaved; print progress; return the
-    summaries and the raw results."""
+Results = list[tuple[Case, dict[str, Any]]]
+Failures = list[tuple[Case, str]]
+
+
+def run_sweep(settings: SweepSettings, folder: Path) -> tuple[Results, Failures]:
+    """Run every case ``settings.rounds`` times, interleaved, printing progress; return what
+    each run measured and, for the runs that failed (a saver that crashed or hung), why:
+    one failed run does not lose the others."""
     order = interleaved(settings.cases(), settings.rounds)
-    results: list[tuple[Case, dict[str, Any]]] = []
+    results: Results = []
+    failures: Failures = []
     started = time.perf_counter()
     for done, case in enumerate(order, start=1):
-        result = run_child(case, settings, folder)
+        prefix = f"[{done:>3}/{len(order)}] {time.perf_counter() - started:6.1f}s  {case.label:<28}"
+        try:
+            result = run_child(case, settings, folder)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            failures.append((case, str(exc)))
+            print(f"{prefix} FAILED: {exc}", flush=True)
+            continue
         results.append((case, result))
         lag = result["lag_ms"]["p99"]
         idle = result["idle"]["lag_ms"]["p99"]
         print(
-            f"[{done:>3}/{len(order)}] {time.perf_counter() - started:6.1f}s  {case.label:<28} "
-            f"{result['rows_per_s']:>10,.0f} rows/s  lag p99 {lag:7.2f} ms  "
-            f"idle p99 {idle:5.2f} ms",
+            f"{prefix} {result['rows_per_s']:>10,.0f} rows/s  lag p99 {_figure(lag):>7} ms  "
+            f"idle p99 {_figure(idle):>5} ms",
             flush=True,
         )
-    return summarize(results), results
+    return results, failures
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aioh5saver.tools.bench.sweep import TOTAL_ROWS, SweepSettings, evaluate, run_sweep
+from aioh5saver.tools.bench.sweep import TOTAL_ROWS, SweepSettings, evaluate, run_sweep, summarize
 from aioh5saver.tools.bench.sweep_report import write_sweep_reports
 
 __all__ = ["add_sweep_options", "sweep_main"]
@@ -98,7 +98,8 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
 def sweep_main(
     args: argparse.Namespace, describe: Callable[[argparse.Namespace, int], dict[str, Any]]
 ) -> int:
-    """Run the sweep the options ask for, print its table and verdicts, write its reports."""
+    """Run the sweep the options ask for, print its table and verdicts, write its reports;
+    the exit status is 1 if a run failed."""
     for source in args.saver_src or []:
         if not (source / "aioh5saver").is_dir():
             raise SystemExit(
@@ -118,13 +119,14 @@ def sweep_main(
     )
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.data_dir or args.out, prefix="data-") as data:
-        summaries, results = run_sweep(settings, Path(data))
+        results, failures = run_sweep(settings, Path(data))
+    summaries = summarize(results)
     verdicts = evaluate(summaries)
     context = describe(args, settings.rounds) | {"scale": settings.scale}
-    text, written = write_sweep_reports(args.out, summaries, verdicts, results, context)
+    text, written = write_sweep_reports(args.out, summaries, verdicts, (results, failures), context)
     print()
     print(text)
     print()
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return 1 if failures else 0

@@ -14,6 +14,8 @@ from aioh5saver.tools.bench.sweep import (
     TARGETS,
     Case,
     CaseSummary,
+    Failures,
+    Results,
     Verdict,
     scaling_base,
 )
@@ -124,21 +126,21 @@ def _target_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
-def _case_dict(case: Case) -> dict[str, Any]:
-    return dataclasses.asdict(case)
-
-
 def write_sweep_reports(
     out: Path,
     summaries: list[CaseSummary],
     verdicts: list[Verdict],
-    results: list[tuple[Case, dict[str, Any]]],
+    outcome: tuple[Results, Failures],
     context: dict[str, Any],
 ) -> tuple[str, list[Path]]:
     """Write ``producer-sweep.md`` and ``producer-sweep.json`` into ``out``; return the
-    Markdown table and the paths written."""
+    Markdown table with the verdicts and the paths written."""
+    results, failures = outcome
     table = markdown_table(summaries, verdicts)
-    lines = verdict_lines(verdicts)
+    lines = verdict_lines(verdicts) + [
+        f"FAILED run: {case.label}: {(message.strip().splitlines() or [''])[-1]}"
+        for case, message in failures
+    ]
     savers = sorted({result["saver"] for _, result in results})
     markdown = "\n".join(
         [
@@ -168,15 +170,12 @@ def write_sweep_reports(
     )
     data = {
         "context": {**context, "savers": savers},
-        "summaries": [
-            {**dataclasses.asdict(summary), "case": _case_dict(summary.case)}
-            for summary in summaries
+        "summaries": [dataclasses.asdict(summary) for summary in summaries],
+        "verdicts": [dataclasses.asdict(verdict) for verdict in verdicts],
+        "runs": [{**result, "case": dataclasses.asdict(case)} for case, result in results],
+        "failures": [
+            {"case": dataclasses.asdict(case), "error": message} for case, message in failures
         ],
-        "verdicts": [
-            {**dataclasses.asdict(verdict), "case": _case_dict(verdict.case)}
-            for verdict in verdicts
-        ],
-        "runs": [{"case": _case_dict(case), **result} for case, result in results],
     }
     out.mkdir(parents=True, exist_ok=True)
     markdown_path = out / "producer-sweep.md"
