@@ -20,6 +20,7 @@ import numpy as np
 from aioh5saver.tools.arguments import positive_int
 from aioh5saver.tools.bench.contenders import CONTENDERS, RunResult, pymodaq_available, run
 from aioh5saver.tools.bench.report import write_reports
+from aioh5saver.tools.bench.sweep_cli import add_sweep_options, sweep_main
 from aioh5saver.tools.bench.workloads import FULL, QUICK, Workload
 
 __all__ = ["main"]
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder for the files written (default: a temporary folder inside --out)",
     )
+    add_sweep_options(parser)
     return parser
 
 
@@ -98,6 +100,8 @@ def _select(workloads: tuple[Workload, ...], names: str) -> list[Workload]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.sweep:
+        return sweep_main(args, context)
     workloads = _select(QUICK if args.quick else FULL, args.workloads)
     rounds = args.rounds or (3 if args.quick else 5)
     plan = _plan(args.contenders, pymodaq=pymodaq_available())
@@ -117,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(result)
                     _progress(len(results), total, result, started)
         outrun = _outrun(folder, quick=args.quick)
-    context = _context(args, rounds)
-    table, written = write_reports(args.out, results, outrun, context)
+    table, written = write_reports(args.out, results, outrun, context(args, rounds))
     print()
     print(table)
     print()
@@ -167,7 +170,8 @@ def _outrun(folder: Path, *, quick: bool) -> dict[str, Any] | None:
     return result
 
 
-def _context(args: argparse.Namespace, rounds: int) -> dict[str, Any]:
+def context(args: argparse.Namespace, rounds: int) -> dict[str, Any]:
+    """When, where and with what the run was made, for the reports."""
     versions = {
         "python": platform.python_version(),
         "h5py": h5py.__version__,
