@@ -11,7 +11,6 @@ so that a graceful close lets them finish first.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -131,8 +130,9 @@ class AppendIntake:
             turns = self._turns
             if turns.clock() >= turns.ends_at:
                 checks = self._checks
-                if asyncio._get_running_loop() is not checks.asyncio_loop:
-                    checks.owner("append")  # cheaply caught here: an asyncio run in a trio run
+                # In full, once per turn: a turn awaited from another event loop (even one
+                # started inside this loop's thread) would never come.
+                checks.owner("append")
                 # Before anything is accepted, so that a cancellation delivered while waiting
                 # truthfully means that nothing was.
                 await turns.take_turn()
