@@ -232,14 +232,24 @@ class BatchRunner:
         if isinstance(op, CallOp):
             if op.structural:
                 self._claim_space(self._call_growth(op), op.method)
-                self._swmr.structure_changed_at = time.monotonic()
+                self._swmr.structure_changed_at = self._swmr.clock()
                 if self._swmr.active:
                     self._pause_swmr()
-            result = op.function(self.saver, *op.args, **op.kwargs)
+                try:
+                    result = op.function(self.saver, *op.args, **op.kwargs)
+                finally:
+                    # The resume delay runs from the answer: the caller's next change (a late
+                    # instrument's next node) can only come after it.
+                    self._swmr.structure_changed_at = self._swmr.clock()
+            else:
+                result = op.function(self.saver, *op.args, **op.kwargs)
             if op.with_staged_strings and self._swmr.active:
                 result = [*result, *self._swmr.staged_strings(op.args[0])]
             if op.structural:
-                self._open.forget()
+                if not op.creates:
+                    # Another change may have replaced or changed the arrays held open; a
+                    # creation leaves them as they are (reopening them costs their chunks).
+                    self._open.forget()
                 self._swmr.note_string_array(result)
             op.value = op.cross(result, self.origin)
             return None
@@ -273,6 +283,11 @@ class BatchRunner:
     def swmr_active(self) -> bool:
         """True while SWMR is on."""
         return self._swmr.active
+
+    @property
+    def swmr_switch(self) -> SwmrSwitch:
+        """SWMR's switch; the event loop reads its pause figures (plain numbers)."""
+        return self._swmr
 
     @property
     def unflushed(self) -> bool:
@@ -456,6 +471,7 @@ class BatchRunner:
         self._unflushed = False
         self._open.forget()
         self.closed = True
+        self._swmr.end_pause()
 
     def abandon(self) -> None:
         """Close the file after a failure, keeping whatever can still be kept: after a write
@@ -467,6 +483,7 @@ class BatchRunner:
             else:
                 self._open.forget()
                 self.saver.close_file()
+                self._swmr.end_pause()
         except Exception as exc:
             self._break(exc)
         self.closed = True

@@ -153,8 +153,10 @@ async def measure_late_instruments(
 
 def _print(run: LateRun) -> None:
     summary = run.summary()
-    print(f"SWMR {'on ' if run.swmr else 'off'}: rows {summary['rows']}, "
-          f"loop lag p99 {summary['lag_p99_ms']:.1f} ms")
+    print(
+        f"SWMR {'on ' if run.swmr else 'off'}: rows {summary['rows']}, "
+        f"loop lag p99 {summary['lag_p99_ms']:.1f} ms"
+    )
     for name in (*CALLS, "instrument"):
         p50, p99, top = summary[name]
         print(f"  {name:<16} p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  max {top:8.1f} ms")
