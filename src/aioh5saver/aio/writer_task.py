@@ -310,9 +310,10 @@ class WriterTask:
                     )
 
     def _take_batch(self) -> list[Op]:
-        """The queued operations, oldest first, up to about ``batch_bytes`` of rows (at
-        least one operation): a bounded batch keeps the time between two flush checks, and so
-        the delay before SWMR readers see a row, short when producers outrun the disk.
+        """The queued operations, oldest first, up to about ``batch_bytes`` of rows and
+        ``batch_seconds`` of writing (at least one operation): a bounded batch keeps the time
+        between two flush checks, and so the delay before SWMR readers see a row, short when
+        producers outrun the disk, and so is the wait of an operation queued meanwhile.
 
         Operations awaited at the head of the queue (a late instrument's creations, which run
         ahead of the rows queued before them) make a batch of their own: their callers are

@@ -33,7 +33,8 @@ CALLS = ("add_det_group", "add_array data", "add_array time")
 @dataclass
 class LateRun:
     """What one run measured: seconds per call (by call name) and per late instrument (its
-    three calls end to end), the SWMR pauses the saver counted, and rows appended meanwhile."""
+    three calls end to end), the SWMR pauses the saver counted (and the windows the event
+    loop saw SWMR off), and rows appended meanwhile."""
 
     swmr: bool
     calls_s: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in CALLS})
@@ -43,6 +44,9 @@ class LateRun:
     longest_pause_s: float = 0.0
     rows: int = 0
     lag_p99_ms: float = float("nan")
+    # SWMR-off windows as the event loop saw them (statistics() polled every millisecond):
+    # comparable with a saver that does not time its pauses.
+    off_windows_s: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Milliseconds at p50, p99 and max for each call and for the instrument, and the
@@ -54,6 +58,14 @@ class LateRun:
         out["pauses"] = self.pauses
         out["paused_ms"] = self.paused_s * 1e3
         out["longest_pause_ms"] = self.longest_pause_s * 1e3
+        out["off_windows"] = len(self.off_windows_s)
+        out["off_window_ms"] = tuple(
+            value * 1e3
+            for value in (
+                *percentiles(self.off_windows_s, 50),
+                max(self.off_windows_s, default=float("nan")),
+            )
+        )
         out["rows"] = self.rows
         out["lag_p99_ms"] = self.lag_p99_ms
         return out
@@ -64,7 +76,7 @@ async def measure_late_instruments(
     *,
     swmr: bool,
     instruments: int = 10,
-    gap_s: float = 0.3,
+    gap_s: float = 0.5,
     warmup_s: float = 0.5,
     workload: Workload = FULL[1],
 ) -> LateRun:
@@ -95,6 +107,18 @@ async def measure_late_instruments(
         stop = anyio.Event()
         before = saver.statistics()
 
+        async def watch_swmr() -> None:
+            off_since: float | None = None
+            while not stop.is_set():
+                active = saver.statistics().swmr_active
+                now = time.perf_counter()
+                if not active and off_since is None:
+                    off_since = now
+                elif active and off_since is not None:
+                    run.off_windows_s.append(now - off_since)
+                    off_since = None
+                await anyio.sleep(0.001)
+
         async def produce(index: int) -> None:
             row = workload.make_row(index)
             while not stop.is_set():
@@ -102,6 +126,8 @@ async def measure_late_instruments(
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(ticker.run)
+            if swmr:
+                tasks.start_soon(watch_swmr)
             for index in range(workload.producers):
                 tasks.start_soon(produce, index)
             await anyio.sleep(warmup_s)
@@ -136,6 +162,7 @@ async def measure_late_instruments(
                     run.calls_s[name].append(seconds)
                 run.instruments_s.append(end - begin)
                 await anyio.sleep(gap_s)
+            # Past the resume delay of the last instrument: its SWMR pause has ended.
             stop.set()
             ticker.stop()
         await saver.flush()
@@ -163,7 +190,9 @@ def _print(run: LateRun) -> None:
     if run.swmr:
         print(
             f"  SWMR pauses {summary['pauses']}, paused {summary['paused_ms']:.1f} ms in all, "
-            f"longest {summary['longest_pause_ms']:.1f} ms"
+            f"longest {summary['longest_pause_ms']:.1f} ms; seen from the loop: "
+            f"{summary['off_windows']} windows, p50 {summary['off_window_ms'][0]:.1f} ms, "
+            f"max {summary['off_window_ms'][1]:.1f} ms"
         )
 
 
@@ -172,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instruments", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--gap", type=float, default=0.3, help="seconds between instruments")
+    parser.add_argument("--gap", type=float, default=0.5, help="seconds between instruments")
     parser.add_argument("--backend", default="asyncio", choices=("asyncio", "trio"))
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="late-instrument-") as folder:
