@@ -153,7 +153,10 @@ class BatchRunner:
                 continue
             self._write_appends(run)
             run = {}
-            if self.broken is None and not self.closed:
+            # Shapes are due at a barrier (a read, an attribute, a flush sees them current);
+            # a creation is none, and leaves them for the next one.
+            creates = isinstance(op, CallOp) and op.creates
+            if self.broken is None and not self.closed and not creates:
                 self._guard(self._open.record_shapes)
             self._run(op)
         self._write_appends(run)

@@ -66,10 +66,10 @@ class SwmrSwitch:
         self.close_whole = False
         self._string_arrays: set[str] | None = None
         self.clock = clock
-        self.pauses = 0
-        self._ended_pauses_seconds = 0.0
-        self._longest_ended_pause = 0.0
-        self._paused_since: float | None = None
+        # Pauses begun, seconds of the pauses ended, the longest ended, and when the pause
+        # going on began: one tuple, replaced whole, so that the event loop reading it while
+        # this thread writes it sees the figures before or after, never half of each.
+        self._pause_figures: tuple[int, float, float, float | None] = (0, 0.0, 0.0, None)
 
     def resume_at(self) -> float | None:
         """When (monotonic clock) SWMR, paused by structure changes, is due to start again;
@@ -92,28 +92,36 @@ class SwmrSwitch:
         return self.clock() >= self.structure_changed_at + self.resume_delay_s
 
     @property
+    def pauses(self) -> int:
+        """How many pauses have begun."""
+        return self._pause_figures[0]
+
+    @property
     def paused_seconds(self) -> float:
         """Seconds SWMR stayed off in pauses, the one going on included."""
-        return self._ended_pauses_seconds + self._current_pause_seconds()
+        _, ended, _, since = self._pause_figures
+        return ended + self._seconds_since(since)
 
     @property
     def longest_pause_seconds(self) -> float:
         """The longest pause so far, the one going on included."""
-        return max(self._longest_ended_pause, self._current_pause_seconds())
+        _, _, longest, since = self._pause_figures
+        return max(longest, self._seconds_since(since))
 
-    def _current_pause_seconds(self) -> float:
-        since = self._paused_since
+    def _seconds_since(self, since: float | None) -> float:
         return 0.0 if since is None else max(0.0, self.clock() - since)
+
+    def _begin_pause(self, at: float) -> None:
+        pauses, ended, longest, _ = self._pause_figures
+        self._pause_figures = (pauses + 1, ended, longest, at)
 
     def end_pause(self) -> None:
         """The pause going on, if any, is over: SWMR is on again, or the file closed."""
-        since = self._paused_since
+        pauses, ended, longest, since = self._pause_figures
         if since is None:
             return
-        seconds = max(0.0, self.clock() - since)
-        self._paused_since = None
-        self._ended_pauses_seconds += seconds
-        self._longest_ended_pause = max(self._longest_ended_pause, seconds)
+        seconds = self._seconds_since(since)
+        self._pause_figures = (pauses, ended + seconds, max(longest, seconds), None)
 
     def start(self, claim_space: Callable[[int, str], None], call_growth_bytes: int) -> None:
         """Give every string array a staging array (room claimed with ``claim_space``), then
@@ -188,8 +196,7 @@ class SwmrSwitch:
             raise
         self.active = False
         if not closing:
-            self.pauses += 1
-            self._paused_since = ending
+            self._begin_pause(ending)
         forget_arrays()
         self.staging = {}
         file = self.saver.h5file
