@@ -469,6 +469,7 @@ class BatchRunner:
             finally:
                 self._closing = False
         self._open.record_shapes()
+        self._swmr.give_back_reservation()
         self.saver.close_file()
         self.flushes += 1
         self._unflushed = False

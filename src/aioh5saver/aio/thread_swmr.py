@@ -65,6 +65,9 @@ class SwmrSwitch:
         # replaced): close it as usual at the end, SWMR ended and strings folded if possible.
         self.close_whole = False
         self._string_arrays: set[str] | None = None
+        # The file's size before the last pause reserved room on the disk, until the unused
+        # part is given back.
+        self._reserved_from: int | None = None
         self.clock = clock
         # Pauses begun, seconds of the pauses ended, the longest ended, and when the pause
         # going on began: one tuple, replaced whole, so that the event loop reading it while
@@ -135,6 +138,17 @@ class SwmrSwitch:
         self.active = True
         self.started_once = True
         self.end_pause()
+        self.give_back_reservation()
+
+    def give_back_reservation(self) -> None:
+        """Give back the part of the last pause's reservation on the disk that HDF5 has not
+        used (the file's size before it, or HDF5's end of file if further now)."""
+        size_before = self._reserved_from
+        if size_before is None:
+            return
+        self._reserved_from = None
+        self.disk.trim(size_before)
+        self.disk.note_written()
 
     def staged_strings(self, where: Any) -> list[str]:
         """The strings of a string array written since SWMR started, still in staging."""
@@ -220,6 +234,12 @@ class SwmrSwitch:
 
         reconcile_swmr_attrs_of(self.saver, sorted(grown), clear_flag=False)
         fold_staged_strings(file)
-        self.disk.trim(size_before)
         reconcile_swmr_attrs_of(self.saver, [])
         self.disk.note_written()
+        # The unused part of the reservation is given back once SWMR is on again (or at the
+        # close), not here: cutting a file (ftruncate) waits for the file system's journal,
+        # which with much written data pending took up to a second here, all of it spent in
+        # the window where a kill leaves the file unreadable, and in the late caller's call.
+        self._reserved_from = size_before
+        if closing:
+            self.give_back_reservation()
