@@ -96,7 +96,7 @@ async def test_appends_to_one_array_between_barriers_gather_in_one_queued_operat
                         await saver.append(second, np.array([row, row]))
                 assert saver.statistics().ops_queued == 2
                 assert saver.statistics().bytes_pending == 350 * (16 + CALL_OVERHEAD_BYTES)
-                group.start_soon(saver.add_det_group, saver.raw_group)
+                group.start_soon(saver.set_attr, saver.raw_group, "note", "barrier")
                 while saver.statistics().ops_queued < 3:
                     await anyio.lowlevel.checkpoint()
                 await saver.append(first, np.array([[300, -300], [301, -301]]))

@@ -377,8 +377,9 @@ async def soak(config: dict[str, Any]) -> dict[str, Any]:
             report["flushed"] = asdict(saver.statistics())
             run_done.set()
         if swmr:
-            # SWMR ended for the late camera's nodes; it starts again by itself 0.25 s after
-            # the last structure change. Wait for that (bounded) and record it.
+            # SWMR ended for the late camera's nodes; it starts again by itself once the resume
+            # delay has passed after the last structure change. Wait for that (bounded) and
+            # record it.
             with anyio.move_on_after(10):
                 while not saver.statistics().swmr_active:
                     await anyio.sleep(0.01)

@@ -179,9 +179,11 @@ CHILD = textwrap.dedent(
                         await attempt("structure", structure, results)
                     elif point == "resume":
                         # SWMR is paused by the structure change; it starts again before the
-                        # next rows are written, on a file truncated meanwhile.
+                        # next rows are written, on a file truncated meanwhile. Cut from its
+                        # size before the pause: until SWMR is on again, the file ends with
+                        # the unused part of the pause's disk reservation, which is not its own.
                         await saver.add_det_group(saver.raw_group)
-                        truncate(float(fraction), os.stat(PATH).st_size)
+                        truncate(float(fraction), size)
                         await attempt("append", append_rows, results)
                     elif point == "regrown":
                         # Truncated, then grown again past its old end: a hole where bytes were.

@@ -153,7 +153,10 @@ class BatchRunner:
                 continue
             self._write_appends(run)
             run = {}
-            if self.broken is None and not self.closed:
+            # Shapes are due at a barrier (a read, an attribute, a flush sees them current);
+            # a creation is none, and leaves them for the next one.
+            creates = isinstance(op, CallOp) and op.creates
+            if self.broken is None and not self.closed and not creates:
                 self._guard(self._open.record_shapes)
             self._run(op)
         self._write_appends(run)
@@ -232,14 +235,24 @@ class BatchRunner:
         if isinstance(op, CallOp):
             if op.structural:
                 self._claim_space(self._call_growth(op), op.method)
-                self._swmr.structure_changed_at = time.monotonic()
+                self._swmr.structure_changed_at = self._swmr.clock()
                 if self._swmr.active:
                     self._pause_swmr()
-            result = op.function(self.saver, *op.args, **op.kwargs)
+                try:
+                    result = op.function(self.saver, *op.args, **op.kwargs)
+                finally:
+                    # The resume delay runs from the answer: the caller's next change (a late
+                    # instrument's next node) can only come after it.
+                    self._swmr.structure_changed_at = self._swmr.clock()
+            else:
+                result = op.function(self.saver, *op.args, **op.kwargs)
             if op.with_staged_strings and self._swmr.active:
                 result = [*result, *self._swmr.staged_strings(op.args[0])]
             if op.structural:
-                self._open.forget()
+                if not op.creates:
+                    # Another change may have replaced or changed the arrays held open; a
+                    # creation leaves them as they are (reopening them costs their chunks).
+                    self._open.forget()
                 self._swmr.note_string_array(result)
             op.value = op.cross(result, self.origin)
             return None
@@ -273,6 +286,11 @@ class BatchRunner:
     def swmr_active(self) -> bool:
         """True while SWMR is on."""
         return self._swmr.active
+
+    @property
+    def swmr_switch(self) -> SwmrSwitch:
+        """SWMR's switch; the event loop reads its pause figures (plain numbers)."""
+        return self._swmr
 
     @property
     def unflushed(self) -> bool:
@@ -451,11 +469,13 @@ class BatchRunner:
             finally:
                 self._closing = False
         self._open.record_shapes()
+        self._swmr.give_back_reservation()
         self.saver.close_file()
         self.flushes += 1
         self._unflushed = False
         self._open.forget()
         self.closed = True
+        self._swmr.end_pause()
 
     def abandon(self) -> None:
         """Close the file after a failure, keeping whatever can still be kept: after a write
@@ -467,6 +487,7 @@ class BatchRunner:
             else:
                 self._open.forget()
                 self.saver.close_file()
+                self._swmr.end_pause()
         except Exception as exc:
             self._break(exc)
         self.closed = True

@@ -1,18 +1,22 @@
 """NodeCreation: the async saver's coroutines that create groups and arrays.
 
 Each hops to the synchronous saver's method of the same name (see :class:`~.saver_calls.SaverCalls`)
-as a call that changes the file's structure, and returns the new node's :class:`NodeRef`.
+as a call that changes the file's structure, and returns the new node's :class:`NodeRef`. They
+only create nodes (or find the one asked for): no row, attribute or node that exists changes,
+so each may run ahead of the appends queued before it (a late instrument then does not wait
+for the rows other producers queued).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
 from aioh5saver.aio.crossing import node_ref
-from aioh5saver.aio.noderef import NodeRef, where_path
+from aioh5saver.aio.noderef import NodeRef, RefOrigin, where_path
+from aioh5saver.aio.ops import CallOp
 from aioh5saver.aio.saver_calls import SaverCalls, Where
 from aioh5saver.format.enums import DataDim, DataType, GroupType
 from aioh5saver.sync.channels import ChannelAxis
@@ -20,6 +24,10 @@ from aioh5saver.sync.nodes import GROUP
 from aioh5saver.sync.saver import H5SaverLowLevel
 
 __all__ = ["NodeCreation", "get_set_group"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def get_set_group(
@@ -43,7 +51,7 @@ def _incremental_group_coroutine(
         settings_as_xml: str = "",
         metadata: dict[str, Any] | None = None,
     ) -> NodeRef:
-        return await self._change(
+        return await self._create(
             node_ref, method, self._checks.where(where), title, settings_as_xml, metadata
         )
 
@@ -55,6 +63,18 @@ def _incremental_group_coroutine(
 
 class NodeCreation(SaverCalls):
     """The node creations of :class:`~.async_saver.AsyncH5Saver`."""
+
+    async def _create(
+        self,
+        cross: Callable[[T, RefOrigin], R],
+        method: Callable[Concatenate[H5SaverLowLevel, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Like :meth:`_change`, for a call that only creates nodes: it runs ahead of the
+        appends queued before it, not of any other operation."""
+        call = CallOp(method, args, kwargs, structural=True, cross=cross, creates=True)
+        return await self._submit(call)
 
     async def add_array(
         self,
@@ -75,7 +95,7 @@ class NodeCreation(SaverCalls):
         """An array under ``where``; see :meth:`H5SaverLowLevel.add_array`."""
         if array_to_save is not None:
             array_to_save = np.array(array_to_save, copy=True)
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_array,
             self._checks.where(where),
@@ -141,7 +161,7 @@ class NodeCreation(SaverCalls):
         A navigation axis that grows with the rows (a time stamp per row) is
         :meth:`add_nav_axis`. Everything is checked before anything is written.
         """
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_enlargeable_channel,
             where_path(where),
@@ -176,7 +196,7 @@ class NodeCreation(SaverCalls):
         they are added. The ``size`` attribute stays 0, as pymodaq_data leaves it under SWMR:
         the array's length is its ``shape``.
         """
-        return await self._change(
+        return await self._create(
             node_ref, H5SaverLowLevel.add_nav_axis, where_path(where), label, units, dtype
         )
 
@@ -184,7 +204,7 @@ class NodeCreation(SaverCalls):
         self, where: Where, name: str, title: str = "", metadata: dict[str, Any] | None = None
     ) -> NodeRef:
         """An enlargeable array of strings under ``where``."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_string_array,
             self._checks.where(where),
@@ -196,7 +216,7 @@ class NodeCreation(SaverCalls):
     async def get_set_logger(self, where: Where | None = None) -> NodeRef:
         """The ``Logger`` string array under ``where`` (the raw group), created if absent; later
         :meth:`add_log` lines go to it, as with the synchronous saver."""
-        logger = await self._change(
+        logger = await self._create(
             node_ref,
             H5SaverLowLevel.get_set_logger,
             None if where is None else self._checks.where(where),
@@ -212,7 +232,7 @@ class NodeCreation(SaverCalls):
         metadata: dict[str, Any] | None = None,
     ) -> NodeRef:
         """A new ``ScanNNN`` group."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_scan_group,
             self._checks.where(where),
@@ -236,7 +256,7 @@ class NodeCreation(SaverCalls):
         group_name: str | None = None,
     ) -> NodeRef:
         """A data group (``Data0D``...) under ``where``."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_data_group,
             self._checks.where(where),
@@ -256,7 +276,7 @@ class NodeCreation(SaverCalls):
         group_type: GroupType | str = GroupType.scan,
     ) -> NodeRef:
         """A new incremental group of ``group_type``."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_generic_group,
             self._checks.where(where),
@@ -275,7 +295,7 @@ class NodeCreation(SaverCalls):
         metadata: dict[str, Any] | None = None,
     ) -> NodeRef:
         """A new group ``<Type>NNN`` under ``where``."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_incremental_group,
             group_type,
@@ -294,7 +314,7 @@ class NodeCreation(SaverCalls):
         metadata: dict[str, Any] | None = None,
     ) -> NodeRef:
         """The group ``group_name`` under ``where``, created if absent."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.add_group,
             group_name,
@@ -308,7 +328,7 @@ class NodeCreation(SaverCalls):
         self, where: Where, name: str, title: str = "", **kwargs: Any
     ) -> NodeRef:
         """The group ``name`` under ``where``, created if absent."""
-        return await self._change(
+        return await self._create(
             node_ref,
             get_set_group,
             self._checks.where(where),
@@ -323,7 +343,7 @@ class NodeCreation(SaverCalls):
         """A fixed array holding ``obj``."""
         if obj is not None:
             obj = np.array(obj, copy=True)
-        return await self._change(
+        return await self._create(
             node_ref, H5SaverLowLevel.create_carray, self._checks.where(where), name, obj, title
         )
 
@@ -331,7 +351,7 @@ class NodeCreation(SaverCalls):
         self, where: Where, name: str, dtype: Any, data_shape: Any = None, title: str = ""
     ) -> NodeRef:
         """An enlargeable array with rows of ``data_shape``."""
-        return await self._change(
+        return await self._create(
             node_ref,
             H5SaverLowLevel.create_earray,
             self._checks.where(where),
@@ -343,6 +363,6 @@ class NodeCreation(SaverCalls):
 
     async def create_vlarray(self, where: Where, name: str, dtype: Any, title: str = "") -> NodeRef:
         """An enlargeable array of variable-length rows."""
-        return await self._change(
+        return await self._create(
             node_ref, H5SaverLowLevel.create_vlarray, self._checks.where(where), name, dtype, title
         )

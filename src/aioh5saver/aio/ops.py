@@ -59,11 +59,14 @@ class CallOp(Op, Generic[R]):
     """A call of a method of the synchronous saver: ``function(saver, *args, **kwargs)`` on
     the writer thread (``method`` is its name, for messages), its result made fit to cross to
     the event loop by ``cross`` (into ``value``). ``structural`` if it may change the file's
-    structure or attributes (which SWMR forbids); ``with_staged_strings`` if the strings
-    staged under SWMR belong to its result (a read of a string array)."""
+    structure or attributes (which SWMR forbids); ``creates`` if all it may change is new
+    nodes it creates (no row, attribute or node that exists before it), so that it may run
+    ahead of the appends queued before it; ``with_staged_strings`` if the strings staged under
+    SWMR belong to its result (a read of a string array)."""
 
     __slots__ = (
         "args",
+        "creates",
         "cross",
         "function",
         "kwargs",
@@ -84,8 +87,10 @@ class CallOp(Op, Generic[R]):
         structural: bool,
         cross: Callable[[Any, RefOrigin], R],
         with_staged_strings: bool = False,
+        creates: bool = False,
     ) -> None:
         super().__init__()
+        self.creates = creates
         self.function = function
         self.method = function.__name__
         self.args = args

@@ -3,7 +3,8 @@ strings while it is on.
 
 While SWMR is on, nothing variable-length is written: strings go to fixed-width staging arrays,
 folded into their string arrays when SWMR pauses. A structure change pauses SWMR (SWMR forbids
-it); SWMR resumes once structure changes have stopped coming for a while.
+it); SWMR resumes once structure changes have stopped coming for a while. The pauses are
+counted and timed: while one lasts, a killed writer leaves a file that needs ``recover``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,23 @@ __all__ = ["SwmrSwitch"]
 
 class SwmrSwitch:
     """SWMR of the file ``saver`` writes: ``capable`` if opened with ``swmr=True``, ``wanted``
-    once started (or before the first append), ``active`` while on."""
+    once started (or before the first append), ``active`` while on.
+
+    ``pauses`` counts the times SWMR ended before the close (for a structure change, or
+    ``finalize_swmr``); ``paused_seconds`` and ``longest_pause_seconds`` are the time SWMR
+    stayed off in all and at most, the pause going on included (from the file's closing in
+    SWMR mode to SWMR on again, or to the close). ``clock`` is the monotonic clock of the
+    resume delay and of these figures.
+    """
 
     def __init__(
-        self, saver: H5SaverLowLevel, disk: DiskWatch, *, capable: bool, resume_delay_s: float
+        self,
+        saver: H5SaverLowLevel,
+        disk: DiskWatch,
+        *,
+        capable: bool,
+        resume_delay_s: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.saver = saver
         self.disk = disk
@@ -40,6 +54,9 @@ class SwmrSwitch:
         self.active = False
         self.resume_delay_s = resume_delay_s
         self.structure_changed_at = -math.inf
+        # Structure changes queued and not yet taken into a batch: counted on the event loop,
+        # read here (a plain int; a change counted late costs one more pause, nothing else).
+        self.changes_queued = 0
         self.started_once = False
         self.staging: dict[str, h5py.Dataset] = {}
         # Arrays closed since SWMR started: their shapes are due at the pause.
@@ -48,6 +65,14 @@ class SwmrSwitch:
         # replaced): close it as usual at the end, SWMR ended and strings folded if possible.
         self.close_whole = False
         self._string_arrays: set[str] | None = None
+        # The file's size before the last pause reserved room on the disk, until the unused
+        # part is given back.
+        self._reserved_from: int | None = None
+        self.clock = clock
+        # Pauses begun, seconds of the pauses ended, the longest ended, and when the pause
+        # going on began: one tuple, replaced whole, so that the event loop reading it while
+        # this thread writes it sees the figures before or after, never half of each.
+        self._pause_figures: tuple[int, float, float, float | None] = (0, 0.0, 0.0, None)
 
     def resume_at(self) -> float | None:
         """When (monotonic clock) SWMR, paused by structure changes, is due to start again;
@@ -60,10 +85,46 @@ class SwmrSwitch:
 
     def may_resume(self) -> bool:
         """SWMR starts at once the first time (before the first append), and resumes after a
-        pause once structure changes have stopped coming."""
+        pause once structure changes have stopped coming: none is queued (``changes_queued``,
+        counted by the writer task as they are queued and taken), and none came for the
+        resume delay."""
         if not self.started_once:
             return True
-        return time.monotonic() >= self.structure_changed_at + self.resume_delay_s
+        if self.changes_queued:
+            return False
+        return self.clock() >= self.structure_changed_at + self.resume_delay_s
+
+    @property
+    def pauses(self) -> int:
+        """How many pauses have begun."""
+        return self._pause_figures[0]
+
+    @property
+    def paused_seconds(self) -> float:
+        """Seconds SWMR stayed off in pauses, the one going on included."""
+        _, ended, _, since = self._pause_figures
+        return ended + self._seconds_since(since)
+
+    @property
+    def longest_pause_seconds(self) -> float:
+        """The longest pause so far, the one going on included."""
+        _, _, longest, since = self._pause_figures
+        return max(longest, self._seconds_since(since))
+
+    def _seconds_since(self, since: float | None) -> float:
+        return 0.0 if since is None else max(0.0, self.clock() - since)
+
+    def _begin_pause(self, at: float) -> None:
+        pauses, ended, longest, _ = self._pause_figures
+        self._pause_figures = (pauses + 1, ended, longest, at)
+
+    def end_pause(self) -> None:
+        """The pause going on, if any, is over: SWMR is on again, or the file closed."""
+        pauses, ended, longest, since = self._pause_figures
+        if since is None:
+            return
+        seconds = self._seconds_since(since)
+        self._pause_figures = (pauses, ended + seconds, max(longest, seconds), None)
 
     def start(self, claim_space: Callable[[int, str], None], call_growth_bytes: int) -> None:
         """Give every string array a staging array (room claimed with ``claim_space``), then
@@ -76,6 +137,18 @@ class SwmrSwitch:
         self.disk.note_written()  # starting SWMR flushes, and HDF5 may shorten the file then
         self.active = True
         self.started_once = True
+        self.end_pause()
+        self.give_back_reservation()
+
+    def give_back_reservation(self) -> None:
+        """Give back the part of the last pause's reservation on the disk that HDF5 has not
+        used (the file's size before it, or HDF5's end of file if further now)."""
+        size_before = self._reserved_from
+        if size_before is None:
+            return
+        self._reserved_from = None
+        self.disk.trim(size_before)
+        self.disk.note_written()
 
     def staged_strings(self, where: Any) -> list[str]:
         """The strings of a string array written since SWMR started, still in staging."""
@@ -129,12 +202,15 @@ class SwmrSwitch:
         anywhere in the pause is undone by ``recover``."""
         grown = shapes_due | self.grown
         self.disk.check_intact("end SWMR")
+        ending = self.clock()
         try:
             self.saver.reopen(moved_ok=closing)
         except FileChangedError:
             self.close_whole = True  # still open, under SWMR, and sound: closed whole at the end
             raise
         self.active = False
+        if not closing:
+            self._begin_pause(ending)
         forget_arrays()
         self.staging = {}
         file = self.saver.h5file
@@ -158,6 +234,12 @@ class SwmrSwitch:
 
         reconcile_swmr_attrs_of(self.saver, sorted(grown), clear_flag=False)
         fold_staged_strings(file)
-        self.disk.trim(size_before)
         reconcile_swmr_attrs_of(self.saver, [])
         self.disk.note_written()
+        # The unused part of the reservation is given back once SWMR is on again (or at the
+        # close), not here: cutting a file (ftruncate) waits for the file system's journal,
+        # which with much written data pending took up to a second here, all of it spent in
+        # the window where a kill leaves the file unreadable, and in the late caller's call.
+        self._reserved_from = size_before
+        if closing:
+            self.give_back_reservation()

@@ -32,8 +32,11 @@ class WriterTuning:
       cost the event loop longer copies.
     - ``spare_segment_bytes``: at most this much memory is kept in spare segments for reuse
       (less with a small budget).
-    - ``batch_bytes``: a batch takes queued operations up to about this many bytes of rows,
-      which keeps the time between two flush checks short when producers outrun the disk.
+    - ``batch_bytes``, ``batch_seconds``: a batch takes queued operations up to about this
+      many bytes of rows, and up to what the writer writes in ``batch_seconds`` at its
+      recent rate (at least ``min_backlog_bytes``, and at least one operation). This keeps
+      the time between two flush checks short when producers outrun the disk, and the time
+      a late instrument's creation waits for the batch being written.
     - ``backlog_share_of_flush_period``, ``min_backlog_bytes``, ``first_backlog_bytes``: with
       a flush period, the queue holds at most what the writer writes in this share of it (at
       its recent rate): a row then waits that long behind the rows queued before it, and its
@@ -43,9 +46,12 @@ class WriterTuning:
     Thread side (the batch runner):
 
     - ``swmr_resume_delay_s``: after a structure change ends SWMR, SWMR starts again only
-      once no other change has come for this long: a late instrument that creates its groups
-      and arrays one after the other costs one SWMR pause, not one per node (each pause
-      closes and reopens the file). Rows appended meanwhile are written all the same.
+      once no other change is queued and none has been answered for this long: a late
+      instrument that creates its groups and arrays one after the other (each call awaited
+      before the next) costs one SWMR pause, not one per node (each pause closes and reopens
+      the file). Rows appended meanwhile are written all the same. Longer than the event
+      loop takes to get an answer to its caller and the caller's next call queued; short,
+      because a writer killed while SWMR is off leaves a file that needs ``recover``.
     - ``call_growth_bytes``, ``array_growth_bytes``, ``string_growth_bytes``: room on disk
       claimed for a call that changes the file's structure or attributes (on top of the arrays
       it stores), for the index entries and part-filled last chunk of an array that grows,
@@ -62,10 +68,11 @@ class WriterTuning:
     segment_bytes: int = 1 << 20
     spare_segment_bytes: int = 64 << 20
     batch_bytes: int = 32 << 20
+    batch_seconds: float = 0.005
     backlog_share_of_flush_period: float = 0.25
     min_backlog_bytes: int = 256 << 10
     first_backlog_bytes: int = 1 << 20
-    swmr_resume_delay_s: float = 0.25
+    swmr_resume_delay_s: float = 0.05
     call_growth_bytes: int = 64 << 10
     array_growth_bytes: int = 4 << 10
     string_growth_bytes: int = 64

@@ -50,7 +50,20 @@ _COPY_CHUNK_BYTES = 8 << 20
 
 @dataclass(frozen=True, slots=True)
 class SaverStatistics:
-    """A snapshot of the saver's state, cheap enough to take for every progress-bar refresh."""
+    """A snapshot of the saver's state, cheap enough to take for every progress-bar refresh.
+
+    - ``ops_queued``: operations waiting for the next batch; ``bytes_pending``: bytes of
+      accepted rows not yet written; ``max_pending_bytes``: the back-pressure budget;
+      ``pending_cap_bytes``: the part of it in force (see ``max_pending_seconds``);
+      ``producers_waiting``: appends waiting for room in it.
+    - ``rows_appended``, ``bytes_written``, ``batches``, ``flushes``: counts since the open.
+    - ``swmr_active``: SWMR is on.
+    - ``swmr_pauses``: how many times SWMR ended before the close (a structure change while
+      SWMR was on, or ``finalize_swmr``); ``swmr_paused_seconds``: how long SWMR stayed off
+      in those pauses in all, ``swmr_longest_pause_seconds``: in the longest one, both with
+      the pause going on. Each pause runs from the file's closing in SWMR mode to SWMR on
+      again (or the close): a writer killed in it leaves a file that needs ``recover``.
+    """
 
     ops_queued: int
     bytes_pending: int
@@ -64,6 +77,9 @@ class SaverStatistics:
     batches: int
     flushes: int
     swmr_active: bool
+    swmr_pauses: int = 0
+    swmr_paused_seconds: float = 0.0
+    swmr_longest_pause_seconds: float = 0.0
 
 
 class WriterTask:
@@ -96,6 +112,8 @@ class WriterTask:
         self._recent_bytes = 0.0
         self._recent_seconds = 0.0
         self._last_batch_seconds = 0.0
+        # Bytes of rows a batch takes: ``batch_bytes`` until the write rate is known.
+        self._batch_limit = tuning.batch_bytes
         # How many seconds of writing the queue may hold: a finite flush period is a promise
         # on time, kept by capping the queue; max_pending_seconds bounds it anyway.
         bounds = [
@@ -136,6 +154,7 @@ class WriterTask:
         budget = self.budget.statistics()
         turns = self.turns.statistics()
         runner = self.runner
+        swmr = runner.swmr_switch
         return SaverStatistics(
             ops_queued=len(self._queue),
             bytes_pending=budget.held,
@@ -149,6 +168,9 @@ class WriterTask:
             batches=runner.batches,
             flushes=runner.flushes,
             swmr_active=runner.swmr_active,
+            swmr_pauses=swmr.pauses,
+            swmr_paused_seconds=swmr.paused_seconds,
+            swmr_longest_pause_seconds=swmr.longest_pause_seconds,
         )
 
     # -- producers' side ----------------------------------------------------------------------
@@ -165,10 +187,21 @@ class WriterTask:
 
     def submit(self, op: Op) -> None:
         """Queue an operation for the next batch and wake the writer. An operation other than
-        an append is a barrier: later appends gather in new operations behind it."""
-        if not isinstance(op, AppendOp):
-            self._gathering.clear()
-        self._queue.append(op)
+        an append is a barrier: later appends gather in new operations behind it. A call that
+        only creates nodes is not: it goes ahead of the appends queued after the last barrier
+        (they cannot touch what it creates), and appends go on gathering behind it."""
+        queue = self._queue
+        if isinstance(op, CallOp) and op.structural:
+            self.runner.swmr_switch.changes_queued += 1
+        if isinstance(op, CallOp) and op.creates:
+            ahead = len(queue)
+            while ahead and isinstance(queue[ahead - 1], AppendOp):
+                ahead -= 1
+            queue.insert(ahead, op)
+        else:
+            if not isinstance(op, AppendOp):
+                self._gathering.clear()
+            queue.append(op)
         if not self._wakeup.is_set():
             self._wakeup.set()
 
@@ -181,6 +214,7 @@ class WriterTask:
             not isinstance(op, RowsAppend)
             or (op.dtype is not dtype and op.dtype != dtype)
             or op.row_shape != row.shape
+            or op.cost >= self._batch_limit
         ):
             op = self._rows_op(path, row.shape, dtype)
         op.add_row(row)
@@ -196,11 +230,14 @@ class WriterTask:
         op = self._gathering.get(path)
         # Rows join only an operation of their own row shape and dtype: rows checked against
         # another array (of another file, or since replaced) then fail alone in the writer,
-        # instead of being copied as raw bytes among good rows or dropping them.
+        # instead of being copied as raw bytes among good rows or dropping them. An operation
+        # holds about one batch at most, so that a batch can end after it: the writer merges
+        # an array's operations of one batch into one write all the same.
         if (
             not isinstance(op, RowsAppend)
             or (op.dtype is not dtype and op.dtype != dtype)
             or op.row_shape != row_shape
+            or op.cost >= self._batch_limit
         ):
             op = RowsAppend(path, row_shape, dtype, self.segments)
             self._enqueue_append(op)
@@ -289,19 +326,36 @@ class WriterTask:
                 await self._thread.aclose()
 
     def _take_batch(self) -> list[Op]:
-        """The queued operations, oldest first, up to about ``batch_bytes`` of rows (at
-        least one operation): a bounded batch keeps the time between two flush checks, and so
-        the delay before SWMR readers see a row, short when producers outrun the disk."""
+        """The queued operations, oldest first, up to about ``batch_bytes`` of rows and
+        ``batch_seconds`` of writing (at least one operation): a bounded batch keeps the time
+        between two flush checks, and so the delay before SWMR readers see a row, short when
+        producers outrun the disk, and so is the wait of an operation queued meanwhile.
+
+        Operations awaited at the head of the queue (a late instrument's creations, which run
+        ahead of the rows queued before them) make a batch of their own: their callers are
+        answered before the rows behind them are written, not after."""
         batch: list[Op] = []
         size = 0
-        limit = self.tuning.batch_bytes
-        while self._queue and (not batch or size < limit):
-            op = self._queue.popleft()
+        rows_taken = False
+        limit = min(self.tuning.batch_bytes, self._batch_limit)
+        queue = self._queue
+        while queue and (not batch or size < limit):
+            if (
+                not rows_taken
+                and batch
+                and batch[-1].waiter is not None
+                and isinstance(queue[0], AppendOp)
+            ):
+                break
+            op = queue.popleft()
             batch.append(op)
             if isinstance(op, AppendOp):
+                rows_taken = True
                 size += op.cost
                 if self._gathering.get(op.path) is op:
                     del self._gathering[op.path]
+            elif isinstance(op, CallOp) and op.structural:
+                self.runner.swmr_switch.changes_queued -= 1
             elif isinstance(op, SaveCopyOp | CloseOp):
                 # The file is closed at this operation: what follows waits for the next batch,
                 # once the copy is written and the file open again.
@@ -337,9 +391,9 @@ class WriterTask:
             deadline -= self._last_batch_seconds
         await self._thread.run(self.runner.execute, batch, deadline)
         self._last_batch_seconds = time.monotonic() - started
-        if self._backlog_seconds is not None:
-            written = sum(op.cost for op in batch if isinstance(op, AppendOp))
-            self._bound_backlog(written, self._last_batch_seconds, self._backlog_seconds)
+        written = sum(op.cost for op in batch if isinstance(op, AppendOp))
+        if written:
+            self._note_rate(written, self._last_batch_seconds)
         for op in batch:
             if isinstance(op, SaveCopyOp) and op.state is OpState.RUNNING and op.error is None:
                 await self._copy_file(op)
@@ -351,17 +405,24 @@ class WriterTask:
             )
         self._settle(batch)
 
-    def _bound_backlog(self, written: int, seconds: float, backlog_seconds: float) -> None:
-        """Cap the queue at what the writer writes in ``backlog_seconds`` at its recent rate.
-        Producers that outrun the disk would otherwise fill the whole budget: a row would then
-        wait behind it for longer than a flush period promises, and the event loop would spend
-        more time on the queue (capped, it also writes more MB/s)."""
-        if not written:
-            return
+    def _note_rate(self, written: int, seconds: float) -> None:
+        """Take a batch's bytes and seconds into the recent write rate, and size the batches
+        and the queue from it.
+
+        A batch takes about ``batch_seconds`` of writing: an operation queued behind the one
+        being written (a late instrument's creation, which goes ahead of the queued rows)
+        waits that long at most. With a time bound (``max_pending_seconds``, a flush period),
+        the queue is capped at what the writer writes in that time: producers that outrun
+        the disk would otherwise fill the whole budget, a row would then wait behind it for
+        longer than a flush period promises, and the event loop would spend more time on the
+        queue (capped, it also writes more MB/s)."""
         self._recent_bytes = self._recent_bytes / 2 + written
         self._recent_seconds = self._recent_seconds / 2 + seconds
         rate = self._recent_bytes / max(self._recent_seconds, 1e-6)
-        self.budget.set_cap(max(self.tuning.min_backlog_bytes, int(rate * backlog_seconds)))
+        floor = self.tuning.min_backlog_bytes
+        self._batch_limit = max(floor, int(rate * self.tuning.batch_seconds))
+        if self._backlog_seconds is not None:
+            self.budget.set_cap(max(floor, int(rate * self._backlog_seconds)))
 
     async def _copy_file(self, op: SaveCopyOp) -> None:
         """Copy the closed file with aiofiles, then reopen it; nothing writes meanwhile."""
@@ -395,6 +456,7 @@ class WriterTask:
             "the saver closed before this operation ran: expected an open saver"
         )
         self._gathering.clear()
+        self.runner.swmr_switch.changes_queued = 0
         released = 0
         while self._queue:
             op = self._queue.popleft()
