@@ -86,7 +86,10 @@ async def test_turns_are_given_in_the_order_asked_one_per_loop_iteration() -> No
         turns.stop()
     assert [index for index, _ in woken] == list(range(5))
     seen = [iteration for _, iteration in woken]
-    assert all(later > earlier for earlier, later in itertools.pairwise(seen))
+    # The counting task runs once per iteration, before or after a woken producer in it
+    # (trio shuffles the order): five turns in five iterations span at least three counts.
+    assert all(later >= earlier for earlier, later in itertools.pairwise(seen))
+    assert seen[-1] - seen[0] >= 3, seen
     assert turns.statistics().given == 5
 
 

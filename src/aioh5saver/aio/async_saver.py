@@ -27,9 +27,10 @@ from aioh5saver.aio.node_creation import NodeCreation
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.aio.ops import CloseOp, FlushOp, SaveCopyOp, SwmrOp
 from aioh5saver.aio.saver_calls import Where
+from aioh5saver.aio.statistics import SaverStatistics
 from aioh5saver.aio.switch_interval import SwitchIntervalLease
 from aioh5saver.aio.tuning import WriterTuning, check_tuning
-from aioh5saver.aio.writer_task import SaverStatistics, WriterTask
+from aioh5saver.aio.writer_task import WriterTask
 from aioh5saver.errors import (
     InvalidArgumentError,
     MissingFileError,

@@ -13,7 +13,6 @@ import asyncio
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,49 +36,16 @@ from aioh5saver.aio.ops import (
 from aioh5saver.aio.producer_turns import ProducerTurns
 from aioh5saver.aio.queue_budget import QueueBudget
 from aioh5saver.aio.segments import SegmentPool
+from aioh5saver.aio.statistics import SaverStatistics
 from aioh5saver.aio.writer_thread import WriterThread
 from aioh5saver.errors import SaverClosedError, WriterBrokenError
 
-__all__ = ["SaverStatistics", "WriterTask"]
+__all__ = ["WriterTask"]
 
 R = TypeVar("R")
 
 # save_file copies the file in reads of this size.
 _COPY_CHUNK_BYTES = 8 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class SaverStatistics:
-    """A snapshot of the saver's state, cheap enough to take for every progress-bar refresh.
-
-    - ``ops_queued``: operations waiting for the next batch; ``bytes_pending``: bytes of
-      accepted rows not yet written; ``max_pending_bytes``: the back-pressure budget;
-      ``pending_cap_bytes``: the part of it in force (see ``max_pending_seconds``);
-      ``producers_waiting``: appends waiting for room in it.
-    - ``rows_appended``, ``bytes_written``, ``batches``, ``flushes``: counts since the open.
-    - ``swmr_active``: SWMR is on.
-    - ``swmr_pauses``: how many times SWMR ended before the close (a structure change while
-      SWMR was on, or ``finalize_swmr``); ``swmr_paused_seconds``: how long SWMR stayed off
-      in those pauses in all, ``swmr_longest_pause_seconds``: in the longest one, both with
-      the pause going on. Each pause runs from the file's closing in SWMR mode to SWMR on
-      again (or the close): a writer killed in it leaves a file that needs ``recover``.
-    """
-
-    ops_queued: int
-    bytes_pending: int
-    max_pending_bytes: int
-    pending_cap_bytes: int
-    producers_waiting: int
-    producers_awaiting_turn: int
-    turns_given: int
-    rows_appended: int
-    bytes_written: int
-    batches: int
-    flushes: int
-    swmr_active: bool
-    swmr_pauses: int = 0
-    swmr_paused_seconds: float = 0.0
-    swmr_longest_pause_seconds: float = 0.0
 
 
 class WriterTask:
