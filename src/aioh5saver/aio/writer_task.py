@@ -2,9 +2,10 @@
 
 Producers put operations in a queue; the writer task takes everything queued as one batch and
 runs it on the writer's own thread (:class:`~.batch_runner.BatchRunner` on a
-:class:`~.writer_thread.WriterThread`), then answers the callers still waiting. Appends are answered at once (they are accepted, not awaited) and hold their
-bytes of the back-pressure budget until written. Flush policy lives here and in the batch
-runner only. Every queued operation gets an answer, also when the writer stops.
+:class:`~.writer_thread.WriterThread`), then answers the callers still waiting. Appends are
+answered at once (they are accepted, not awaited) and hold their bytes of the back-pressure
+budget until written. Flush policy lives here and in the batch runner only. Every queued
+operation gets an answer, also when the writer stops.
 """
 
 from __future__ import annotations
