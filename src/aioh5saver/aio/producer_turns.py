@@ -7,9 +7,14 @@ spent, every producer that appends waits for a turn. The turns are given out by 
 per loop iteration, in the order they were asked for; the producer whose turn it is starts a
 new slice. One loop iteration therefore runs one slice of appends however many producers
 there are (a slice per producer would make the loop's iteration, and so its lag, grow with
-their number), and producers that push as fast as they can get equal shares. Producers granted
-room in the queue's budget are woken through turns as well (:meth:`ProducerTurns.give_turn`),
-so that a release of much room does not wake them all in one iteration.
+their number), and producers that push as fast as they can get equal shares.
+
+Producers granted room in the queue's budget are woken through turns as well
+(:meth:`ProducerTurns.give_turn`), so that a release of much room does not wake them all in one
+iteration; but up to :data:`GRANTS_PER_ITERATION` of them per iteration, beside the one slice:
+a granted producer accepts its row and then shares the slice in force instead of starting one,
+so each costs about one row, and giving them one per iteration would let a full budget cap the
+producers at one row per loop iteration.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from time import perf_counter
 import anyio
 import anyio.lowlevel
 
-__all__ = ["ProducerTurns", "Turn", "TurnStatistics"]
+__all__ = ["GRANTS_PER_ITERATION", "ProducerTurns", "Turn", "TurnStatistics"]
+
+#: Producers granted room in the budget that are woken per loop iteration, at most.
+GRANTS_PER_ITERATION = 16
 
 
 class Turn:
@@ -60,14 +68,16 @@ class ProducerTurns:
         self.clock = clock
         # The clock time at which the current slice is spent; the first append takes a turn.
         self.ends_at = -math.inf
+        # Producers waiting for a new slice, and producers granted room in the budget.
         self._queue: deque[Turn] = deque()
+        self._grants: deque[Turn] = deque()
         self._work: anyio.Event | None = None
         self._stopped = False
         self._given = 0
 
     def statistics(self) -> TurnStatistics:
         """How many producers wait for a turn, and how many turns were given."""
-        return TurnStatistics(waiting=len(self._queue), given=self._given)
+        return TurnStatistics(waiting=len(self._queue) + len(self._grants), given=self._given)
 
     def slice_left(self) -> bool:
         """True while the current slice lasts: an append may be accepted without a turn."""
@@ -90,7 +100,7 @@ class ProducerTurns:
             turn.event.set()
             return
         turn.queued = True
-        self._queue.append(turn)
+        (self._grants if turn.granted else self._queue).append(turn)
         work = self._work
         if work is not None:
             self._work = None
@@ -98,39 +108,46 @@ class ProducerTurns:
 
     async def wait(self, turn: Turn) -> None:
         """Wait until ``turn`` (queued with :meth:`give_turn`) is given, then start a new
-        slice. Cancelled before that, the turn leaves the queue."""
+        slice unless it was granted room in the budget. Cancelled before that, the turn leaves
+        the queue."""
         try:
             await turn.event.wait()
         except BaseException:
             self.withdraw(turn)
             raise
-        self.ends_at = self.clock() + self.slice_s
+        if not turn.granted:
+            self.ends_at = self.clock() + self.slice_s
 
     def withdraw(self, turn: Turn) -> None:
-        """Take ``turn`` out of the queue if it is still there."""
+        """Take ``turn`` out of its queue if it is still there."""
         if turn.queued:
             turn.queued = False
-            self._queue.remove(turn)
+            (self._grants if turn.granted else self._queue).remove(turn)
 
     async def run(self) -> None:
-        """Give out the queued turns, one per loop iteration, until :meth:`stop`; then give
-        every turn still queued, so that no producer is left waiting."""
-        queue = self._queue
+        """Give out the queued turns until :meth:`stop`: per loop iteration, one new slice
+        and up to :data:`GRANTS_PER_ITERATION` granted producers; then give every turn still
+        queued, so that no producer is left waiting."""
+        queue, grants = self._queue, self._grants
         try:
             while True:
-                if queue:
+                if queue or grants:
                     await anyio.lowlevel.checkpoint()
                 elif self._stopped:
                     return
                 else:
                     work = self._work = anyio.Event()
                     await work.wait()
+                # The slice's producer first: granted ones woken beside it share its slice.
                 if queue:
                     self._give(queue.popleft())
+                for _ in range(min(len(grants), GRANTS_PER_ITERATION)):
+                    self._give(grants.popleft())
         finally:
             self._stopped = True
-            while queue:
-                self._give(queue.popleft())
+            for waiting in (queue, grants):
+                while waiting:
+                    self._give(waiting.popleft())
 
     def _give(self, turn: Turn) -> None:
         turn.queued = False
