@@ -27,7 +27,7 @@ each record are not enough: a kill can cut a write at a page boundary of the jou
 kernel stops copying a write between pages once SIGKILL is pending), leaving the zeros
 unwritten and, when the new record repeats the old one at that place (a page rewritten with
 the same bytes at each flush, as HDF5 does with a part-filled chunk), the old records after it
-readable; put back, they made the file older than its last flush, or a mix of two flushes.
+whole; put back, they would make the file older than its last flush, or a mix of two.
 
 Journal format: a header (:data:`MAGIC`, the file's size at the checkpoint, the checkpoint's
 epoch, a CRC-32 of the three), then records: the page's offset, its length, a CRC-32 of the
