@@ -19,7 +19,10 @@ test, answering JSON lines), bounded in time: a damaged file may crash or hang H
 ordered on the writer's lines; the only sleep is the random extra delay that places the kill.
 
 ``AIOH5SAVER_STRESS=full`` runs the random kills at full size; ``AIOH5SAVER_KILL_SEED`` changes
-their base seed (every failure names the seed of its kill).
+their base seed (every failure names the seed of its kill); ``AIOH5SAVER_KILL_ONLY=<seed>`` runs
+only the kill of that seed (the kill lands at a time, so it may take several runs to recur);
+``AIOH5SAVER_KILL_STRUCTURE_P`` sets the chance of a late detector after each ack (0.25 puts
+most kills in a SWMR pause, where the rollback journal is at work).
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ pytestmark = pytest.mark.anyio
 SWMR_KILLS = (5, 300)
 #: Base seed of the random kills (each kill draws its own seed from it).
 BASE_SEED = int(os.environ.get("AIOH5SAVER_KILL_SEED", "20261124"))
+#: The seed of the one random kill to run, if given (to reproduce a failure).
+ONLY_SEED = (
+    int(os.environ["AIOH5SAVER_KILL_ONLY"]) if os.environ.get("AIOH5SAVER_KILL_ONLY") else None
+)
 #: Rows appended to every array when the acquisition is continued after a kill.
 MORE_ROWS = 3
 #: What a checker request may take before the checker counts as hung.
@@ -565,7 +572,12 @@ async def check_killed_file(
     return problems
 
 
-STREAM_CONFIG = {"mode": "stream", "structure_p": 0.02, "log_p": 0.05, "pace": 0.001}
+STREAM_CONFIG = {
+    "mode": "stream",
+    "structure_p": float(os.environ.get("AIOH5SAVER_KILL_STRUCTURE_P", "0.02")),
+    "log_p": 0.05,
+    "pace": 0.001,
+}
 
 KILL_TIMEOUT_S = 60 + 8 * SWMR_KILLS[1 if FULL_STRESS else 0]
 
@@ -586,8 +598,9 @@ async def test_swmr_kills_at_random_moments_leave_readable_files_with_every_flus
     failures: list[str] = []
     states: list[str] = []
     async with checker_process(tmp_path) as checker:
-        for index in range(kills):
-            seed = seeds.randrange(2**32)
+        drawn = [seeds.randrange(2**32) for _ in range(kills)]
+        chosen = drawn if ONLY_SEED is None else [ONLY_SEED]
+        for index, seed in enumerate(chosen):
             choose = random.Random(seed)
             acks, delay = choose.randint(1, 40), choose.uniform(0.0, 0.1)
             path = tmp_path / f"kill{index}.h5"
@@ -612,7 +625,7 @@ async def test_swmr_kills_at_random_moments_leave_readable_files_with_every_flus
                 path.unlink()
     summary = ", ".join(f"{count} {state}" for state, count in Counter(states).most_common())
     assert not failures, (
-        f"{len(failures)} of {kills} kills failed (base seed {base}, {anyio_backend}; "
+        f"{len(failures)} of {len(chosen)} kills failed (base seed {base}, {anyio_backend}; "
         f"states at the kill: {summary}):\n" + "\n".join(failures)
     )
 

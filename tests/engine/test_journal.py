@@ -79,6 +79,38 @@ def test_a_record_cut_short_by_a_kill_is_ignored(tmp_path: Path) -> None:
     assert path.read_bytes() == ORIGINAL
 
 
+def test_records_left_from_before_a_checkpoint_are_never_put_back(tmp_path: Path) -> None:
+    """A kill that cuts the first record after a checkpoint at a page boundary of the journal
+    (SIGKILL stops a write between pages) leaves the zeros that end the journal unwritten; when
+    that record repeats the one the previous checkpoint left at the same place (a page written
+    again with the same bytes, as HDF5 rewrites a part-filled chunk), the older records after it
+    are whole. They must still not be put back: the file is rolled back to its last
+    checkpoint, not to a mix with the one before (seen as rows lost from a completed flush,
+    and as "bad heap index")."""
+    path = tmp_path / "f.h5"
+    journaled = journal_started(path, ORIGINAL)
+    same_bytes = ORIGINAL[:PAGE_BYTES]
+    journaled.seek(0)
+    journaled.write(same_bytes)  # record 1 of the first checkpoint: page 0
+    journaled.seek(PAGE_BYTES)
+    journaled.write(b"B" * PAGE_BYTES)  # record 2: page 1's original bytes
+    journaled.checkpoint()  # flushed: page 1 holds the Bs now
+    flushed = path.read_bytes()
+    journal = journal_path(path)
+    before = journal.read_bytes()
+    journaled.seek(0)
+    journaled.write(same_bytes)  # record 1 again, the same bytes at the same place
+    journaled.close()
+    after = journal.read_bytes()
+    # Killed in that record's write, once its first page of the journal was copied: the rest of
+    # the journal is as the first checkpoint left it.
+    journal.write_bytes(after[:PAGE_BYTES] + before[PAGE_BYTES:])
+
+    roll_back(path)
+
+    assert path.read_bytes() == flushed
+
+
 def test_a_journal_without_a_header_was_never_used_and_is_deleted(tmp_path: Path) -> None:
     """Killed while the journal was being created: the file is left as it is."""
     path = tmp_path / "f.h5"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,14 @@ import pytest
 
 import aioh5saver
 from aioh5saver import CorruptJournalError, H5SaverLowLevel, UnfinishedWriteError
-from aioh5saver.engine.journal import _HEADER, _RECORD, JournaledFile, journal_path, roll_back
+from aioh5saver.engine.journal import (
+    _HEADER,
+    _RECORD,
+    JournaledFile,
+    _record_crc,
+    journal_path,
+    roll_back,
+)
 from aioh5saver.engine.superblock import read_superblock
 from cast_cases import CASES as CAST_CASES
 from cast_cases import CastCase, by_target
@@ -698,9 +703,10 @@ def test_a_journal_aioh5saver_did_not_write_is_refused_and_changes_nothing(
     elif damage == "header_crc":
         content[10] ^= 0xFF  # the recorded size, no longer matching its checksum
     else:
-        record = struct.pack("<QI", len(ORIGINAL), 4)  # a page that starts past the end
+        # A whole record of the journal's first checkpoint, for a page past the file's end.
+        crc = _record_crc(1, len(ORIGINAL), b"evil")
         content[_HEADER.size : _HEADER.size + _RECORD.size + 4] = (
-            _RECORD.pack(len(ORIGINAL), 4, zlib.crc32(b"evil", zlib.crc32(record))) + b"evil"
+            _RECORD.pack(len(ORIGINAL), 4, crc) + b"evil"
         )
     journal.write_bytes(bytes(content))
     before = path.read_bytes()

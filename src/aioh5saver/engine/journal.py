@@ -20,8 +20,18 @@ The journal protects against the process dying (``kill -9``, a crash), not again
 cut: nothing is synced to the disk. A record is complete before the write it protects starts,
 so a record cut short by a kill protects a write that never happened, and is ignored.
 
-Journal format: a header (:data:`MAGIC`, the file's size at the checkpoint, a CRC-32 of both),
-then records: the page's offset, its length, a CRC-32 of the three, then the page's bytes.
+A checkpoint rewrites the header only: the records of earlier checkpoints stay in the journal
+behind the new ones. Each record's CRC therefore covers the number of its checkpoint (its
+epoch), and a record of another epoch ends the journal like a broken one. Zeros written after
+each record are not enough: a kill can cut a write at a page boundary of the journal (the
+kernel stops copying a write between pages once SIGKILL is pending), leaving the zeros
+unwritten and, when the new record repeats the old one at that place (a page rewritten with
+the same bytes at each flush, as HDF5 does with a part-filled chunk), the old records after it
+whole; put back, they would make the file older than its last flush, or a mix of two.
+
+Journal format: a header (:data:`MAGIC`, the file's size at the checkpoint, the checkpoint's
+epoch, a CRC-32 of the three), then records: the page's offset, its length, a CRC-32 of the
+epoch, both and the page's bytes, then the page's bytes.
 """
 
 from __future__ import annotations
@@ -46,9 +56,9 @@ __all__ = ["JOURNAL_SUFFIX", "JournaledFile", "Rollback", "journal_path", "roll_
 
 #: Appended to the HDF5 file's name to name its journal.
 JOURNAL_SUFFIX = ".aioh5-journal"
-MAGIC = b"AIOH5JNL\x00\x01"
+MAGIC = b"AIOH5JNL\x00\x02"
 PAGE_BYTES = 4096
-_HEADER = struct.Struct("<10sQI")
+_HEADER = struct.Struct("<10sQII")
 _RECORD = struct.Struct("<QII")
 #: Room taken on the disk for the journal when it starts, so that the usual few pages of
 #: metadata a flush rewrites do not depend on the disk having room left at that moment.
@@ -78,6 +88,9 @@ class JournaledFile(io.RawIOBase):
         self._journal_fd: int | None = None
         self._journal_end = 0
         self._base_size = 0
+        # The number of the last checkpoint, in every record's CRC: a journal is created empty,
+        # so the epochs of its checkpoints never repeat.
+        self._epoch = 0
         self._saved_pages: set[int] = set()
         #: Mark the superblock "open for writing", as HDF5 does through its own drivers only
         #: (without the mark, readers would open a file being written, and SWMR readers
@@ -110,11 +123,11 @@ class JournaledFile(io.RawIOBase):
         if self._journal_fd is None:
             return
         self._base_size = os.fstat(self.fd).st_size
+        self._epoch = (self._epoch + 1) & 0xFFFFFFFF
         self._saved_pages.clear()
-        header = MAGIC + struct.pack("<Q", self._base_size)
         # The next record's slot is zeroed with the header: a journal ends at the first record
-        # that is not whole.
-        block = _HEADER.pack(MAGIC, self._base_size, zlib.crc32(header)) + bytes(_RECORD.size)
+        # that is not whole, or not of this epoch.
+        block = _header(self._base_size, self._epoch) + bytes(_RECORD.size)
         _pwrite_all(self._journal_fd, block, 0)
         self._journal_end = _HEADER.size
 
@@ -138,8 +151,7 @@ class JournaledFile(io.RawIOBase):
                 continue
             offset = page * PAGE_BYTES
             old = os.pread(self.fd, min(PAGE_BYTES, self._base_size - offset), offset)
-            head = struct.pack("<QI", offset, len(old))
-            record = _RECORD.pack(offset, len(old), zlib.crc32(old, zlib.crc32(head)))
+            record = _RECORD.pack(offset, len(old), _record_crc(self._epoch, offset, old))
             # Zeros after the record end the journal there, whatever the preallocation holds.
             _pwrite_all(self._journal_fd, record + old + bytes(_RECORD.size), self._journal_end)
             self._journal_end += _RECORD.size + len(old)
@@ -250,6 +262,17 @@ def _marked_open_for_writing(view: memoryview) -> memoryview:
     return memoryview(bytes(superblock) + bytes(view[size:]))
 
 
+def _header(base_size: int, epoch: int) -> bytes:
+    """The journal's header for a checkpoint: the file's size then, and the epoch."""
+    crc = zlib.crc32(MAGIC + struct.pack("<QI", base_size, epoch))
+    return _HEADER.pack(MAGIC, base_size, epoch, crc)
+
+
+def _record_crc(epoch: int, offset: int, old: bytes) -> int:
+    """The CRC of a record: its epoch, offset and length, then the page's old bytes."""
+    return zlib.crc32(old, zlib.crc32(struct.pack("<IQI", epoch, offset, len(old))))
+
+
 def _superblock_size(head: Buffer) -> int:
     """The size of a version 2 or 3 superblock: 12 bytes, four addresses, a checksum."""
     return 12 + 4 * memoryview(head).cast("B")[9] + 4
@@ -290,13 +313,13 @@ def roll_back(path: str | os.PathLike[str]) -> Rollback | None:
         # anything was written under it: the file is as it was.
         journal.unlink()
         return None
-    magic, base_size, crc = _header_of(content, journal)
-    if magic != MAGIC or crc != zlib.crc32(MAGIC + struct.pack("<Q", base_size)):
+    magic, base_size, epoch = _header_of(content, journal)
+    if magic != MAGIC or content[: _HEADER.size] != _header(base_size, epoch):
         raise CorruptJournalError(
             f"{journal}: expected an aioh5saver journal (header {MAGIC!r} with its CRC), got "
             f"{content[: _HEADER.size]!r}; the file was left as it is"
         )
-    pages = list(_records(content, base_size, journal))
+    pages = list(_records(content, base_size, epoch, journal))
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
         size_before = os.fstat(fd).st_size
@@ -310,25 +333,25 @@ def roll_back(path: str | os.PathLike[str]) -> Rollback | None:
 
 
 def _header_of(content: bytes, journal: Path) -> tuple[bytes, int, int]:
+    """The header's magic, the file's size at the checkpoint, and the checkpoint's epoch."""
     if len(content) < _HEADER.size:
         raise CorruptJournalError(
             f"{journal}: expected a journal header of {_HEADER.size} bytes, got "
             f"{len(content)} bytes; the file was left as it is"
         )
-    magic, base_size, crc = _HEADER.unpack_from(content)
-    return magic, base_size, crc
+    magic, base_size, epoch, _crc = _HEADER.unpack_from(content)
+    return magic, base_size, epoch
 
 
-def _records(content: bytes, base_size: int, journal: Path) -> list[tuple[int, bytes]]:
-    """The journal's whole records; the first that is not whole (cut by a kill, or the zeros
-    after the last) ends it."""
+def _records(content: bytes, base_size: int, epoch: int, journal: Path) -> list[tuple[int, bytes]]:
+    """The journal's whole records of the checkpoint ``epoch``; the first that is not whole
+    (cut by a kill, or the zeros after the last) or is of an earlier checkpoint ends it."""
     records = []
     at = _HEADER.size
     while at + _RECORD.size <= len(content):
         offset, length, crc = _RECORD.unpack_from(content, at)
         old = content[at + _RECORD.size : at + _RECORD.size + length]
-        head = struct.pack("<QI", offset, length)
-        if length == 0 or len(old) != length or crc != zlib.crc32(old, zlib.crc32(head)):
+        if length == 0 or len(old) != length or crc != _record_crc(epoch, offset, old):
             break
         if offset + length > base_size or length > PAGE_BYTES:
             raise CorruptJournalError(
