@@ -38,14 +38,13 @@ class Turn:
     """One producer's wait for its turn; a budget request carries its size (see
     :class:`~.queue_budget.QueueBudget`)."""
 
-    __slots__ = ("event", "given", "granted", "queued", "size")
+    __slots__ = ("event", "granted", "queued", "size")
 
     def __init__(self, size: int = 0) -> None:
         self.size = size
         self.event = anyio.Event()
-        # In the queue of turns; its turn given (it may run); room in the budget granted.
+        # In a queue of turns; room in the budget granted.
         self.queued = False
-        self.given = False
         self.granted = False
 
 
@@ -96,7 +95,6 @@ class ProducerTurns:
     def give_turn(self, turn: Turn) -> None:
         """Queue ``turn``: :meth:`run` wakes it when its turn comes (at once if stopped)."""
         if self._stopped:
-            turn.given = True
             turn.event.set()
             return
         turn.queued = True
@@ -113,12 +111,12 @@ class ProducerTurns:
         try:
             await turn.event.wait()
         except BaseException:
-            self.withdraw(turn)
+            self._withdraw(turn)
             raise
         if not turn.granted:
             self.ends_at = self.clock() + self.slice_s
 
-    def withdraw(self, turn: Turn) -> None:
+    def _withdraw(self, turn: Turn) -> None:
         """Take ``turn`` out of its queue if it is still there."""
         if turn.queued:
             turn.queued = False
@@ -151,7 +149,6 @@ class ProducerTurns:
 
     def _give(self, turn: Turn) -> None:
         turn.queued = False
-        turn.given = True
         self._given += 1
         turn.event.set()
 

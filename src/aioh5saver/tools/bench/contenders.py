@@ -46,6 +46,19 @@ CONTENDERS = ("aioh5saver", "pymodaq_data", "lock+to_thread", "raw os.write", "i
 IDLE_SECONDS = 1.0
 
 
+async def add_workload_array(saver: AsyncH5Saver, detector: Any, workload: Workload) -> Any:
+    """The enlargeable ``data`` array of ``workload``'s rows under ``detector``: its NodeRef."""
+    return await saver.add_array(
+        detector,
+        "data",
+        "data_enlargeable",
+        data_shape=workload.row_shape,
+        array_type=workload.dtype,
+        enlargeable=True,
+        data_dimension=workload.data_dimension,
+    )
+
+
 @dataclass
 class RunResult:
     """What one run of one contender on one workload measured."""
@@ -208,17 +221,7 @@ class _AioH5Saver(_AsyncContender):
         self.arrays = []
         for index in range(workload.producers):
             detector = await saver.add_det_group(scan, title=f"producer {index}")
-            self.arrays.append(
-                await saver.add_array(
-                    detector,
-                    "data",
-                    "data_enlargeable",
-                    data_shape=workload.row_shape,
-                    array_type=workload.dtype,
-                    enlargeable=True,
-                    data_dimension=workload.data_dimension,
-                )
-            )
+            self.arrays.append(await add_workload_array(saver, detector, workload))
         if self.swmr:
             await saver.start_swmr()
         # The producers await saver.append itself, as a driver would: no wrapper coroutine.

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from aioh5saver.aio.async_saver import AsyncH5Saver
-from aioh5saver.tools.bench.contenders import SWMR_FLUSH_PERIOD_S
+from aioh5saver.tools.bench.contenders import SWMR_FLUSH_PERIOD_S, add_workload_array
 from aioh5saver.tools.bench.probes import LagTicker, percentiles
 from aioh5saver.tools.bench.workloads import FULL, Workload
 
@@ -91,17 +91,7 @@ async def measure_late_instruments(
         arrays = []
         for index in range(workload.producers):
             detector = await saver.add_det_group(scan, title=f"producer {index}")
-            arrays.append(
-                await saver.add_array(
-                    detector,
-                    "data",
-                    "data_enlargeable",
-                    data_shape=workload.row_shape,
-                    array_type=workload.dtype,
-                    enlargeable=True,
-                    data_dimension=workload.data_dimension,
-                )
-            )
+            arrays.append(await add_workload_array(saver, detector, workload))
         if swmr:
             await saver.start_swmr()
         stop = anyio.Event()
@@ -136,15 +126,7 @@ async def measure_late_instruments(
                 begin = clock()
                 detector = await saver.add_det_group(scan, title=f"late {index}")
                 created = clock()
-                await saver.add_array(
-                    detector,
-                    "data",
-                    "data_enlargeable",
-                    data_shape=workload.row_shape,
-                    array_type=workload.dtype,
-                    enlargeable=True,
-                    data_dimension=workload.data_dimension,
-                )
+                await add_workload_array(saver, detector, workload)
                 data_made = clock()
                 await saver.add_array(
                     detector,
