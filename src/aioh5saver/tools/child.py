@@ -30,11 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-nodes", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--gone-after", type=float, default=1.0)
     args = parser.parse_args(argv)
     limit_memory(args.max_memory)
     if args.command == "follow":
         return follow_in_child(
-            args.path, interval=args.interval, max_nodes=args.max_nodes, timeout=args.timeout
+            args.path,
+            interval=args.interval,
+            max_nodes=args.max_nodes,
+            timeout=args.timeout,
+            gone_after=args.gone_after,
         )
     try:
         answer = inspect_in_child(args.path, args.mode == "swmr", args.log_lines, args.max_nodes)

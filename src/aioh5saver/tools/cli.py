@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import math
 import os
 import sys
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "EXIT_WRITER_GONE",
     "UsageError",
     "build_parser",
     "main",
@@ -42,6 +44,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shells report when the reader of a pipe quits
+EXIT_WRITER_GONE = 3  # follow: the file's writer died without closing it
 
 DEMO_SECONDS = 10.0
 
@@ -157,7 +160,15 @@ def _add_follow(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="follow a file being written under SWMR, live",
         description="Follow a file another process writes under SWMR: print each enlargeable "
         "array's row count and rate as it grows, including arrays that appear mid-run; exit "
-        "when the writer closes the file, or after --seconds.",
+        "when the writer closes the file, or after --seconds. A rate is the rows added over "
+        "the time between the look that first saw the previous count and the one that saw "
+        "the new count (rows become visible at each of the writer's flushes); an array's "
+        "first change after it was found has no rate yet.",
+        epilog="Exit status: 0 when the writer closed the file or --seconds passed with the "
+        "writer still there; 3 when the writer is gone without closing the file (its "
+        "superblock still says a writer has it open, but the file stopped changing and no "
+        "process on this machine has it open for writing: a killed writer, whose file "
+        "'aioh5saver recover' makes readable again); 2 for an error; 130 for Ctrl-C.",
     )
     follow.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
     follow.add_argument(
@@ -166,6 +177,13 @@ def _add_follow(commands: argparse._SubParsersAction[_Parser]) -> None:
         default=None,
         metavar="S",
         help="stop after S seconds even if the writer still has the file open",
+    )
+    follow.add_argument(
+        "--interval",
+        type=positive_seconds,
+        default=0.25,
+        metavar="S",
+        help="look at the file every S seconds (default: %(default)g)",
     )
     follow.set_defaults(handler=_run_follow)
 
@@ -372,44 +390,65 @@ def _run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _run_follow(args: argparse.Namespace, extra: list[str]) -> int:
+    from aioh5saver.tools.writer_state import writer_state
+
     path = _existing_file(args.path, f"{PROG} follow")
     seconds: float | None = args.seconds
     until = "until the writer closes it" + ("" if seconds is None else f" or {seconds:g} s pass")
     header = f"following {path} {until}"
-    closed = anyio.run(_follow, path, seconds, header)
-    if not closed:
-        out(f"stopped after {seconds:g} s; the writer still has the file open")
+    end = anyio.run(_follow, path, seconds, args.interval, header)
+    if end == "closed":
+        return EXIT_OK
+    if end == "gone" or writer_state(str(path)) == "gone":
+        if end != "gone":
+            out(f"stopped after {seconds:g} s")
+        out(
+            f"the writer is gone: {path}'s superblock says a writer has it open, but no "
+            "process on this machine has it open for writing (killed?); "
+            f"'aioh5saver recover {path}' makes it readable by every HDF5 tool again"
+        )
+        return EXIT_WRITER_GONE
+    out(f"stopped after {seconds:g} s; the writer still has the file open")
     return EXIT_OK
 
 
-async def _follow(path: Path, seconds: float | None, header: str) -> bool:
-    """Print ``header``, then each update; True if the writer closed the file. The header waits
-    for the reader to start (or to end), so that a file it refuses prints nothing on stdout.
+async def _follow(path: Path, seconds: float | None, interval: float, header: str) -> str:
+    """Print ``header``, then each update; return how following ended: ``"closed"`` (the
+    writer closed the file), ``"gone"`` (its writer is gone without closing it) or
+    ``"seconds"``. The header waits for the reader to start (or to end), so that a file it
+    refuses prints nothing on stdout.
 
     The reader reports every array it sees for the first time as appeared; those of the first
     poll were there already ("found"), later ones appeared mid-run ("new array").
     """
-    from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, follow
+    from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, WriterGone, follow
 
     # follow() is an async generator (annotated as an AsyncIterator): close it when done, so
     # that it stops its reading process now rather than whenever it is collected.
-    stream = cast(AsyncGenerator[ArrayUpdate | WriterClosed, None], follow(path, seconds=seconds))
+    stream = cast(
+        AsyncGenerator[ArrayUpdate | WriterClosed | WriterGone, None],
+        follow(path, seconds=seconds, poll_interval=interval),
+    )
     first_poll: float | None = None
     async with contextlib.aclosing(stream) as updates:
         async for event in updates:
             if header:
                 out(header)
                 header = ""
-            if isinstance(event, WriterClosed):
-                out(f"{event.elapsed:7.2f} s  writer closed the file; final rows:")
+            if isinstance(event, WriterClosed | WriterGone):
+                closed = isinstance(event, WriterClosed)
+                what = "writer closed the file; final" if closed else "writer gone; last seen"
+                out(f"{event.elapsed:7.2f} s  {what} rows:")
                 width = max((len(name) for name in event.arrays), default=0)
                 for name, rows in sorted(event.arrays.items()):
                     out(f"  {name:<{width}}  {rows} rows")
-                return True
+                return "closed" if closed else "gone"
             first_poll = event.elapsed if first_poll is None else first_poll
             if event.appeared:
                 note = "found" if event.elapsed == first_poll else "new array"
                 rate = f"({note})"
+            elif math.isnan(event.rows_per_s):
+                rate = "(rate from its next change)"
             else:
                 rate = f"{event.rows_per_s:.1f} rows/s"
             out(
@@ -418,7 +457,7 @@ async def _follow(path: Path, seconds: float | None, header: str) -> bool:
             )
     if header:
         out(header)
-    return False
+    return "seconds"
 
 
 def _run_recover(args: argparse.Namespace, extra: list[str]) -> int:
