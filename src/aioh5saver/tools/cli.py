@@ -191,12 +191,39 @@ def _add_follow(commands: argparse._SubParsersAction[_Parser]) -> None:
 def _add_recover(commands: argparse._SubParsersAction[_Parser]) -> None:
     recover = commands.add_parser(
         "recover",
-        help="make a file left by a killed writer openable again",
+        help="make a file left by a killed writer openable again (--finish: and whole for PyMoDAQ)",
         description="Make a file left by a killed SWMR writer openable again (what 'h5clear -s' "
-        "does: clear the superblock's write-in-progress marks), report what it holds, and "
-        "change nothing else.",
+        "does: clear the superblock's write-in-progress marks; and put back what a rollback "
+        "journal saved), report what it holds, and change nothing else. Every change is "
+        "decided and the file read as it would then be before anything is written: a file "
+        "that would still be unreadable is left as it was. It changes the file in place: a "
+        "copy made first is advised.",
+        epilog="--finish also does what the killed writer's close would have done, so that "
+        "PyMoDAQ reads every row and log line: it folds the log lines staged under SWMR "
+        "(Logger__swmr_staging) into the Logger, sets each array's 'shape' attribute to its "
+        "real rows and clears the 'swmr_active' flag; it writes through a rollback journal, "
+        "so that a failure leaves the file as it was. Exit status: 0 done (or nothing to do), "
+        "2 refused or failed (nothing changed).",
     )
     recover.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    recover.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would change and what the file would then hold; write nothing",
+    )
+    recover.add_argument(
+        "--finish",
+        action="store_true",
+        help="then fold staged log lines, fix stale 'shape' attributes and clear "
+        "'swmr_active', so that PyMoDAQ reads everything",
+    )
+    recover.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=30.0,
+        metavar="S",
+        help="give up if the file cannot be read within S seconds (default: %(default)g)",
+    )
     recover.set_defaults(handler=_run_recover)
 
 
@@ -461,10 +488,38 @@ async def _follow(path: Path, seconds: float | None, interval: float, header: st
 
 
 def _run_recover(args: argparse.Namespace, extra: list[str]) -> int:
-    from aioh5saver.tools.recover import recover, render_recovery
+    from aioh5saver.tools.finish import finish, planned_finish, render_finish
+    from aioh5saver.tools.recover import planned_changes, recover, render_recovery
 
     path = _existing_file(args.path, f"{PROG} recover")
-    out(render_recovery(recover(path)))
+    advised = False
+
+    def advise(what: str) -> None:
+        nonlocal advised
+        if not advised:
+            out(
+                f"Changing {path} in place ({what}); a copy of the file made first is "
+                "advised, and --dry-run shows the changes without making them"
+            )
+        advised = True
+
+    report = recover(
+        path,
+        timeout=args.timeout,
+        dry_run=args.dry_run,
+        before_writing=lambda planned: advise(planned_changes(planned)),
+    )
+    out(render_recovery(report))
+    if args.finish:
+        if args.dry_run:
+            finished = planned_finish(report)
+        else:
+            finished = finish(
+                path,
+                timeout=args.timeout,
+                before_writing=lambda _: advise("folding what the SWMR writer left"),
+            )
+        out(render_finish(finished))
     return EXIT_OK
 
 
