@@ -233,7 +233,7 @@ def test_inspect_shows_groups_arrays_shapes_dtypes_attributes_and_last_logs(
     """inspect prints the groups, each array with its shape and dtype, decoded attributes and
     the last log lines, and leaves the file's bytes as they were."""
     before = demo_file.read_bytes()
-    done = run_cli("inspect", demo_file, cwd=demo_file.parent)
+    done = run_cli("inspect", demo_file, "--attrs", cwd=demo_file.parent)
     assert done.returncode == 0, done.stderr
     shown = done.stdout
     with h5py.File(demo_file, "r") as f:
