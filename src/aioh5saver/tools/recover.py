@@ -142,7 +142,7 @@ def recover(
         flags_cleared, eof_repaired, patched = _decide(superblock, size, where)
         if patched is not None:
             patches.append((superblock.offset, patched))
-        changes = _describe_changes(flags_cleared, eof_repaired, rolled_back, would=True)
+        changes = _describe_changes(flags_cleared, eof_repaired, rolled_back, tense="would")
         answer = _read_as_recovered(where, size, patches, timeout, changes)
         report = _report(where, answer, superblock, flags_cleared, eof_repaired, rolled_back)
         if dry_run or not report.changed:
@@ -326,10 +326,14 @@ def _describe_changes(
     eof_repaired: tuple[int, int] | None,
     rolled_back: Rollback | None,
     *,
-    would: bool = False,
+    tense: str = "past",
 ) -> str:
+    """What recovering changed (``tense`` "past"), would change ("would", a dry run) or is
+    about to change ("future")."""
     done = []
-    were, was = ("would be", "would be") if would else ("were", "was")
+    were, was = {"past": ("were", "was"), "would": ("would be",) * 2, "future": ("will be",) * 2}[
+        tense
+    ]
     if rolled_back is not None:
         done.append(
             f"what the writer wrote outside SWMR after its last completed flush {was} rolled "
@@ -348,9 +352,9 @@ def _describe_changes(
 
 
 def planned_changes(report: RecoveryReport) -> str:
-    """What recovering changes (or would change, for a dry run), as one sentence."""
+    """What recovering is about to change, as one sentence (for a message before writing)."""
     return _describe_changes(
-        report.flags_cleared, report.eof_repaired, report.rolled_back, would=True
+        report.flags_cleared, report.eof_repaired, report.rolled_back, tense="future"
     )
 
 
@@ -359,7 +363,10 @@ def render_recovery(report: RecoveryReport) -> str:
     lines = [f"{report.path} (superblock version {report.superblock_version})"]
     if report.changed:
         done = _describe_changes(
-            report.flags_cleared, report.eof_repaired, report.rolled_back, would=report.dry_run
+            report.flags_cleared,
+            report.eof_repaired,
+            report.rolled_back,
+            tense="would" if report.dry_run else "past",
         )
         lines.append(done[0].upper() + done[1:])
         if report.dry_run:
