@@ -327,6 +327,39 @@ def test_finish_that_fails_part_way_leaves_the_file_as_it_was(
     assert report.flag_cleared
 
 
+KILLED_FINISH = """
+import os, signal, sys
+from aioh5saver.tools import finish as finishing
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+finishing.reconcile_swmr_attrs_of = killed  # killed once the staged lines are folded
+finishing.finish(sys.argv[1])
+"""
+
+
+def test_a_finish_killed_part_way_is_undone_by_recover(tmp_path: Path) -> None:
+    """A finish killed with SIGKILL after folding the staged lines leaves its journal; recover
+    puts every byte back as before the finish began, and finishing again completes."""
+    path = tmp_path / "killed.h5"
+    killed_paced_writer(path)
+    h5s.recover(path)
+    before = path.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_FINISH, str(path)], env=ENV, capture_output=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert journal_path(path).exists()
+
+    report = h5s.recover(path)
+
+    assert report.rolled_back is not None
+    assert path.read_bytes() == before
+    assert not journal_path(path).exists()
+    assert finish(path).folded == {"/RawData/Logger": 2}
+
+
 def test_finish_refuses_a_file_still_flagged_or_with_a_journal(tmp_path: Path) -> None:
     """finish alone on a file whose flags still name a writer raises FileInUseError, and on
     one with a rollback journal UnfinishedWriteError, both pointing at recover and changing
