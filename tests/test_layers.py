@@ -16,7 +16,13 @@ LAYERS = ("errors", "format", "engine", "sync", "aio", "tools")
 ENTRY_POINTS = frozenset({"aioh5saver", "aioh5saver.__main__", "aioh5saver.pymodaq"})
 #: The tools that read files another process writes run in light child processes: they use
 #: format, engine and the other tools, never the saver itself.
-SAVER_USING_TOOLS = ("aioh5saver.tools.demo", "aioh5saver.tools.cli", "aioh5saver.tools.bench")
+SAVER_USING_TOOLS = (
+    "aioh5saver.tools.demo",
+    "aioh5saver.tools.cli",
+    "aioh5saver.tools.bench",
+    # recover --finish writes the file with the synchronous saver's fold; no child imports it.
+    "aioh5saver.tools.finish",
+)
 MAX_LINES = 500
 
 

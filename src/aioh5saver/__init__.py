@@ -39,7 +39,7 @@ from aioh5saver.sync.backend import H5Backend
 from aioh5saver.sync.channels import ChannelAxis
 from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
 from aioh5saver.sync.saver import H5SaverLowLevel
-from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, follow
+from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, WriterGone, follow
 from aioh5saver.tools.inspect import inspect_file
 from aioh5saver.tools.recover import RecoveryReport, recover, render_recovery
 from aioh5saver.tools.render import render_report
@@ -94,6 +94,7 @@ __all__ = [
     "UnsupportedBackendError",
     "WriterBrokenError",
     "WriterClosed",
+    "WriterGone",
     "WriterTuning",
     "decode_attr",
     "encode_attr",

@@ -233,7 +233,7 @@ def test_inspect_shows_groups_arrays_shapes_dtypes_attributes_and_last_logs(
     """inspect prints the groups, each array with its shape and dtype, decoded attributes and
     the last log lines, and leaves the file's bytes as they were."""
     before = demo_file.read_bytes()
-    done = run_cli("inspect", demo_file, cwd=demo_file.parent)
+    done = run_cli("inspect", demo_file, "--attrs", cwd=demo_file.parent)
     assert done.returncode == 0, done.stderr
     shown = done.stdout
     with h5py.File(demo_file, "r") as f:
@@ -327,7 +327,8 @@ def test_follow_reports_a_running_demo_until_it_closes_the_file(
     photodiode = [rows for rows, _ in updates[PHOTODIODE]]
     assert len(photodiode) >= 5
     assert photodiode == sorted(photodiode)
-    assert all(re.fullmatch(r"[\d.]+ rows/s", rest) for _, rest in updates[PHOTODIODE][1:])
+    assert updates[PHOTODIODE][1][1] == "(rate from its next change)"
+    assert all(re.fullmatch(r"[\d.]+ rows/s", rest) for _, rest in updates[PHOTODIODE][2:])
 
     closed = lines.index(next(line for line in lines if "writer closed the file" in line))
     final = dict(re.findall(r"^\s+(/\S+)\s+(\d+) rows$", "\n".join(lines[closed + 1 :]), re.M))

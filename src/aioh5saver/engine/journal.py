@@ -52,7 +52,15 @@ from aioh5saver.format.hdf5 import FLAG_SWMR_WRITE, FLAG_WRITE, SIGNATURE, looku
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-__all__ = ["JOURNAL_SUFFIX", "JournaledFile", "Rollback", "journal_path", "roll_back"]
+__all__ = [
+    "JOURNAL_SUFFIX",
+    "JournaledFile",
+    "Rollback",
+    "RollbackPlan",
+    "journal_path",
+    "plan_roll_back",
+    "roll_back",
+]
 
 #: Appended to the HDF5 file's name to name its journal.
 JOURNAL_SUFFIX = ".aioh5-journal"
@@ -298,11 +306,21 @@ class Rollback:
     size_before: int
 
 
-def roll_back(path: str | os.PathLike[str]) -> Rollback | None:
-    """Put the file at ``path`` back as it was at its journal's checkpoint and delete the
-    journal; None if it has none (or one whose header was never written). Raises
-    :class:`CorruptJournalError` (touching nothing) for a journal whose header is not one,
-    or whose records point past the file's size then."""
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What :func:`roll_back` would do, read from the journal without changing anything:
+    the ``pages`` to write back (offset, old bytes), in the journal's order, and the ``size``
+    to cut the file to (its size at the checkpoint). No pages and ``size`` None: a journal
+    without a header, which only needs deleting."""
+
+    journal: Path
+    pages: tuple[tuple[int, bytes], ...]
+    size: int | None
+
+
+def plan_roll_back(path: str | os.PathLike[str]) -> RollbackPlan | None:
+    """What rolling the file at ``path`` back would write, without writing it; None if it has
+    no journal. Raises :class:`CorruptJournalError` as :func:`roll_back` does."""
     journal = journal_path(path)
     try:
         content = journal.read_bytes()
@@ -311,25 +329,37 @@ def roll_back(path: str | os.PathLike[str]) -> Rollback | None:
     if not content[: _HEADER.size].strip(b"\0"):
         # Killed while the journal was being created, before it had a header, and so before
         # anything was written under it: the file is as it was.
-        journal.unlink()
-        return None
+        return RollbackPlan(journal, (), None)
     magic, base_size, epoch = _header_of(content, journal)
     if magic != MAGIC or content[: _HEADER.size] != _header(base_size, epoch):
         raise CorruptJournalError(
             f"{journal}: expected an aioh5saver journal (header {MAGIC!r} with its CRC), got "
             f"{content[: _HEADER.size]!r}; the file was left as it is"
         )
-    pages = list(_records(content, base_size, epoch, journal))
+    return RollbackPlan(journal, tuple(_records(content, base_size, epoch, journal)), base_size)
+
+
+def roll_back(path: str | os.PathLike[str]) -> Rollback | None:
+    """Put the file at ``path`` back as it was at its journal's checkpoint and delete the
+    journal; None if it has none (or one whose header was never written). Raises
+    :class:`CorruptJournalError` (touching nothing) for a journal whose header is not one,
+    or whose records point past the file's size then."""
+    plan = plan_roll_back(path)
+    if plan is None:
+        return None
+    if plan.size is None:
+        plan.journal.unlink()
+        return None
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     try:
         size_before = os.fstat(fd).st_size
-        for offset, old in pages:
+        for offset, old in plan.pages:
             _pwrite_all(fd, old, offset)
-        os.ftruncate(fd, base_size)
+        os.ftruncate(fd, plan.size)
     finally:
         os.close(fd)
-    journal.unlink()
-    return Rollback(len(pages), sum(len(old) for _, old in pages), base_size, size_before)
+    plan.journal.unlink()
+    return Rollback(len(plan.pages), sum(len(old) for _, old in plan.pages), plan.size, size_before)
 
 
 def _header_of(content: bytes, journal: Path) -> tuple[bytes, int, int]:

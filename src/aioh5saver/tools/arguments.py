@@ -1,4 +1,5 @@
-"""The command line's argument types: counts and durations parsed from text.
+"""The command line's argument types (counts and durations parsed from text) and its usage
+error.
 
 The library calls check theirs with :mod:`aioh5saver.format.checks`; the command line's
 argument types here raise :class:`argparse.ArgumentTypeError`, which argparse turns into a
@@ -14,12 +15,22 @@ from typing import TypeVar
 from aioh5saver.format.checks import is_seconds
 
 __all__ = [
+    "UsageError",
     "non_negative_int",
     "positive_int",
     "positive_seconds",
 ]
 
 Number = TypeVar("Number", int, float)
+
+
+class UsageError(Exception):
+    """A mistake the user can fix: reported as one line, exit status 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.message = message
 
 
 def _parsed(

@@ -1,5 +1,6 @@
 """The reading child's entry point: ``--max-memory BYTES inspect PATH ...`` prints one JSON
-answer, ``--max-memory BYTES follow PATH ...`` prints one JSON line per poll.
+answer, ``--max-memory BYTES follow PATH ...`` prints one JSON line per poll; with
+``--patches FILE``, inspect reads the file as ``recover`` would leave it (:mod:`.patched_view`).
 
 Started by :func:`.sandbox.child_command` as ``python -P -c ...`` with a bare stand-in for the
 package, so that it imports only what it runs: errors, format, engine and the reading tools,
@@ -30,14 +31,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-nodes", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--gone-after", type=float, default=1.0)
+    parser.add_argument("--patches", default=None)
     args = parser.parse_args(argv)
     limit_memory(args.max_memory)
     if args.command == "follow":
         return follow_in_child(
-            args.path, interval=args.interval, max_nodes=args.max_nodes, timeout=args.timeout
+            args.path,
+            interval=args.interval,
+            max_nodes=args.max_nodes,
+            timeout=args.timeout,
+            gone_after=args.gone_after,
         )
     try:
-        answer = inspect_in_child(args.path, args.mode == "swmr", args.log_lines, args.max_nodes)
+        answer = inspect_in_child(
+            args.path, args.mode == "swmr", args.log_lines, args.max_nodes, args.patches
+        )
     except MemoryError:
         answer = {"fatal": "MemoryError", "message": "the file needs more memory than allowed"}
     except Exception as exc:  # HDF5 failing somewhere unexpected: a clear answer, no traceback

@@ -9,20 +9,25 @@ keeps its traceback, so that it can be reported.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import os
 import sys
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn
 
 import anyio
 
 from aioh5saver.errors import SaverError
-from aioh5saver.tools.arguments import non_negative_int, positive_seconds
+from aioh5saver.tools.arguments import UsageError, positive_seconds
 from aioh5saver.tools.console import out, say
 from aioh5saver.tools.demo.display import Display, make_display, summary_lines
+from aioh5saver.tools.file_commands import (
+    EXIT_WRITER_GONE,
+    add_follow,
+    add_inspect,
+    add_recover,
+)
 
 if TYPE_CHECKING:
     from aioh5saver.tools.demo.acquisition import DemoSummary
@@ -32,6 +37,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "EXIT_WRITER_GONE",
     "UsageError",
     "build_parser",
     "main",
@@ -46,15 +52,6 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shells report when the reader of a
 DEMO_SECONDS = 10.0
 
 Handler = Callable[[argparse.Namespace, list[str]], int]
-
-
-class UsageError(Exception):
-    """A mistake the user can fix: reported as one line, exit status 2."""
-
-    def __init__(self, prog: str, message: str) -> None:
-        super().__init__(message)
-        self.prog = prog
-        self.message = message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_demo(commands)
-    _add_inspect(commands)
-    _add_follow(commands)
-    _add_recover(commands)
+    add_inspect(commands)
+    add_follow(commands)
+    add_recover(commands)
     _add_bench(commands)
     return parser
 
@@ -123,63 +120,6 @@ def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="the event loop to run on (default: %(default)s)",
     )
     demo.set_defaults(handler=_run_demo)
-
-
-def _add_inspect(commands: argparse._SubParsersAction[_Parser]) -> None:
-    inspect = commands.add_parser(
-        "inspect",
-        help="print the tree of a PyMoDAQ/aioh5saver file",
-        description="Print the tree of a PyMoDAQ/aioh5saver file: groups, datasets with shape "
-        "and dtype, decoded attributes (never evaluated) and the last log lines. Safe to run "
-        "while another process writes the file.",
-    )
-    inspect.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
-    inspect.add_argument(
-        "--log-lines",
-        type=non_negative_int,
-        default=5,
-        metavar="N",
-        help="how many of the last log lines to show (default: %(default)s)",
-    )
-    inspect.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=30.0,
-        metavar="S",
-        help="give up if the file cannot be read within S seconds (default: %(default)g)",
-    )
-    inspect.set_defaults(handler=_run_inspect)
-
-
-def _add_follow(commands: argparse._SubParsersAction[_Parser]) -> None:
-    follow = commands.add_parser(
-        "follow",
-        help="follow a file being written under SWMR, live",
-        description="Follow a file another process writes under SWMR: print each enlargeable "
-        "array's row count and rate as it grows, including arrays that appear mid-run; exit "
-        "when the writer closes the file, or after --seconds.",
-    )
-    follow.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
-    follow.add_argument(
-        "--seconds",
-        type=positive_seconds,
-        default=None,
-        metavar="S",
-        help="stop after S seconds even if the writer still has the file open",
-    )
-    follow.set_defaults(handler=_run_follow)
-
-
-def _add_recover(commands: argparse._SubParsersAction[_Parser]) -> None:
-    recover = commands.add_parser(
-        "recover",
-        help="make a file left by a killed writer openable again",
-        description="Make a file left by a killed SWMR writer openable again (what 'h5clear -s' "
-        "does: clear the superblock's write-in-progress marks), report what it holds, and "
-        "change nothing else.",
-    )
-    recover.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
-    recover.set_defaults(handler=_run_recover)
 
 
 def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -278,14 +218,6 @@ def _exit_status(stop: SystemExit, prog: str) -> int:
     return EXIT_USAGE
 
 
-def _existing_file(path: Path, prog: str) -> Path:
-    if path.is_dir():
-        raise UsageError(prog, f"{path} is a folder, not an HDF5 file")
-    if not path.exists():
-        raise UsageError(prog, f"no such file: {path}")
-    return path
-
-
 # -- demo --------------------------------------------------------------------------------------
 
 
@@ -360,73 +292,6 @@ def _backend(name: str, prog: str) -> str:
 
 
 # -- inspect, follow, recover, bench -----------------------------------------------------------
-
-
-def _run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
-    from aioh5saver.tools.inspect import inspect_file
-    from aioh5saver.tools.render import render_report
-
-    path = _existing_file(args.path, f"{PROG} inspect")
-    out(render_report(inspect_file(path, log_lines=args.log_lines, timeout=args.timeout)))
-    return EXIT_OK
-
-
-def _run_follow(args: argparse.Namespace, extra: list[str]) -> int:
-    path = _existing_file(args.path, f"{PROG} follow")
-    seconds: float | None = args.seconds
-    until = "until the writer closes it" + ("" if seconds is None else f" or {seconds:g} s pass")
-    header = f"following {path} {until}"
-    closed = anyio.run(_follow, path, seconds, header)
-    if not closed:
-        out(f"stopped after {seconds:g} s; the writer still has the file open")
-    return EXIT_OK
-
-
-async def _follow(path: Path, seconds: float | None, header: str) -> bool:
-    """Print ``header``, then each update; True if the writer closed the file. The header waits
-    for the reader to start (or to end), so that a file it refuses prints nothing on stdout.
-
-    The reader reports every array it sees for the first time as appeared; those of the first
-    poll were there already ("found"), later ones appeared mid-run ("new array").
-    """
-    from aioh5saver.tools.follow import ArrayUpdate, WriterClosed, follow
-
-    # follow() is an async generator (annotated as an AsyncIterator): close it when done, so
-    # that it stops its reading process now rather than whenever it is collected.
-    stream = cast(AsyncGenerator[ArrayUpdate | WriterClosed, None], follow(path, seconds=seconds))
-    first_poll: float | None = None
-    async with contextlib.aclosing(stream) as updates:
-        async for event in updates:
-            if header:
-                out(header)
-                header = ""
-            if isinstance(event, WriterClosed):
-                out(f"{event.elapsed:7.2f} s  writer closed the file; final rows:")
-                width = max((len(name) for name in event.arrays), default=0)
-                for name, rows in sorted(event.arrays.items()):
-                    out(f"  {name:<{width}}  {rows} rows")
-                return True
-            first_poll = event.elapsed if first_poll is None else first_poll
-            if event.appeared:
-                note = "found" if event.elapsed == first_poll else "new array"
-                rate = f"({note})"
-            else:
-                rate = f"{event.rows_per_s:.1f} rows/s"
-            out(
-                f"{event.elapsed:7.2f} s  {event.path}  {event.rows} rows  +{event.new_rows}  "
-                f"{rate}"
-            )
-    if header:
-        out(header)
-    return False
-
-
-def _run_recover(args: argparse.Namespace, extra: list[str]) -> int:
-    from aioh5saver.tools.recover import recover, render_recovery
-
-    path = _existing_file(args.path, f"{PROG} recover")
-    out(render_recovery(recover(path)))
-    return EXIT_OK
 
 
 def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:

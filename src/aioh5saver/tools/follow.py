@@ -25,6 +25,14 @@ How, and why so:
 - The writer has closed when the flags are clear, and stay clear with the file unchanged, on
   two polls in a row: the writer clears them for an instant when it reopens the file to create
   nodes, and a single look could take that for the end.
+- The writer is gone (killed) when the flags still say "open for writing" but the file stays
+  unchanged and no process on this machine has it open for writing for ``gone_after``
+  seconds: :class:`WriterGone` ends the stream. A writer on another machine, or of another
+  user, cannot be seen, and is taken for gone once its file stops changing.
+- Rates are rows over the time between the looks that saw the two counts: from the first
+  look that saw the previous count to the look that saw the new one. A writer's rows become
+  visible in steps (at each flush), and most polls see no change: dividing by the time since
+  the previous poll instead would count a whole flush period's rows over one poll interval.
 - Strings written under SWMR wait in staging arrays (:mod:`aioh5saver.format.staging`): a
   staging array's complete strings are counted as rows of the array they belong to (the
   Logger), so its count grows while lines are logged, and does not jump when they are folded
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import tempfile
@@ -55,7 +64,7 @@ from aioh5saver.format.checks import check_seconds
 from aioh5saver.tools.sandbox import DEFAULT_MAX_MEMORY, child_command, parse_answer
 from aioh5saver.tools.writer_state import dead_writer_hint
 
-__all__ = ["ArrayUpdate", "WriterClosed", "follow"]
+__all__ = ["ArrayUpdate", "RowTracker", "WriterClosed", "WriterGone", "follow"]
 
 _MAX_ANSWER_LINE = 64 << 20
 
@@ -64,9 +73,12 @@ _MAX_ANSWER_LINE = 64 << 20
 class ArrayUpdate:
     """An enlargeable array seen for the first time (``appeared``), or whose row count changed.
 
-    ``rows`` is its row count now, ``new_rows`` the change since the previous poll (all rows
-    when it appeared), ``rows_per_s`` the rate of that change (0 when it appeared), ``elapsed``
-    the seconds since :func:`follow` started.
+    ``rows`` is its row count now, ``new_rows`` the change since the previous count (all rows
+    when it appeared), ``rows_per_s`` that change over the seconds between the first look
+    that saw the previous count and the look that saw this one (0 when it appeared; NaN for
+    its first change after it appeared: the look that found it cannot tell since when that
+    count was there, so the interval is not known),
+    ``elapsed`` the seconds since :func:`follow` started, at the look that saw it.
     """
 
     path: str
@@ -85,6 +97,18 @@ class WriterClosed:
     arrays: dict[str, int]
 
 
+@dataclass(frozen=True)
+class WriterGone:
+    """The writer is gone without closing the file (killed): its superblock still says a writer
+    has it open, but it has not changed and no process on this machine has had it open for
+    writing for ``gone_after`` seconds. ``arrays`` are the row counts last seen (empty if the
+    file could not be read: written without SWMR when its writer died).
+    ``aioh5saver recover`` makes such a file readable by every HDF5 tool again."""
+
+    elapsed: float
+    arrays: dict[str, int]
+
+
 async def follow(
     path: str | os.PathLike[str],
     *,
@@ -93,10 +117,13 @@ async def follow(
     wait_for_swmr: float = 5.0,
     timeout: float = 30.0,
     max_memory: int = DEFAULT_MAX_MEMORY,
-) -> AsyncIterator[ArrayUpdate | WriterClosed]:
+    gone_after: float = 1.0,
+) -> AsyncIterator[ArrayUpdate | WriterClosed | WriterGone]:
     """Follow the enlargeable arrays of the HDF5 file at ``path`` while another process writes
     it under SWMR, polling every ``poll_interval`` seconds; end with :class:`WriterClosed` when
-    the writer closes the file, or after ``seconds`` (None: until it closes).
+    the writer closes the file, :class:`WriterGone` when its writer is gone without closing it
+    (``gone_after`` seconds without a change or a writing process), or after ``seconds``
+    (None: until it closes).
 
     Raises :class:`MissingFileError` (no file), :class:`CorruptFileError` (not HDF5, damaged, or
     HDF5 not answering for ``timeout`` seconds) and :class:`FileInUseError` (written without
@@ -106,12 +133,22 @@ async def follow(
     check_seconds(poll_interval, "poll_interval")
     check_seconds(wait_for_swmr, "wait_for_swmr")
     check_seconds(timeout, "timeout")
+    check_seconds(gone_after, "gone_after")
     where = os.fspath(path)
     start = time.monotonic()
     # A clear error at once for a missing or non-HDF5 file (a plain read: no HDF5 call).
     await anyio.to_thread.run_sync(read_superblock, where)
     command, env = child_command(
-        ["follow", where, "--interval", repr(float(poll_interval)), "--timeout", repr(timeout)],
+        [
+            "follow",
+            where,
+            "--interval",
+            repr(float(poll_interval)),
+            "--timeout",
+            repr(timeout),
+            "--gone-after",
+            repr(float(gone_after)),
+        ],
         max_memory,
     )
     errors: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
@@ -125,7 +162,7 @@ async def follow(
     try:
         assert process.stdout is not None
         lines = BufferedByteReceiveStream(process.stdout)
-        tracker = _Tracker(start)
+        tracker = RowTracker(start)
         not_swmr_since: float | None = None
         while True:
             now = time.monotonic()
@@ -160,12 +197,21 @@ async def follow(
                 raise CorruptFileError(f"{where}: {event['message']}{hint}")
             if kind == "missing":
                 raise MissingFileError(f"{where}: expected the file to follow, got it removed")
+            # The moment the child looked (the same monotonic clock), not when its line was read.
+            observed_at = float(event.get("t", now))
+            if kind == "gone":
+                arrays = event.get("arrays")
+                if arrays is not None:
+                    for update in tracker.updates(arrays, observed_at):
+                        yield update
+                yield WriterGone(elapsed=observed_at - start, arrays=tracker.counts())
+                return
             if kind not in ("poll", "closed"):
                 continue  # "retry": the writer is between closing and reopening the file
-            for update in tracker.updates(event["arrays"], now):
+            for update in tracker.updates(event["arrays"], observed_at):
                 yield update
             if kind == "closed":
-                yield WriterClosed(elapsed=now - start, arrays=dict(event["arrays"]))
+                yield WriterClosed(elapsed=observed_at - start, arrays=dict(event["arrays"]))
                 return
     finally:
         with anyio.CancelScope(shield=True):
@@ -191,25 +237,41 @@ async def _next_line(
     raise AssertionError("unreachable")
 
 
-class _Tracker:
-    """The row count each array had at the last poll, and when that poll was."""
+class RowTracker:
+    """Turns the row counts of successive looks into :class:`ArrayUpdate` events.
+
+    For each array it keeps the count last seen and the moment of the first look that saw it;
+    a new count's rate is the rows added over the seconds since that moment. Rows become
+    visible in steps (a writer's flushes), so polls between two steps see no change and do
+    not shorten the interval. The first change after an array appeared has no rate (NaN):
+    its count may have been there long before the look that found it.
+    """
 
     def __init__(self, start: float) -> None:
         self.start = start
-        self.known: dict[str, tuple[int, float]] = {}
+        # Per array: the count last seen, the first look that saw it, and whether that look is
+        # the one that found the array (then when the count began is not known).
+        self.known: dict[str, tuple[int, float, bool]] = {}
 
-    def updates(self, arrays: dict[str, int], now: float) -> list[ArrayUpdate]:
+    def counts(self) -> dict[str, int]:
+        """The row count last seen of every array."""
+        return {path: rows for path, (rows, _, _) in sorted(self.known.items())}
+
+    def updates(self, arrays: dict[str, int], observed_at: float) -> list[ArrayUpdate]:
+        """The updates a look at ``observed_at`` (seconds, the clock ``start`` is on) that found
+        ``arrays`` (row count by path) makes: arrays appearing, and arrays whose count changed."""
         found = []
         for path in sorted(arrays):
             rows = int(arrays[path])
             previous = self.known.get(path)
-            self.known[path] = (rows, now)
+            elapsed = observed_at - self.start
             if previous is None:
-                found.append(ArrayUpdate(path, rows, rows, 0.0, True, now - self.start))
+                self.known[path] = (rows, observed_at, True)
+                found.append(ArrayUpdate(path, rows, rows, 0.0, True, elapsed))
             elif previous[0] != rows:
-                interval = max(now - previous[1], 1e-9)
+                self.known[path] = (rows, observed_at, False)
                 change = rows - previous[0]
-                found.append(
-                    ArrayUpdate(path, rows, change, change / interval, False, now - self.start)
-                )
+                interval = max(observed_at - previous[1], 1e-9)
+                rate = math.nan if previous[2] else change / interval
+                found.append(ArrayUpdate(path, rows, change, rate, False, elapsed))
         return found

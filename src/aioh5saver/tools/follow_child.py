@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from aioh5saver.engine.external import stored_outside
-from aioh5saver.engine.file_users import lock_state
+from aioh5saver.engine.file_users import lock_state, writer_pids
 from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.errors import CorruptFileError, MissingFileError, UnsafeContentError
 from aioh5saver.format.layout import ENLARGEABLE_KINDS
@@ -64,8 +64,46 @@ def _signature(where: str, raw: bytes) -> tuple[bytes, int, int]:
     return raw, info.st_size, info.st_mtime_ns
 
 
+class _GoneWatch:
+    """Whether the writer the superblock names is gone: its flags still say "open for
+    writing", the file has not changed, and no process on this machine has it open for
+    writing, all along ``grace`` seconds. /proc is only read once the file has stopped
+    changing: a writer that appends shows itself by changing the file."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.signature: tuple[bytes, int, int] | None = None
+        self.since: float | None = None
+
+    def gone(self, where: str, observed_at: float) -> bool:
+        """True once the writer named by the superblock has been gone for ``grace`` seconds."""
+        try:
+            superblock = read_superblock(where)
+            signature = _signature(where, superblock.raw)
+        except (OSError, CorruptFileError, MissingFileError):
+            self.signature, self.since = None, None
+            return False
+        unchanged = signature == self.signature
+        self.signature = signature
+        if not superblock.writing or not unchanged or writer_pids(where):
+            self.since = None
+            return False
+        self.since = observed_at if self.since is None else self.since
+        return observed_at - self.since >= self.grace
+
+
 def _poll(where: str, max_nodes: int) -> dict[str, Any]:
-    """One look at the file: its writer's state, and the arrays if it can be read."""
+    """One look at the file: its writer's state, and the arrays if it can be read, with the
+    moment of the look (``t``, :func:`time.monotonic`: the same clock in every process of the
+    machine), so that rates are computed over the time between looks, not between the
+    parent's readings of the lines."""
+    observed_at = time.monotonic()
+    event = _poll_once(where, max_nodes)
+    event["t"] = observed_at
+    return event
+
+
+def _poll_once(where: str, max_nodes: int) -> dict[str, Any]:
     try:
         return _look(where, max_nodes)
     except (FileNotFoundError, MissingFileError):
@@ -111,16 +149,26 @@ def _look(where: str, max_nodes: int) -> dict[str, Any]:
     return {"event": "poll", "arrays": arrays, "closed": before if after == before else None}
 
 
-def follow_in_child(where: str, *, interval: float, max_nodes: int, timeout: float) -> int:
+def follow_in_child(
+    where: str, *, interval: float, max_nodes: int, timeout: float, gone_after: float = 1.0
+) -> int:
     """The child's loop: poll every ``interval`` seconds, print one JSON line per poll, end
-    with a ``closed`` line once the writer has closed the file (see :func:`follow`)."""
+    with a ``closed`` line once the writer has closed the file, or a ``gone`` line once the
+    writer the superblock names has had no process for ``gone_after`` seconds (see
+    :func:`follow`)."""
     closed_before: Any = None
     failing_since: float | None = None
+    watch = _GoneWatch(gone_after)
     while True:
         started = time.monotonic()
         event = _poll(where, max_nodes)
         if event["event"] in ("missing", "fatal"):
             _emit(**event)
+            return 0
+        # Only a look that read the file, or found it flagged without SWMR, can tell a dead
+        # writer: a file HDF5 fails on keeps its own error (and its hint at recover).
+        if event["event"] in ("poll", "busy") and watch.gone(where, event["t"]):
+            _emit(event="gone", t=event["t"], arrays=event.get("arrays"))
             return 0
         closed = event.pop("closed", None)
         if closed is not None and closed == closed_before:

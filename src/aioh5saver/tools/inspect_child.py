@@ -15,6 +15,7 @@ from aioh5saver.engine.external import describe_outside, stored_outside
 from aioh5saver.format.attrs import decode_attr
 from aioh5saver.tools.limits import ANSWER_CHARS, MAX_ATTR_BYTES, MAX_ATTRS
 from aioh5saver.tools.log_tail import read_log
+from aioh5saver.tools.patched_view import PatchedView, read_patches
 from aioh5saver.tools.report import ValueText
 from aioh5saver.tools.walk import (
     LABELS,
@@ -30,12 +31,19 @@ from aioh5saver.tools.wire import AnswerAllowance, attr_to_json
 __all__ = ["inspect_in_child"]
 
 
-def inspect_in_child(where: str, swmr_read: bool, log_lines: int, max_nodes: int) -> dict[str, Any]:
+def inspect_in_child(
+    where: str, swmr_read: bool, log_lines: int, max_nodes: int, patches: str | None = None
+) -> dict[str, Any]:
     """The answer describing the file at ``where``: its first ``max_nodes`` nodes (the rest
     counted) and its last ``log_lines`` log lines; ``{"fatal": ..., "message": ...}`` if HDF5
-    cannot open it."""
+    cannot open it. With ``patches`` (a file :func:`.patched_view.write_patches` wrote), the
+    file is read as those patches would leave it, without being changed."""
     try:
-        file = open_h5(where, swmr_read)
+        if patches is None:
+            file = open_h5(where, swmr_read)
+        else:
+            size, laid_over = read_patches(patches)
+            file = h5py.File(PatchedView(where, size, laid_over), "r")
     except Exception as exc:
         return {"fatal": type(exc).__name__, "message": str(exc)}
     allowance = AnswerAllowance(ANSWER_CHARS)

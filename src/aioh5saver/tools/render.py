@@ -39,32 +39,50 @@ def _state(report: FileReport) -> str:
     return "closed"
 
 
-def render_report(report: FileReport) -> str:
+def render_report(
+    report: FileReport, *, attrs: bool = True, depth: int | None = None, flat: bool = False
+) -> str:
     """The report as a readable tree: each node with its kind, shape and dtype, its attributes
-    below it (long values shortened), then the last log lines and any notes."""
+    below it (long values shortened; with ``attrs`` False, only how many it has), then the
+    last log lines and any notes. ``depth``: only nodes at most that many levels below the
+    root (the others counted); ``flat``: one line per node with its full path, as
+    ``h5ls -r`` prints, instead of the indented tree."""
     lines = [
         f"{printable(report.path)}  ({_size(report.size_bytes)}, HDF5 superblock "
         f"v{report.superblock_version}, {_state(report)})"
     ]
+    deeper = 0
     for node in report.nodes:
-        indent = "  " * node.depth
-        head = f"{indent}{printable(node.name, 120)}  [{node.kind}]"
+        if depth is not None and node.depth > depth:
+            deeper += 1
+            continue
+        indent = "" if flat else "  " * node.depth
+        name = printable(node.path, 300) if flat else printable(node.name, 120)
+        head = f"{indent}{name}  [{node.kind}]"
         if node.shape is not None:
             head += f"  shape {node.shape}"
         if node.dtype is not None:
             head += f"  {printable(node.dtype, 60)}"
         if node.target is not None:
             head += f"  -> {printable(node.target, 120)}"
+        count = len(node.attrs) + node.attrs_omitted
+        if not attrs and count:
+            head += f"  ({count} attribute{'' if count == 1 else 's'})"
         lines.append(head)
+        below = "    " if flat else f"{indent}    "
         if node.outside is not None:
             outside = printable(node.outside, 300)
-            lines.append(f"{indent}    ! data in other files, never read: {outside}")
-        for name, value in node.attrs.items():
-            lines.append(f"{indent}    @{printable(name, 60)} = {_shown_value(value)}")
-        if node.attrs_omitted:
-            lines.append(f"{indent}    … and {node.attrs_omitted} more attributes")
+            lines.append(f"{below}! data in other files, never read: {outside}")
+        if attrs:
+            for attr, value in node.attrs.items():
+                lines.append(f"{below}@{printable(attr, 60)} = {_shown_value(value)}")
+            if node.attrs_omitted:
+                lines.append(f"{below}… and {node.attrs_omitted} more attributes")
         if node.error:
-            lines.append(f"{indent}    ! {printable(node.error, 300)}")
+            lines.append(f"{below}! {printable(node.error, 300)}")
+    if deeper:
+        levels = f"{depth} level{'' if depth == 1 else 's'}"
+        lines.append(f"… and {deeper} nodes deeper than {levels} not shown (see --depth)")
     if report.nodes_omitted:
         lines.append(f"… and {report.nodes_omitted} more nodes not listed")
     if report.log_path is not None:

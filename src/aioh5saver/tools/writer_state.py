@@ -6,7 +6,7 @@ from __future__ import annotations
 from aioh5saver.engine.file_users import writer_pids
 from aioh5saver.engine.superblock import read_superblock
 
-__all__ = ["NO_WRITER_HINT", "dead_writer_hint", "not_swmr_message"]
+__all__ = ["NO_WRITER_HINT", "dead_writer_hint", "not_swmr_message", "writer_state"]
 
 NO_WRITER_HINT = (
     "its superblock says a writer has it open, but no process on this machine has it open "
@@ -38,3 +38,16 @@ def dead_writer_hint(where: str) -> str:
     except (OSError, ValueError):
         return ""
     return f"; {NO_WRITER_HINT}" if dead else ""
+
+
+def writer_state(where: str) -> str:
+    """What the file's superblock and this machine's processes say of its writer now:
+    ``"open"`` (the flags say a writer has it, and a process has it open for writing, or its
+    superblock, of version 0 or 1, has no flags), ``"closed"`` (no flag set) or ``"gone"``
+    (the flags say a writer has it, but no process on this machine has it open for writing)."""
+    superblock = read_superblock(where)
+    if superblock.flags is None:
+        return "open"
+    if not superblock.writing:
+        return "closed"
+    return "open" if writer_pids(where) else "gone"
