@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.metadata
 import os
 import sys
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "UsageError",
     "build_parser",
     "main",
+    "package_version",
 ]
 
 PROG = "aioh5saver"
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write, inspect, follow and recover PyMoDAQ HDF5 files with aioh5saver.",
         epilog="Errors: one line on stderr and exit status 2; Ctrl-C: exit status 130.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_demo(commands)
     _add_inspect(commands)
@@ -82,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recover(commands)
     _add_bench(commands)
     return parser
+
+
+def package_version() -> str:
+    """The installed package's version, from its metadata (what ``aioh5saver.__version__``
+    says too)."""
+    try:
+        return importlib.metadata.version("aioh5saver")
+    except importlib.metadata.PackageNotFoundError:  # a source tree never installed
+        return "0+unknown"
 
 
 def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
