@@ -104,7 +104,16 @@ def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
         "points, ~100 Hz), a camera (512x512 uint16, ~20 Hz) that joins late, and a stage whose "
         "moves are logged, each its own coroutine, all writing one PyMoDAQ file through one "
         "AsyncH5Saver. Shows live progress (rich, if installed and on a terminal; otherwise a "
-        "line per second) and ends with a summary and the file's path.",
+        "line per second) and ends with a summary and the file's path. The file is about 9 MB "
+        "per second of acquisition (about 90 MB for the default 10 s), written in the current "
+        "folder unless --out says where (a scratch folder: --out /tmp); it is kept, for "
+        "'aioh5saver inspect' and PyMoDAQ to read: delete it when done.",
+        epilog="The 'dropped' column counts the frames a frame-based instrument (spectrometer, "
+        "camera, stage read-back) skipped because the event loop woke it after its next frame "
+        "was due: it then delivers only the newest frame, as real hardware does. The "
+        "photodiode is buffered, like a DAQ card's FIFO, and delivers every sample, late. A "
+        "few dropped spectra in a thousand mean a busy machine; many mean that something held "
+        "the event loop.",
     )
     demo.add_argument(
         "--out",
@@ -306,7 +315,7 @@ def _run_demo(args: argparse.Namespace, extra: list[str]) -> int:
     path = _demo_path(args.out, args.force, prog)
     backend = _backend(args.backend, prog)
     seconds: float = args.seconds
-    display = make_display(seconds, args.swmr, backend)
+    display = make_display(seconds, args.swmr, backend, _demo_bytes(seconds))
     try:
         summary = _run_demo_loop(path, seconds, args.swmr, args.force, backend, display)
     except BaseException as exc:
@@ -337,6 +346,12 @@ def _run_demo_loop(
         )
 
     return anyio.run(go, backend=backend)
+
+
+def _demo_bytes(seconds: float) -> int:
+    from aioh5saver.tools.demo.acquisition import default_instruments, expected_bytes
+
+    return expected_bytes(default_instruments(seconds), seconds)
 
 
 def _demo_path(out: Path | None, force: bool, prog: str) -> Path:
