@@ -204,16 +204,10 @@ def _add_recover(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
+    # Its options (and --help) are the harness's, parsed by _run_bench: the harness and its
+    # dependencies are imported only when it runs.
     bench = commands.add_parser(
-        "bench",
-        help="run the benchmark harness and write its report",
-        description="Run the benchmark harness (aioh5saver against pymodaq_data, lock+to_thread "
-        "h5py and raw os.write, with an idle event loop's lag as the machine's own) and write "
-        "its report. Other options are passed on to the harness unchanged.",
-    )
-    bench.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
-    bench.add_argument(
-        "--out", type=Path, metavar="DIR", help="the report folder (default: the harness's)"
+        "bench", help="run the benchmark harness and write its report", add_help=False
     )
     bench.set_defaults(handler=_run_bench, passes_unknown=True)
 
@@ -459,9 +453,8 @@ def _run_recover(args: argparse.Namespace, extra: list[str]) -> int:
 def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     # Imported here: the harness pulls in its own dependencies, which the other commands
     # never need.
-    from aioh5saver.tools.bench.cli import main as bench_main
+    from aioh5saver.tools.bench.cli import DESCRIPTION, add_bench_options, run_bench
 
-    argv = (["--quick"] if args.quick else []) + (
-        [] if args.out is None else ["--out", str(args.out)]
-    )
-    return bench_main(argv + extra)
+    parser = _Parser(prog=f"{PROG} bench", description=DESCRIPTION)
+    add_bench_options(parser)
+    return run_bench(parser.parse_args(extra))
