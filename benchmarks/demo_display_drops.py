@@ -73,12 +73,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--folder", type=Path, default=Path("tmp"))
+    parser.add_argument("--modes", default=",".join(MODES), help="rich,plain (default: both)")
     args = parser.parse_args()
     sources = [(name, Path(path)) for name, _, path in (s.partition("=") for s in args.src)]
     args.folder.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], list[dict[str, int]]] = {}
     for round_index in range(args.rounds):
-        plan = [(name, src, mode) for name, src in sources for mode in MODES]
+        modes = [mode for mode in args.modes.split(",") if mode in MODES]
+        plan = [(name, src, mode) for name, src in sources for mode in modes]
         shift = round_index % len(plan)
         for name, src, mode in plan[shift:] + plan[:shift]:
             started = time.perf_counter()

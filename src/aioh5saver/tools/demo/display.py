@@ -132,8 +132,8 @@ class RichDisplay:
 
     @staticmethod
     def _table(progress: DemoProgress) -> Text:
-        """The table as aligned text: a rich Table takes about ten times longer to draw, and
-        the refresh thread holds the interpreter's lock while it draws."""
+        """The table as aligned text: a rich Table's layout costs many times more, and the
+        refresh thread holds the interpreter's lock while it draws, which the loop waits for."""
         from rich.text import Text
 
         stats = progress.saver
