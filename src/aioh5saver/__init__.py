@@ -3,6 +3,9 @@
 The public names are re-exported here once; ``__all__`` is checked by a test.
 """
 
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
 from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.aio.tuning import WriterTuning
@@ -44,6 +47,12 @@ from aioh5saver.tools.inspect import inspect_file
 from aioh5saver.tools.recover import RecoveryReport, recover, render_recovery
 from aioh5saver.tools.render import render_report
 from aioh5saver.tools.report import FileReport, NodeInfo
+
+try:
+    # The version lives in the package metadata only (pyproject.toml), never copied here.
+    __version__ = _version("aioh5saver")
+except _PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CARRAY",

@@ -113,8 +113,10 @@ class SaverClosedError(ClosedFileError):
 
 class ForeignEventLoopError(SaverError, RuntimeError):
     """An async saver was called from a thread or an event loop other than the one that opened
-    it: its writer task, queue and events belong to that loop. From a worker thread, call it
-    through ``anyio.from_thread.run``."""
+    it: its writer task, queue and events belong to that loop. From another thread, call it
+    through ``anyio.from_thread.run``, passing ``token=`` a token that
+    ``anyio.lowlevel.current_token()`` gave on the saver's loop unless anyio started the
+    thread (a plain ``threading.Thread``, a vendor SDK's callback thread)."""
 
 
 class ArrayTooLargeError(SaverError, MemoryError):

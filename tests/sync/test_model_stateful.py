@@ -403,7 +403,10 @@ class SaverMachine(RuleBasedStateMachine):
             await self.saver.append(planned.where, planned.data, copy=planned.copy)
 
     def total_rows(self) -> int:
-        return sum(model.rows for model in self.models.values())
+        return sum(model.rows for model in self.models.values() if model.spec is not None)
+
+    def total_strings(self) -> int:
+        return sum(model.rows for model in self.models.values() if model.spec is None)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -815,8 +818,9 @@ class SaverMachine(RuleBasedStateMachine):
             assert (stats.ops_queued, stats.bytes_pending, stats.producers_waiting) == (0, 0, 0), (
                 f"after flush, expected nothing queued, held or waiting, got {stats}"
             )
-            assert stats.rows_appended == self.total_rows(), (
-                f"after flush, expected {self.total_rows()} rows appended, got {stats}"
+            rows, strings = self.total_rows(), self.total_strings()
+            assert (stats.rows_appended, stats.strings_appended) == (rows, strings), (
+                f"after flush, expected {rows} rows and {strings} strings appended, got {stats}"
             )
             for model in list(self.models.values()):
                 self.compare(model, "after flush")

@@ -6,6 +6,7 @@ missing file ends with status 2 and one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -122,7 +123,7 @@ def test_help_lists_every_command_and_each_command_has_help(tmp_path: Path) -> N
         "inspect": ["PATH", "--log-lines"],
         "follow": ["PATH", "--seconds"],
         "recover": ["PATH"],
-        "bench": ["--quick", "--out"],
+        "bench": ["--quick", "--out", "--rounds", "--workloads", "--contenders", "--sweep"],
     }
     for command, expected in options.items():
         done = run_cli(command, "--help", cwd=tmp_path)
@@ -494,18 +495,18 @@ def test_recover_makes_a_killed_writers_file_readable_and_changes_only_the_super
 def test_bench_forwards_its_options_to_the_harness(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """bench --quick --out DIR, and any other option, reach the harness's main unchanged, and
-    its exit status is the command's."""
-    seen: list[list[str]] = []
+    """bench --quick --out DIR, and any other harness option, reach the harness parsed as it
+    parses them, and its exit status is the command's."""
+    seen: list[argparse.Namespace] = []
 
-    def fake_main(argv: list[str] | None = None) -> int:
-        seen.append(list(argv or []))
+    def fake_run_bench(args: argparse.Namespace) -> int:
+        seen.append(args)
         return 0
 
-    monkeypatch.setattr(aioh5saver.tools.bench.cli, "main", fake_main)
+    monkeypatch.setattr(aioh5saver.tools.bench.cli, "run_bench", fake_run_bench)
     status = cli.main(["bench", "--quick", "--out", str(tmp_path), "--rounds", "1"])
     assert status == 0
-    assert seen == [["--quick", "--out", str(tmp_path), "--rounds", "1"]]
+    assert [(args.quick, args.out, args.rounds) for args in seen] == [(True, tmp_path, 1)]
 
 
 def test_bench_harness_refusal_becomes_one_line_and_status_2(
@@ -514,10 +515,10 @@ def test_bench_harness_refusal_becomes_one_line_and_status_2(
     """A harness that exits with a message (an unknown workload) ends the command with status
     2 and that one line."""
 
-    def refusing_main(argv: list[str] | None = None) -> int:
+    def refusing_run_bench(args: argparse.Namespace) -> int:
         raise SystemExit("aioh5saver bench: error: --workloads: expected names among W1, W2")
 
-    monkeypatch.setattr(aioh5saver.tools.bench.cli, "main", refusing_main)
+    monkeypatch.setattr(aioh5saver.tools.bench.cli, "run_bench", refusing_run_bench)
     assert cli.main(["bench", "--workloads", "W9"]) == 2
     captured = capsys.readouterr()
     assert captured.err == "aioh5saver bench: error: --workloads: expected names among W1, W2\n"

@@ -75,7 +75,8 @@ class AsyncH5Saver(NodeCreation):
 
     Open it with ``async with AsyncH5Saver.open(path, ...) as saver``: once, in one task. It
     serves the event loop that entered it; other threads call it through
-    ``anyio.from_thread.run`` (anything else raises :class:`ForeignEventLoopError`).
+    ``anyio.from_thread.run``, given the loop's ``anyio.lowlevel.current_token()`` when anyio
+    did not start the thread (anything else raises :class:`ForeignEventLoopError`).
     """
 
     def __init__(

@@ -80,7 +80,8 @@ class BatchRunner:
         self.flush_interval = flush_interval
         self.broken: WriterBrokenError | None = None
         self.append_errors: list[BaseException] = []
-        self.rows_appended = 0
+        self.rows_appended = 0  # rows of enlargeable arrays
+        self.strings_appended = 0  # strings of string arrays: log lines and the like
         self.bytes_written = 0
         self.flushes = 0
         self.batches = 0
@@ -404,10 +405,15 @@ class BatchRunner:
         else:
             self._claim_space(growth, f"append to {node.path}")
             node.extend(texts)
-        self._count_rows(len(texts), sum(len(text) for text in texts))
+        self.strings_appended += len(texts)
+        self._count_written(len(texts), sum(len(text) for text in texts))
 
     def _count_rows(self, rows: int, nbytes: int) -> None:
         self.rows_appended += rows
+        self._count_written(rows, nbytes)
+
+    def _count_written(self, rows: int, nbytes: int) -> None:
+        """Count rows or strings written, towards the next flush by count too."""
         self.bytes_written += nbytes
         self._appends_since_flush += rows
         self._unflushed = True

@@ -117,8 +117,9 @@ class CallerChecks:
         raise ForeignEventLoopError(
             f"{action}: expected a call from the event loop that opened the saver, in thread "
             f"{self.thread_name!r}, got one from thread "
-            f"{threading.current_thread().name!r}; from a worker thread, call it through "
-            "anyio.from_thread.run()"
+            f"{threading.current_thread().name!r}; from another thread, call it through "
+            "anyio.from_thread.run(), with token=anyio.lowlevel.current_token() taken on "
+            "the saver's event loop unless anyio started the thread"
         )
 
     def where(self, where: object, argument: str = "where") -> str:

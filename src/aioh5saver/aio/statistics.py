@@ -19,7 +19,9 @@ class SaverStatistics:
     - ``producers_awaiting_turn``: appends waiting for their turn on the event loop (the
       producers' shared slice of loop time is spent; see ``WriterTuning.loop_slice_s``);
       ``turns_given``: turns given since the open.
-    - ``rows_appended``, ``bytes_written``, ``batches``, ``flushes``: counts since the open.
+    - ``rows_appended``: rows written to enlargeable arrays (the data) since the open;
+      ``strings_appended``: strings written to string arrays (log lines, mostly), apart;
+      ``bytes_written`` (of both), ``batches``, ``flushes``: counts since the open.
     - ``swmr_active``: SWMR is on.
     - ``swmr_pauses``: how many times SWMR ended before the close (a structure change while
       SWMR was on, or ``finalize_swmr``); ``swmr_paused_seconds``: how long SWMR stayed off
@@ -43,3 +45,4 @@ class SaverStatistics:
     swmr_pauses: int = 0
     swmr_paused_seconds: float = 0.0
     swmr_longest_pause_seconds: float = 0.0
+    strings_appended: int = 0

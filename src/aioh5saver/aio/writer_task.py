@@ -131,6 +131,7 @@ class WriterTask:
             producers_awaiting_turn=turns.waiting,
             turns_given=turns.given,
             rows_appended=runner.rows_appended,
+            strings_appended=runner.strings_appended,
             bytes_written=runner.bytes_written,
             batches=runner.batches,
             flushes=runner.flushes,

@@ -19,27 +19,41 @@ import numpy as np
 
 from aioh5saver.tools.arguments import positive_int
 from aioh5saver.tools.bench.contenders import CONTENDERS, RunResult, pymodaq_available, run
-from aioh5saver.tools.bench.report import write_reports
+from aioh5saver.tools.bench.report import QUICK_NOTE, write_reports
 from aioh5saver.tools.bench.sweep_cli import add_sweep_options, sweep_main
 from aioh5saver.tools.bench.workloads import FULL, QUICK, Workload
 
-__all__ = ["main"]
+__all__ = ["DESCRIPTION", "add_bench_options", "build_parser", "main", "run_bench"]
+
+DESCRIPTION = (
+    "Benchmark aioh5saver against pymodaq_data, lock+to_thread h5py and raw os.write, "
+    "interleaved, with an idle event loop's lag as the machine's own, and write report.json, "
+    "report.md and report.png. Workloads: W1, 8 producers x scalar float64 rows; W2, 4 "
+    "producers x 2048-float64 rows; W3, 2 producers x 1024x1024 uint16 frames."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The bench options (also used by ``aioh5saver bench``)."""
-    parser = argparse.ArgumentParser(
-        prog="aioh5saver bench",
-        description="Benchmark aioh5saver against pymodaq_data, lock+to_thread h5py and raw "
-        "os.write, interleaved, with an idle event loop's lag as the machine's own, and write "
-        "report.json, report.md and report.png.",
+    """The bench options, for ``python -m benchmarks``."""
+    parser = argparse.ArgumentParser(prog="aioh5saver bench", description=DESCRIPTION)
+    add_bench_options(parser)
+    return parser
+
+
+def add_bench_options(parser: argparse.ArgumentParser) -> None:
+    """Add the bench options to ``parser`` (``aioh5saver bench`` gives its own parser)."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, runs of 0.4 s: a smoke test (about 40 s on 2 cores); too short "
+        "to judge the targets",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     parser.add_argument(
         "--out",
         type=Path,
         default=Path("bench-report"),
-        help="report folder (default: %(default)s)",
+        metavar="DIR",
+        help="report folder (default: ./bench-report, in the current folder)",
     )
     parser.add_argument(
         "--rounds", type=positive_int, default=None, help="rounds (default: 3 quick, 5 full)"
@@ -52,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(PLAN_NAMES),
         help="comma-separated subset of: %(default)s",
     )
-    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    parser.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="the event loop (default: %(default)s)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -60,7 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the files written (default: a temporary folder inside --out)",
     )
     add_sweep_options(parser)
-    return parser
 
 
 # Each contender without SWMR, then aioh5saver with it (baselines run without SWMR).
@@ -99,7 +117,11 @@ def _select(workloads: tuple[Workload, ...], names: str) -> list[Workload]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    return run_bench(build_parser().parse_args(argv))
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark the parsed options ask for; returns the exit status."""
     if args.sweep:
         return sweep_main(args, context)
     workloads = _select(QUICK if args.quick else FULL, args.workloads)
@@ -124,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     table, written = write_reports(args.out, results, outrun, context(args, rounds))
     print()
     print(table)
+    if args.quick:
+        print()
+        print(QUICK_NOTE)
     print()
     for path in written:
         print(f"wrote {path}")

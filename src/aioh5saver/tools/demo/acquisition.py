@@ -15,6 +15,7 @@ returns a :class:`DemoSummary`.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
     "DemoProgress",
     "DemoSummary",
     "default_instruments",
+    "expected_bytes",
     "late_join_delay",
     "run_demo",
 ]
@@ -88,6 +90,20 @@ class DemoSummary:
 def late_join_delay(seconds: float) -> float:
     """How long after the start the late instrument joins: 3 s, or a third of a shorter run."""
     return min(LATE_JOIN_S, seconds / 3)
+
+
+def expected_bytes(instruments: Sequence[Instrument], seconds: float) -> int:
+    """About how many bytes of rows ``instruments`` write in ``seconds`` (each at its own
+    period, from the time it joins): what the file will weigh, give or take its metadata."""
+    return int(
+        sum(
+            max(0.0, seconds - instrument.join_after)
+            / instrument.period
+            * instrument.dtype.itemsize
+            * math.prod(instrument.row_shape)
+            for instrument in instruments
+        )
+    )
 
 
 def default_instruments(seconds: float) -> list[Instrument]:

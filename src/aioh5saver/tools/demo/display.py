@@ -11,11 +11,26 @@ from typing import TYPE_CHECKING, Protocol
 from aioh5saver.tools.console import out
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.console import Console, RenderableType
+    from rich.text import Text
 
     from aioh5saver.tools.demo.acquisition import DemoProgress, DemoSummary
 
-__all__ = ["Display", "make_display", "summary_lines"]
+__all__ = [
+    "DROPPED_NOTE",
+    "Display",
+    "PlainDisplay",
+    "RichDisplay",
+    "make_display",
+    "summary_lines",
+]
+
+#: What the "dropped" column counts, shown under the live table and the summary.
+DROPPED_NOTE = (
+    "dropped: frames skipped because the event loop woke the instrument after its next frame\n"
+    "was due: it then delivers the newest frame only, as hardware does (the photodiode is\n"
+    "buffered, like a DAQ card's FIFO, and delivers every sample late instead)."
+)
 
 
 class Display(Protocol):
@@ -26,9 +41,14 @@ class Display(Protocol):
     def close(self) -> None: ...
 
 
-def make_display(seconds: float, swmr: bool, backend: str) -> Display:
-    """A live rich table on a terminal when rich is installed, plain lines otherwise."""
+def make_display(
+    seconds: float, swmr: bool, backend: str, expected_bytes: int | None = None
+) -> Display:
+    """A live rich table on a terminal when rich is installed, plain lines otherwise; the
+    header says how big the file will be, if ``expected_bytes`` is given."""
     header = f"for {seconds:g} s, SWMR {'on' if swmr else 'off'}, on {backend}"
+    if expected_bytes is not None:
+        header += f"; about {expected_bytes / 1e6:.0f} MB"
     if sys.stdout.isatty():
         try:
             return RichDisplay(header)
@@ -66,15 +86,27 @@ class PlainDisplay:
 
 
 class RichDisplay:
-    """A live table, refreshed on each progress report (no refresh thread of its own)."""
+    """A live table, drawn by rich's own refresh thread a few times a second from the latest
+    progress report. The event loop only stores the report: drawing the table takes several
+    milliseconds, enough to wake the 100 Hz spectrometer late and make it drop frames if the
+    loop drew it."""
 
-    def __init__(self, header: str) -> None:
+    REFRESH_PER_SECOND = 4
+
+    def __init__(self, header: str, console: Console | None = None) -> None:
         from rich.console import Console
         from rich.live import Live
 
         self.header = header
-        self.console = Console()
-        self.live = Live(console=self.console, auto_refresh=False, transient=False)
+        self.console = Console() if console is None else console
+        self.latest: DemoProgress | None = None
+        self.live = Live(
+            console=self.console,
+            auto_refresh=True,
+            refresh_per_second=self.REFRESH_PER_SECOND,
+            transient=False,
+            get_renderable=self._renderable,
+        )
         self.running = False
 
     def started(self, path: Path) -> None:
@@ -83,42 +115,51 @@ class RichDisplay:
         self.running = True
 
     def update(self, progress: DemoProgress) -> None:
-        self.live.update(self._table(progress), refresh=True)
+        # One assignment, on the event loop: no lock to wait for, nothing drawn here.
+        self.latest = progress
 
     def close(self) -> None:
         if self.running:
             self.running = False
-            self.live.stop()
+            self.live.stop()  # draws the last report once more, then ends the refresh thread
+
+    def _renderable(self) -> RenderableType:
+        """What the refresh thread draws: the table of the latest report (read once)."""
+        from rich.text import Text
+
+        progress = self.latest
+        return Text("starting...") if progress is None else self._table(progress)
 
     @staticmethod
-    def _table(progress: DemoProgress) -> Table:
-        from rich.table import Table
+    def _table(progress: DemoProgress) -> Text:
+        """The table as aligned text: a rich Table's layout costs many times more, and the
+        refresh thread holds the interpreter's lock while it draws, which the loop waits for."""
+        from rich.text import Text
 
         stats = progress.saver
-        table = Table(
-            title=f"{progress.elapsed:.1f} / {progress.seconds:g} s",
-            caption=f"queue {stats.ops_queued} ops · pending {stats.bytes_pending / 1e6:.1f} MB "
-            f"· written {stats.bytes_written / 1e6:.1f} MB · {stats.flushes} flushes · "
-            f"{stats.batches} batches · SWMR {'on' if stats.swmr_active else 'off'}",
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{progress.elapsed:.1f} / {progress.seconds:g} s\n", style="bold")
+        text.append(
+            f"{'instrument':<14} {'kind':<16} {'rows':>8} {'rows/s':>7} {'MB':>8} {'MB/s':>7} "
+            f"{'dropped':>7}\n",
+            style="bold",
         )
-        for column in ("instrument", "kind", "rows", "rows/s", "MB", "MB/s", "dropped"):
-            table.add_column(
-                column, justify="left" if column in ("instrument", "kind") else "right"
-            )
         for inst in progress.instruments:
             if not inst.array:
-                table.add_row(inst.name, inst.kind, "waiting to join", "", "", "", "")
+                text.append(f"{inst.name:<14} {inst.kind:<16} {'waiting to join':>8}\n")
                 continue
-            table.add_row(
-                inst.name,
-                inst.kind,
-                f"{inst.rows}",
-                f"{inst.rows_per_s:.0f}",
-                f"{inst.nbytes / 1e6:.1f}",
-                f"{inst.mb_per_s:.2f}",
-                f"{inst.dropped}",
+            text.append(
+                f"{inst.name:<14} {inst.kind:<16} {inst.rows:>8} {inst.rows_per_s:>7.0f} "
+                f"{inst.nbytes / 1e6:>8.1f} {inst.mb_per_s:>7.2f} {inst.dropped:>7}\n"
             )
-        return table
+        text.append(
+            f"queue {stats.ops_queued} ops · pending {stats.bytes_pending / 1e6:.1f} MB · "
+            f"written {stats.bytes_written / 1e6:.1f} MB · {stats.flushes} flushes · "
+            f"{stats.batches} batches · SWMR {'on' if stats.swmr_active else 'off'}\n",
+            style="dim",
+        )
+        text.append(DROPPED_NOTE, style="dim")
+        return text
 
 
 def summary_lines(summary: DemoSummary) -> list[str]:
@@ -139,6 +180,7 @@ def summary_lines(summary: DemoSummary) -> list[str]:
         f"  total: {summary.rows} rows, {summary.bytes_written / 1e6:.1f} MB written, "
         f"{summary.mb_per_s:.1f} MB/s, {summary.flushes} flushes, {summary.batches} batches, "
         f"{summary.log_lines} log lines, SWMR {'on' if summary.swmr else 'off'}",
+        *(f"  {line}" for line in DROPPED_NOTE.splitlines()),
         f"file: {summary.path.resolve()}",
     ]
     return lines
