@@ -87,9 +87,10 @@ class ProducerTurns:
         self.room: Room | None = None
         # The clock time at which the current slice is spent; the first append takes a turn.
         self.ends_at = -math.inf
-        # Turns that ask for no room, and turns that ask for room, each in arrival order.
+        # Turns that ask for no room, and turns that ask for room, each in arrival order (the
+        # budget reads the first of these: room is never taken at once while it lacks room).
         self._plain: deque[Turn] = deque()
-        self._for_room: deque[Turn] = deque()
+        self.room_queue: deque[Turn] = deque()
         self._asked = 0
         self._work: anyio.Event | None = None
         self._stopped = False
@@ -99,27 +100,14 @@ class ProducerTurns:
         """How many producers wait for a turn (and for room with it), and how many turns were
         given."""
         return TurnStatistics(
-            waiting=len(self._plain) + len(self._for_room),
-            waiting_for_room=len(self._for_room),
+            waiting=len(self._plain) + len(self.room_queue),
+            waiting_for_room=len(self.room_queue),
             given=self._given,
         )
 
     def slice_left(self) -> bool:
         """True while the current slice lasts: an append may be accepted without a turn."""
         return self.clock() < self.ends_at
-
-    @property
-    def waiting_for_room(self) -> bool:
-        """True if a turn that asks for room is queued: room asked for at once would overtake
-        it."""
-        return bool(self._for_room)
-
-    def next_turn_lacks_room(self) -> bool:
-        """True if the first turn that asks for room waits for room that is not free: whatever
-        room is freed must go to it first."""
-        for_room = self._for_room
-        room = self.room
-        return bool(for_room) and room is not None and not room.fits(for_room[0].size)
 
     async def take_turn(self, size: int = 0) -> None:
         """Wait for a turn, behind the producers already waiting, and with ``size`` > 0 until
@@ -134,7 +122,7 @@ class ProducerTurns:
             return
         self._asked += 1
         turn = Turn(size, self._asked)
-        queue = self._for_room if size else self._plain
+        queue = self.room_queue if size else self._plain
         queue.append(turn)
         self.room_freed()
         try:
@@ -160,7 +148,7 @@ class ProducerTurns:
     def _next_turn(self) -> deque[Turn] | None:
         """The queue whose first turn goes next: the earlier of the first turn that asks for
         no room and the first that asks for room, if its room is free; None if none may go."""
-        plain, for_room = self._plain, self._for_room
+        plain, for_room = self._plain, self.room_queue
         room = self.room
         if (
             for_room
@@ -187,7 +175,7 @@ class ProducerTurns:
                     await work.wait()
         finally:
             self._stopped = True
-            for queue in (self._plain, self._for_room):
+            for queue in (self._plain, self.room_queue):
                 while queue:
                     self._give(queue.popleft())
 

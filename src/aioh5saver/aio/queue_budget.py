@@ -43,6 +43,7 @@ class QueueBudget:
         self.cap = limit
         self.held = 0
         self._turns = turns
+        self._room_queue = turns.room_queue
         turns.room = self
 
     def statistics(self) -> BudgetStatistics:
@@ -69,13 +70,15 @@ class QueueBudget:
         self.held += size
 
     def try_acquire(self, size: int) -> bool:
-        """Take ``size`` bytes at once if they fit and the next turn does not wait for room
-        that is not free (called within a slice of loop time: see the module's docstring)."""
+        """Take ``size`` bytes at once if they fit and the first turn waiting for room does not
+        lack it (called within a slice of loop time: see the module's docstring)."""
         # fits(), inlined: this is on the path of every append accepted at once.
-        if self.held + size <= self.cap or self.held == 0:
-            if self._turns.next_turn_lacks_room():
+        held = self.held
+        if held + size <= self.cap or held == 0:
+            room_queue = self._room_queue
+            if room_queue and not self.fits(room_queue[0].size):
                 return False
-            self.held += size
+            self.held = held + size
             return True
         return False
 
@@ -86,7 +89,7 @@ class QueueBudget:
         If cancelled while waiting, nothing is taken (bytes granted in the meantime are given
         back).
         """
-        if not self._turns.waiting_for_room and self.try_acquire(size):
+        if not self._room_queue and self.try_acquire(size):
             return
         await self._turns.take_turn(size)
 
