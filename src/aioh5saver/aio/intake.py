@@ -83,20 +83,15 @@ class AppendIntake:
             await self._appends_finished.wait()
 
     def accept_at_once(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
-        """Accept the common append without awaiting, if it can be (see
-        :meth:`_accept_small_row`) and the producers' slice of loop time lasts. False if the
-        caller must go on to :meth:`append` (nothing is accepted then). No await and no
-        coroutine: either is a sizeable share of a scalar append's cost."""
+        """Accept the common append without awaiting, if it can be: one small row of the
+        array's own dtype (see :meth:`_small_row`), the producers' slice of loop time lasting
+        and room in the budget. False if the caller must go on to :meth:`append` (nothing is
+        accepted then). No await and no coroutine: either is a sizeable share of a scalar
+        append's cost; and the same for a call, hence _small_row inlined here."""
         self._checks.open("append")
         turns = self._turns
         if turns.clock() >= turns.ends_at:
             return False
-        return self._accept_small_row(where, data, copy)
-
-    def _small_row(self, where: NodeRef | str, data: Any, copy: bool) -> NodeRef | None:
-        """The ref of the array, if ``data`` is one small row of its own dtype to copy,
-        appended through this saver's ref or a path looked up before; else None."""
-        # _known_array, inlined on the hot path.
         if isinstance(where, NodeRef):
             ref = where if where.origin is self._origin else None
         else:
@@ -110,15 +105,6 @@ class AppendIntake:
             or data.dtype != ref.dtype
             or data.nbytes >= self._large_copy_bytes
         ):
-            return None
-        return ref
-
-    def _accept_small_row(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
-        """Accept one small row of the array's own dtype (see :meth:`_small_row`) if there is
-        room in the budget; False if it is not such a row, or there is no room (nothing is
-        accepted then)."""
-        ref = self._small_row(where, data, copy)
-        if ref is None:
             return False
         assert ref.dtype is not None
         cost = data.nbytes + CALL_OVERHEAD_BYTES
@@ -130,6 +116,22 @@ class AppendIntake:
             self._budget.release(cost)
             raise
         return True
+
+    def _small_row(self, where: NodeRef | str, data: Any, copy: bool) -> NodeRef | None:
+        """The ref of the array, if ``data`` is one small row of its own dtype to copy,
+        appended through this saver's ref or a path looked up before; else None."""
+        ref = self._known_array(where)
+        if (
+            ref is None
+            or ref.kind != "EARRAY"
+            or not copy
+            or not isinstance(data, _ARRAY_TYPES)
+            or data.shape != ref.row_shape
+            or data.dtype != ref.dtype
+            or data.nbytes >= self._large_copy_bytes
+        ):
+            return None
+        return ref
 
     async def append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
         """The append that was not accepted at once: after a turn if the slice is spent, then

@@ -11,8 +11,10 @@ Producers that wait for room wait for a turn of the producers' :class:`~.produce
 ProducerTurns`, which comes with their room: waiters are served strictly in arrival order (a
 small request never overtakes a large one that came first), and each starts a slice of loop
 time in which it may take more room at once (:meth:`QueueBudget.try_acquire`), like any
-producer whose turn it is. Room is never taken at once while the next turn waits for room
-that is not free: what is freed goes to it first.
+producer whose turn it is. Room is never taken at once while the first turn waiting for room
+lacks it: what is freed goes to it first. So an append accepted at once takes room ahead of
+the turns waiting for it only while there is room for the first of them too, and only within
+the slice in force (once it is spent, every append waits for a turn).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class QueueBudget:
         """Hold at most ``cap`` bytes from now on (never more than ``limit``); bytes already
         held stay held, and waiters that now fit get their turns."""
         self.cap = max(1, min(cap, self.limit))
-        self._turns.room_freed()
+        if self._room_queue:
+            self._turns.room_freed()
 
     def fits(self, size: int) -> bool:
         """True if ``size`` bytes may be taken now."""
@@ -96,4 +99,5 @@ class QueueBudget:
     def release(self, size: int) -> None:
         """Give back ``size`` bytes: the waiters that now fit get their turns, in order."""
         self.held -= size
-        self._turns.room_freed()
+        if self._room_queue:
+            self._turns.room_freed()
