@@ -75,11 +75,13 @@ class QueueBudget:
     def try_acquire(self, size: int) -> bool:
         """Take ``size`` bytes at once if they fit and the first turn waiting for room does not
         lack it (called within a slice of loop time: see the module's docstring)."""
-        # fits(), inlined: this is on the path of every append accepted at once.
+        # fits(), inlined twice: this is on the path of every append accepted at once (and
+        # while producers wait for their turns, the queue of turns is seldom empty).
         held = self.held
-        if held + size <= self.cap or held == 0:
+        cap = self.cap
+        if held + size <= cap or held == 0:
             room_queue = self._room_queue
-            if room_queue and not self.fits(room_queue[0].size):
+            if room_queue and held and held + room_queue[0].size > cap:
                 return False
             self.held = held + size
             return True
