@@ -6,8 +6,8 @@ into the writer's segments (a large copy a piece at a time) and accepted into th
 waiting for the disk. While the producers' shared slice of loop time lasts, an append is
 accepted without yielding; once it is spent, or there is no room, the append waits for its
 turn (:class:`~.producer_turns.ProducerTurns`), which comes with the room it needs and starts a
-new slice. The intake counts the appends that are under way,
-so that a graceful close lets them finish first.
+new slice. The intake counts the appends that are under way, so that a graceful close lets
+them finish first.
 """
 
 from __future__ import annotations
