@@ -702,12 +702,12 @@ async def test_close_waits_for_an_append_that_pauses_then_waits_for_room(
     original = anyio.lowlevel.checkpoint
     original_take_turn = ProducerTurns.take_turn
 
-    async def gated_take_turn(turns: ProducerTurns) -> None:
+    async def gated_take_turn(turns: ProducerTurns, size: int = 0) -> None:
         if producer_task and anyio.get_current_task().id == producer_task[0]:
             producer_task.append(-1)  # once
             paused.set()
             await resume.wait()
-        await original_take_turn(turns)
+        await original_take_turn(turns, size)
 
     with anyio.fail_after(50), _writer_held_on_flush(monkeypatch) as held:
         async with (

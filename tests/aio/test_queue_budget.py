@@ -114,3 +114,116 @@ async def test_a_cap_holds_new_requests_below_the_limit_and_raising_it_wakes_wai
         assert budget.statistics().held == 40
         budget.set_cap(10**9)
         assert budget.statistics().cap == 100
+
+
+class TickClock:
+    """A clock that advances one tick (1 s) at every reading."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+async def test_a_waiter_granted_room_starts_a_slice_of_its_own() -> None:
+    """A producer that waited for room gets it with a turn that starts a new slice of loop
+    time: it may go on taking room at once, instead of waiting again after one request."""
+    clock = TickClock()
+    turns = ProducerTurns(10, clock)
+    budget = QueueBudget(100, turns)
+    assert budget.try_acquire(100)
+    started: list[float] = []
+
+    async def waiter() -> None:
+        await budget.acquire(30)
+        started.append(turns.ends_at - clock.now)
+        assert turns.slice_left()
+        assert budget.try_acquire(30)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(turns.run)
+        tg.start_soon(waiter)
+        await _until_waiting(budget, 1)
+        assert not turns.slice_left()
+        budget.release(100)
+        while not started:
+            await anyio.lowlevel.checkpoint()
+        turns.stop()
+    assert 0 < started[0] <= 10
+    assert budget.statistics().held == 60
+
+
+async def test_room_freed_for_many_waiters_goes_out_one_turn_per_loop_iteration() -> None:
+    """Room freed at once for four waiters is given with their turns, in their order of
+    arrival, one per loop iteration: the iteration that frees much room does not wake them
+    all."""
+    turns = ProducerTurns(0.001)
+    budget = QueueBudget(100, turns)
+    assert budget.try_acquire(100)
+    iterations = 0
+    woken: list[tuple[int, int]] = []
+
+    async def waiter(index: int) -> None:
+        await budget.acquire(10)
+        woken.append((index, iterations))
+
+    async def count_iterations() -> None:
+        nonlocal iterations
+        while len(woken) < 4:
+            await anyio.lowlevel.checkpoint()
+            iterations += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(turns.run)
+        for index in range(4):
+            tg.start_soon(waiter, index)
+            await _until_waiting(budget, index + 1)
+        tg.start_soon(count_iterations)
+        budget.release(100)
+        while len(woken) < 4:
+            await anyio.lowlevel.checkpoint()
+        turns.stop()
+    assert [index for index, _ in woken] == [0, 1, 2, 3]
+    seen = [iteration for _, iteration in woken]
+    # The counting task runs once per iteration, before or after a woken waiter in it (trio
+    # shuffles the order): four turns in four iterations span at least two counts.
+    assert seen[-1] - seen[0] >= 2, seen
+    assert budget.statistics().held == 40
+
+
+async def test_a_waiter_cancelled_as_its_room_is_granted_keeps_it_only_if_it_returns() -> None:
+    """A waiter cancelled in the very step its room is taken for it either returns with the
+    room (the wait had already ended) or raises with the room given back: never both, never
+    room held for a cancelled request."""
+    turns = ProducerTurns(0.001)
+    budget = QueueBudget(100, turns)
+    assert budget.try_acquire(100)
+    scope = anyio.CancelScope()
+    returned: list[bool] = []
+    take = budget.take
+
+    def take_then_cancel(size: int) -> None:
+        take(size)
+        scope.cancel()
+
+    budget.take = take_then_cancel  # type: ignore[method-assign]
+
+    async def waiter() -> None:
+        with scope:
+            await budget.acquire(30)
+            returned.append(True)
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turns.run)
+            tg.start_soon(waiter)
+            await _until_waiting(budget, 1)
+            budget.release(100)
+            while not scope.cancelled_caught:
+                await anyio.lowlevel.checkpoint()
+            turns.stop()
+    assert budget.statistics().held == (30 if returned else 0)
+    assert budget.statistics().waiting == 0

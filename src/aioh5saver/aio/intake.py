@@ -4,9 +4,10 @@ An append is checked here against the array's row shape and dtype (a bad row rai
 call), costed in bytes, given room in the queue's budget (waiting for it if need be), copied
 into the writer's segments (a large copy a piece at a time) and accepted into the queue without
 waiting for the disk. While the producers' shared slice of loop time lasts, an append is
-accepted without yielding; once it is spent, the append waits for its turn
-(:class:`~.producer_turns.ProducerTurns`). The intake counts the appends that are under way,
-so that a graceful close lets them finish first.
+accepted without yielding; once it is spent, or there is no room, the append waits for its
+turn (:class:`~.producer_turns.ProducerTurns`), which comes with the room it needs and starts a
+new slice. The intake counts the appends that are under way, so that a graceful close lets
+them finish first.
 """
 
 from __future__ import annotations
@@ -82,21 +83,15 @@ class AppendIntake:
             await self._appends_finished.wait()
 
     def accept_at_once(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
-        """Accept the common append without awaiting, if it can be (see
-        :meth:`_accept_small_row`) and the producers' slice of loop time lasts. False if the
-        caller must go on to :meth:`append` (nothing is accepted then). No await and no
-        coroutine: either is a sizeable share of a scalar append's cost."""
+        """Accept the common append without awaiting, if it can be: one small row of the
+        array's own dtype (see :meth:`_small_row`), the producers' slice of loop time lasting
+        and room in the budget. False if the caller must go on to :meth:`append` (nothing is
+        accepted then). No await and no coroutine: either is a sizeable share of a scalar
+        append's cost; and the same for a call, hence _small_row inlined here."""
         self._checks.open("append")
         turns = self._turns
         if turns.clock() >= turns.ends_at:
             return False
-        return self._accept_small_row(where, data, copy)
-
-    def _accept_small_row(self, where: NodeRef | str, data: Any, copy: bool) -> bool:
-        """Accept one small row of the array's own dtype, through this saver's ref or a path
-        looked up before, if there is room in the budget; False if it is not such a row, or
-        there is no room (nothing is accepted then)."""
-        # _known_array, inlined on the hot path.
         if isinstance(where, NodeRef):
             ref = where if where.origin is self._origin else None
         else:
@@ -122,6 +117,22 @@ class AppendIntake:
             raise
         return True
 
+    def _small_row(self, where: NodeRef | str, data: Any, copy: bool) -> NodeRef | None:
+        """The ref of the array, if ``data`` is one small row of its own dtype to copy,
+        appended through this saver's ref or a path looked up before; else None."""
+        ref = self._known_array(where)
+        if (
+            ref is None
+            or ref.kind != "EARRAY"
+            or not copy
+            or not isinstance(data, _ARRAY_TYPES)
+            or data.shape != ref.row_shape
+            or data.dtype != ref.dtype
+            or data.nbytes >= self._large_copy_bytes
+        ):
+            return None
+        return ref
+
     async def append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
         """The append that was not accepted at once: after a turn if the slice is spent, then
         waiting for room or a look-up if need be."""
@@ -133,15 +144,31 @@ class AppendIntake:
                 # In full, once per turn: a turn awaited from another event loop (even one
                 # started inside this loop's thread) would never come.
                 checks.owner("append")
+                ref = self._small_row(where, data, copy)
+                if ref is not None:
+                    # The common row: its room comes with the turn.
+                    await self._accept_row_after_turn(ref, data)
+                    return
                 # Before anything is accepted, so that a cancellation delivered while waiting
                 # truthfully means that nothing was.
                 await turns.take_turn()
                 checks.running("append")
-                if self._accept_small_row(where, data, copy):
-                    return
             await self._append(where, data, copy)
         finally:
             self._append_done()
+
+    async def _accept_row_after_turn(self, ref: NodeRef, data: Any) -> None:
+        """Wait for a turn with room for one small row (see :meth:`_small_row`), then
+        accept it. Cancelled while waiting, nothing is accepted."""
+        assert ref.dtype is not None
+        cost = data.nbytes + CALL_OVERHEAD_BYTES
+        await self._turns.take_turn(cost)
+        try:
+            self._checks.running("append")
+        except BaseException:
+            self._budget.release(cost)
+            raise
+        self._accept(self._writer.accept_row, cost, ref.path, data, ref.dtype, cost)
 
     def _append_done(self) -> None:
         self._appends_under_way -= 1

@@ -1,5 +1,6 @@
 """ProducerTurns, on the event loop: the loop time a saver's producers share, one slice per loop
-iteration, given out in turns, first come, first served.
+iteration, given out in turns, first come, first served, each with the room in the queue's
+budget its producer waits for.
 
 An append accepted at once does not yield to the event loop: that is what makes it cheap. So
 producers share a slice of loop time: while it lasts, appends are accepted at once; once it is
@@ -9,12 +10,13 @@ new slice. One loop iteration therefore runs one slice of appends however many p
 there are (a slice per producer would make the loop's iteration, and so its lag, grow with
 their number), and producers that push as fast as they can get equal shares.
 
-Producers granted room in the queue's budget are woken through turns as well
-(:meth:`ProducerTurns.give_turn`), so that a release of much room does not wake them all in one
-iteration; but up to :data:`GRANTS_PER_ITERATION` of them per iteration, beside the one slice:
-a granted producer accepts its row and then shares the slice in force instead of starting one,
-so each costs about one row, and giving them one per iteration would let a full budget cap the
-producers at one row per loop iteration.
+Producers that wait for room in the budget (:class:`~.queue_budget.QueueBudget`) wait for a
+turn too: a turn may ask for room, and it is given only once that room is free, with the room
+taken for it. Room goes out in arrival order (a turn waiting for room holds up the later ones
+that ask for room; a turn that asks for none goes ahead of it), one turn per loop iteration,
+and a producer woken after waiting for room gets a whole slice like any other. Woken for its
+own row alone, a producer would cost a loop iteration per row whenever the budget is full, and
+get a smaller share than those whose turn came while there was room.
 """
 
 from __future__ import annotations
@@ -24,28 +26,42 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Protocol
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["GRANTS_PER_ITERATION", "ProducerTurns", "Turn", "TurnStatistics"]
+__all__ = ["ProducerTurns", "Room", "Turn", "TurnStatistics"]
 
-#: Producers granted room in the budget that are woken per loop iteration, at most.
-GRANTS_PER_ITERATION = 16
+
+class Room(Protocol):
+    """The room that turns give out: the queue's budget."""
+
+    def fits(self, size: int) -> bool:
+        """True if ``size`` bytes may be taken now."""
+        ...
+
+    def take(self, size: int) -> None:
+        """Take ``size`` bytes, which :meth:`fits` allowed."""
+        ...
+
+    def release(self, size: int) -> None:
+        """Give back ``size`` bytes taken."""
+        ...
 
 
 class Turn:
-    """One producer's wait for its turn; a budget request carries its size (see
-    :class:`~.queue_budget.QueueBudget`)."""
+    """One producer's wait for its turn, and the bytes of room that come with it."""
 
-    __slots__ = ("event", "granted", "queued", "size")
+    __slots__ = ("event", "number", "queued", "size")
 
-    def __init__(self, size: int = 0) -> None:
+    def __init__(self, size: int, number: int) -> None:
         self.size = size
+        # Its place in the order of arrival.
+        self.number = number
         self.event = anyio.Event()
-        # In a queue of turns; room in the budget granted.
-        self.queued = False
-        self.granted = False
+        # In the queue of turns; once given, its room (if any) was taken for it.
+        self.queued = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,108 +70,123 @@ class TurnStatistics:
 
     #: Producers waiting for their turn.
     waiting: int
+    #: Of those, producers waiting for room in the budget with their turn.
+    waiting_for_room: int
     #: Turns given out since the saver opened.
     given: int
 
 
 class ProducerTurns:
     """Slices of ``slice_s`` seconds of ``clock`` time, one per loop iteration, shared by the
-    producers; :meth:`run` gives out the turns."""
+    producers; :meth:`run` gives out the turns, and the room in ``room`` (the queue's budget,
+    attached by it; none: turns ask for no room) they ask for."""
 
     def __init__(self, slice_s: float, clock: Callable[[], float] = perf_counter) -> None:
         self.slice_s = slice_s
         self.clock = clock
+        self.room: Room | None = None
         # The clock time at which the current slice is spent; the first append takes a turn.
         self.ends_at = -math.inf
-        # Producers waiting for a new slice, and producers granted room in the budget.
-        self._queue: deque[Turn] = deque()
-        self._grants: deque[Turn] = deque()
+        # Turns that ask for no room, and turns that ask for room, each in arrival order (the
+        # budget reads the first of these: room is never taken at once while it lacks room).
+        self._plain: deque[Turn] = deque()
+        self.room_queue: deque[Turn] = deque()
+        self._asked = 0
         self._work: anyio.Event | None = None
         self._stopped = False
         self._given = 0
 
     def statistics(self) -> TurnStatistics:
-        """How many producers wait for a turn, and how many turns were given."""
-        return TurnStatistics(waiting=len(self._queue) + len(self._grants), given=self._given)
+        """How many producers wait for a turn (and for room with it), and how many turns were
+        given."""
+        return TurnStatistics(
+            waiting=len(self._plain) + len(self.room_queue),
+            waiting_for_room=len(self.room_queue),
+            given=self._given,
+        )
 
     def slice_left(self) -> bool:
         """True while the current slice lasts: an append may be accepted without a turn."""
         return self.clock() < self.ends_at
 
-    async def take_turn(self) -> None:
-        """Wait for a turn, behind the producers already waiting, then start a new slice.
-        Cancelled meanwhile, it takes nothing; once :meth:`stop` was called, it returns at
-        once (the caller finds the saver closed)."""
-        if self._stopped:
-            return
-        turn = Turn()
-        self.give_turn(turn)
-        await self.wait(turn)
+    async def take_turn(self, size: int = 0) -> None:
+        """Wait for a turn, behind the producers already waiting, and with ``size`` > 0 until
+        that many bytes of room are free, taken for the caller; then start a new slice.
 
-    def give_turn(self, turn: Turn) -> None:
-        """Queue ``turn``: :meth:`run` wakes it when its turn comes (at once if stopped)."""
+        Cancelled meanwhile, it takes nothing (room taken in the meantime is given back). Once
+        :meth:`stop` was called, it returns at once with the room taken (the caller, which
+        finds the saver closed, gives it back)."""
         if self._stopped:
-            turn.event.set()
+            if size and self.room is not None:
+                self.room.take(size)
             return
-        turn.queued = True
-        (self._grants if turn.granted else self._queue).append(turn)
+        self._asked += 1
+        turn = Turn(size, self._asked)
+        queue = self.room_queue if size else self._plain
+        queue.append(turn)
+        self.room_freed()
+        try:
+            await turn.event.wait()
+        except BaseException:
+            if turn.queued:
+                queue.remove(turn)
+                turn.queued = False
+                # The turn behind it may go now.
+                self.room_freed()
+            elif size and self.room is not None:
+                self.room.release(size)
+            raise
+        self.ends_at = self.clock() + self.slice_s
+
+    def room_freed(self) -> None:
+        """Wake :meth:`run` if it waits: room was freed, or the queue changed."""
         work = self._work
         if work is not None:
             self._work = None
             work.set()
 
-    async def wait(self, turn: Turn) -> None:
-        """Wait until ``turn`` (queued with :meth:`give_turn`) is given, then start a new
-        slice unless it was granted room in the budget. Cancelled before that, the turn leaves
-        the queue."""
-        try:
-            await turn.event.wait()
-        except BaseException:
-            self._withdraw(turn)
-            raise
-        if not turn.granted:
-            self.ends_at = self.clock() + self.slice_s
-
-    def _withdraw(self, turn: Turn) -> None:
-        """Take ``turn`` out of its queue if it is still there."""
-        if turn.queued:
-            turn.queued = False
-            (self._grants if turn.granted else self._queue).remove(turn)
+    def _next_turn(self) -> deque[Turn] | None:
+        """The queue whose first turn goes next: the earlier of the first turn that asks for
+        no room and the first that asks for room, if its room is free; None if none may go."""
+        plain, for_room = self._plain, self.room_queue
+        room = self.room
+        if (
+            for_room
+            and (room is None or room.fits(for_room[0].size))
+            and (not plain or for_room[0].number < plain[0].number)
+        ):
+            return for_room
+        return plain or None
 
     async def run(self) -> None:
-        """Give out the queued turns until :meth:`stop`: per loop iteration, one new slice
-        and up to :data:`GRANTS_PER_ITERATION` granted producers; then give every turn still
-        queued, so that no producer is left waiting."""
-        queue, grants = self._queue, self._grants
+        """Give out the queued turns until :meth:`stop`: one per loop iteration, in order, each
+        once its room is free; then give every turn still queued (with its room), so that no
+        producer is left waiting."""
         try:
-            while True:
-                if queue or grants:
+            while not self._stopped:
+                if self._next_turn() is not None:
                     await anyio.lowlevel.checkpoint()
-                elif self._stopped:
-                    return
+                    # The queues or the room may have changed meanwhile.
+                    queue = self._next_turn()
+                    if queue is not None:
+                        self._give(queue.popleft())
                 else:
                     work = self._work = anyio.Event()
                     await work.wait()
-                # The slice's producer first: granted ones woken beside it share its slice.
-                if queue:
-                    self._give(queue.popleft())
-                for _ in range(min(len(grants), GRANTS_PER_ITERATION)):
-                    self._give(grants.popleft())
         finally:
             self._stopped = True
-            for waiting in (queue, grants):
-                while waiting:
-                    self._give(waiting.popleft())
+            for queue in (self._plain, self.room_queue):
+                while queue:
+                    self._give(queue.popleft())
 
     def _give(self, turn: Turn) -> None:
         turn.queued = False
+        if turn.size and self.room is not None:
+            self.room.take(turn.size)
         self._given += 1
         turn.event.set()
 
     def stop(self) -> None:
         """Give every queued turn and end :meth:`run`: the saver takes no more appends."""
         self._stopped = True
-        work = self._work
-        if work is not None:
-            self._work = None
-            work.set()
+        self.room_freed()

@@ -4,17 +4,24 @@ It is the writer's back-pressure (not the disk's room, which the writer thread a
 Producers :meth:`QueueBudget.acquire` the size of what they queue and the writer
 :meth:`QueueBudget.release`\\ s it once written. The writer may cap the budget below its limit
 (:meth:`QueueBudget.set_cap`). A request larger than the whole cap passes alone (when nothing
-else is held), so that one oversized batch cannot wait forever. Waiters are served strictly in
-arrival order: a small request never overtakes a large one that came first. Everything runs on
-the event-loop thread.
+else is held), so that one oversized batch cannot wait forever. Everything runs on the
+event-loop thread.
+
+Producers that wait for room wait for a turn of the producers' :class:`~.producer_turns.
+ProducerTurns`, which comes with their room: waiters are served strictly in arrival order (a
+small request never overtakes a large one that came first), and each starts a slice of loop
+time in which it may take more room at once (:meth:`QueueBudget.try_acquire`), like any
+producer whose turn it is. Room is never taken at once while the first turn waiting for room
+lacks it: what is freed goes to it first. So an append accepted at once takes room ahead of
+the turns waiting for it only while there is room for the first of them too, and only within
+the slice in force (once it is spent, every append waits for a turn).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
-from aioh5saver.aio.producer_turns import ProducerTurns, Turn
+from aioh5saver.aio.producer_turns import ProducerTurns
 
 __all__ = ["BudgetStatistics", "QueueBudget"]
 
@@ -30,66 +37,69 @@ class BudgetStatistics:
 
 
 class QueueBudget:
-    """At most ``cap`` bytes held at once (``limit`` unless capped lower); acquirers wait in
-    FIFO order for room, and once granted, for their turn among ``turns``."""
+    """At most ``cap`` bytes held at once (``limit`` unless capped lower); acquirers wait for
+    room in ``turns``' queue, in FIFO order, and get it with their turn."""
 
     def __init__(self, limit: int, turns: ProducerTurns) -> None:
         self.limit = limit
         self.cap = limit
         self.held = 0
         self._turns = turns
-        self._waiters: deque[Turn] = deque()
+        self._room_queue = turns.room_queue
+        turns.room = self
 
     def statistics(self) -> BudgetStatistics:
         """The limit and the cap in force, how much is held, and how many acquirers wait."""
         return BudgetStatistics(
-            limit=self.limit, cap=self.cap, held=self.held, waiting=len(self._waiters)
+            limit=self.limit,
+            cap=self.cap,
+            held=self.held,
+            waiting=self._turns.statistics().waiting_for_room,
         )
 
     def set_cap(self, cap: int) -> None:
         """Hold at most ``cap`` bytes from now on (never more than ``limit``); bytes already
-        held stay held, and waiters that now fit are woken."""
+        held stay held, and waiters that now fit get their turns."""
         self.cap = max(1, min(cap, self.limit))
-        self._grant()
+        if self._room_queue:
+            self._turns.room_freed()
 
-    def _fits(self, size: int) -> bool:
+    def fits(self, size: int) -> bool:
+        """True if ``size`` bytes may be taken now."""
         return self.held + size <= self.cap or self.held == 0
 
+    def take(self, size: int) -> None:
+        """Take ``size`` bytes (for a turn given with its room)."""
+        self.held += size
+
     def try_acquire(self, size: int) -> bool:
-        """Take ``size`` bytes at once if that is possible without overtaking a waiter."""
-        if not self._waiters and self._fits(size):
-            self.held += size
+        """Take ``size`` bytes at once if they fit and the first turn waiting for room does not
+        lack it (called within a slice of loop time: see the module's docstring)."""
+        # fits(), inlined twice: this is on the path of every append accepted at once (and
+        # while producers wait for their turns, the queue of turns is seldom empty).
+        held = self.held
+        cap = self.cap
+        if held + size <= cap or held == 0:
+            room_queue = self._room_queue
+            if room_queue and held and held + room_queue[0].size > cap:
+                return False
+            self.held = held + size
             return True
         return False
 
     async def acquire(self, size: int) -> None:
-        """Take ``size`` bytes, waiting behind earlier acquirers for room.
+        """Take ``size`` bytes, waiting behind earlier acquirers for room and a turn (then a
+        slice of loop time starts: see :meth:`ProducerTurns.take_turn`).
 
         If cancelled while waiting, nothing is taken (bytes granted in the meantime are given
         back).
         """
-        if self.try_acquire(size):
+        if not self._room_queue and self.try_acquire(size):
             return
-        waiter = Turn(size)
-        self._waiters.append(waiter)
-        try:
-            await self._turns.wait(waiter)
-        except BaseException:
-            if waiter.granted:
-                self.release(size)
-            else:
-                self._waiters.remove(waiter)
-                self._grant()
-            raise
+        await self._turns.take_turn(size)
 
     def release(self, size: int) -> None:
-        """Give back ``size`` bytes and wake the waiters that now fit, in order."""
+        """Give back ``size`` bytes: the waiters that now fit get their turns, in order."""
         self.held -= size
-        self._grant()
-
-    def _grant(self) -> None:
-        while self._waiters and self._fits(self._waiters[0].size):
-            waiter = self._waiters.popleft()
-            self.held += waiter.size
-            waiter.granted = True
-            self._turns.give_turn(waiter)
+        if self._room_queue:
+            self._turns.room_freed()

@@ -15,10 +15,10 @@ class SaverStatistics:
     - ``ops_queued``: operations waiting for the next batch; ``bytes_pending``: bytes of
       accepted rows not yet written; ``max_pending_bytes``: the back-pressure budget;
       ``pending_cap_bytes``: the part of it in force (see ``max_pending_seconds``);
-      ``producers_waiting``: appends waiting for room in it.
-    - ``producers_awaiting_turn``: appends waiting for their turn on the event loop (the
-      producers' shared slice of loop time is spent; see ``WriterTuning.loop_slice_s``);
-      ``turns_given``: turns given since the open.
+      ``producers_waiting``: appends waiting for room in it (room comes with a turn).
+    - ``producers_awaiting_turn``: appends waiting for their turn on the event loop, room
+      aside (the producers' shared slice of loop time is spent; see
+      ``WriterTuning.loop_slice_s``); ``turns_given``: turns given since the open.
     - ``rows_appended``: rows written to enlargeable arrays (the data) since the open;
       ``strings_appended``: strings written to string arrays (log lines, mostly), apart;
       ``bytes_written`` (of both), ``batches``, ``flushes``: counts since the open.

@@ -128,7 +128,7 @@ class WriterTask:
             max_pending_bytes=budget.limit,
             pending_cap_bytes=budget.cap,
             producers_waiting=budget.waiting,
-            producers_awaiting_turn=turns.waiting,
+            producers_awaiting_turn=turns.waiting - turns.waiting_for_room,
             turns_given=turns.given,
             rows_appended=runner.rows_appended,
             strings_appended=runner.strings_appended,
