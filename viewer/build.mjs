@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const outDir = join(here, '..', 'src', 'aioh5saver', 'tools', 'view', 'static');
+// VIEWER_OUT_DIR builds elsewhere: the test that rebuilds and compares uses it.
+const outDir = process.env.VIEWER_OUT_DIR ?? join(here, '..', 'src', 'aioh5saver', 'tools', 'view', 'static');
 
 // The files the build depends on; tests/tools/test_view_build.py lists the same ones.
 const SOURCE_FILES = ['build.mjs', 'index.html', 'package-lock.json', 'package.json', 'tsconfig.json', 'vite.config.ts'];
@@ -42,7 +43,7 @@ const sources = [
   ...SOURCE_DIRS.flatMap((name) => filesUnder(join(here, name))),
 ];
 
-await build({ root: here, logLevel: 'warn' });
+await build({ root: here, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
 
 const built = filesUnder(outDir).filter((path) => !path.endsWith('BUILD-STAMP.json'));
 const stamp = {

@@ -1,7 +1,14 @@
-// h5web's viewer on the local h5grove API, reloaded every few seconds while "live" is on, so
-// that rows a writer appends (and arrays it adds) show without reloading the page.
-import { App, H5GroveProvider } from '@h5web/app';
-import { useEffect, useState } from 'react';
+// h5web's viewer on the local h5grove API, reloaded while "live" is on, so that rows a writer
+// appends (and arrays it adds) show without reloading the page.
+//
+// A reload gives h5web a new provider (its `resetKeys`), which drops every cached entity and
+// value. It happens at most every `refreshSeconds`, and only once the previous reload's
+// requests have all been answered, so that a slow read (a large image) is never cut short by
+// the next one. (Not as a React transition: h5web makes its stores while rendering, and a
+// transition that suspends throws them away and starts again, forever.)
+import type { Fetcher } from '@h5web/app';
+import { App, H5GroveProvider, createBasicFetcher } from '@h5web/app';
+import { useEffect, useMemo, useRef, useState } from 'react';
 
 import type { ServedFile } from './served-file';
 
@@ -9,18 +16,44 @@ interface Props {
   served: ServedFile;
 }
 
+// How often the page checks whether a reload is due, in milliseconds.
+const TICK_MS = 200;
+
 function LiveViewer(props: Props) {
   const { served } = props;
   const [live, setLive] = useState(true);
   const [generation, setGeneration] = useState(0);
+  const pending = useRef(0);
+  const lastReload = useRef(Date.now());
+
+  // h5web's own fetcher, counting the requests not yet answered.
+  const fetcher = useMemo<Fetcher>(() => {
+    const basic = createBasicFetcher();
+    return async (url, params, opts) => {
+      pending.current += 1;
+      try {
+        return await basic(url, params, opts);
+      } finally {
+        pending.current -= 1;
+      }
+    };
+  }, []);
+
+  function reload() {
+    lastReload.current = Date.now();
+    setGeneration((previous) => previous + 1);
+  }
 
   useEffect(() => {
     if (!live) {
       return undefined;
     }
     const timer = window.setInterval(() => {
-      setGeneration((previous) => previous + 1);
-    }, served.refreshSeconds * 1000);
+      const due = Date.now() - lastReload.current >= served.refreshSeconds * 1000;
+      if (due && pending.current === 0) {
+        reload();
+      }
+    }, TICK_MS);
     return () => window.clearInterval(timer);
   }, [live, served.refreshSeconds]);
 
@@ -40,7 +73,7 @@ function LiveViewer(props: Props) {
           />
           live (every {served.refreshSeconds} s)
         </label>
-        <button type="button" onClick={() => setGeneration((previous) => previous + 1)}>
+        <button type="button" onClick={reload}>
           reload now
         </button>
         <span className="live-generation" data-testid="live-generation">
@@ -48,7 +81,12 @@ function LiveViewer(props: Props) {
         </span>
       </header>
       <main className="live-app">
-        <H5GroveProvider url="api" filepath={served.file} resetKeys={[generation]}>
+        <H5GroveProvider
+          url={served.apiUrl}
+          filepath={served.file}
+          fetcher={fetcher}
+          resetKeys={[generation]}
+        >
           <App sidebarOpen initialPath={served.initialPath} />
         </H5GroveProvider>
       </main>

@@ -5,6 +5,8 @@ export interface ServedFile {
   file: string;
   /** How often, in seconds, the live view reloads the file's tree and values by default. */
   refreshSeconds: number;
+  /** The API's absolute address (h5web builds export links with `new URL`). */
+  apiUrl: string;
   /** The node shown first: the page's `?path=` argument, else the root. */
   initialPath: string;
 }
@@ -16,5 +18,6 @@ export async function fetchServedFile(): Promise<ServedFile> {
   }
   const body = (await response.json()) as { file: string; refresh_seconds: number };
   const initialPath = new URLSearchParams(window.location.search).get('path') ?? '/';
-  return { file: body.file, refreshSeconds: body.refresh_seconds, initialPath };
+  const apiUrl = new URL('api', window.location.href).href;
+  return { file: body.file, refreshSeconds: body.refresh_seconds, apiUrl, initialPath };
 }
