@@ -13,12 +13,14 @@ import ipaddress
 import json
 import socket
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from aioh5saver.tools.view.api import Reply, answer
-from aioh5saver.tools.view.source import DEFAULT_MAX_AGE, ServedFile
+from aioh5saver.tools.view.source import DEFAULT_MAX_AGE, DEFAULT_WAIT_FOR_SWMR, ServedFile
 from aioh5saver.tools.view.static import STATIC_DIR, StaticFile, load_static
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_REFRESH_SECONDS", "ViewServer"]
@@ -96,9 +98,11 @@ class ViewServer:
         port: int = 0,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         max_age: float = DEFAULT_MAX_AGE,
+        wait_for_swmr: float = DEFAULT_WAIT_FOR_SWMR,
+        clock: Callable[[], float] = time.monotonic,
         static_dir: Path = STATIC_DIR,
     ) -> None:
-        self.served = ServedFile(path, max_age=max_age)
+        self.served = ServedFile(path, max_age=max_age, wait_for_swmr=wait_for_swmr, clock=clock)
         self._static = load_static(static_dir)
         self._refresh_seconds = refresh_seconds
         server_class = _HTTPServer6 if ":" in host else _HTTPServer
@@ -106,6 +110,7 @@ class ViewServer:
         self._http.view = self
         self.host = host
         self.port = int(self._http.server_address[1])
+        self.file_name = path.name
         self.loopback = _is_loopback(host)
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}/"

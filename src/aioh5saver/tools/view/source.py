@@ -165,7 +165,11 @@ class ServedFile:
             with contextlib.suppress(OSError, RuntimeError):
                 file.close()
 
-    def close(self) -> None:
-        """Close the held file, if any."""
-        with self._lock:
-            self._close()
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the held file, if any. A read that does not end within ``timeout`` seconds
+        (HDF5 stuck on a damaged file) keeps it: waiting for it would hang the shutdown."""
+        if self._lock.acquire(timeout=timeout):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
