@@ -477,14 +477,15 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
 
 def _run_view(args: argparse.Namespace, extra: list[str]) -> int:
     import errno
-    import importlib.util
 
     prog = f"{PROG} view"
     path = _existing_file(args.path, prog)
-    if importlib.util.find_spec("h5grove") is None:
+    try:
+        import h5grove  # noqa: F401
+    except ImportError:
         raise UsageError(
             prog, "the live view needs the 'view' extra: pip install 'aioh5saver[view]'"
-        )
+        ) from None
     if args.port > 65535:
         raise UsageError(prog, f"--port: expected 0 to 65535, got {args.port}")
     from aioh5saver.tools.view.command import run_view
