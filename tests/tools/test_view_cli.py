@@ -78,3 +78,11 @@ def test_view_on_a_port_in_use_says_so(small_file: Path) -> None:
         f"aioh5saver view: error: --port {port}: already in use; choose another, or 0 for "
         "any free one\n"
     )
+
+
+def test_view_refuses_a_port_out_of_range(small_file: Path) -> None:
+    """A port TCP cannot have: one line saying the range, exit status 2."""
+    result = run_cli("view", str(small_file), "--port", "70000")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "expected a port from 0 to 65535, got '70000'" in result.stderr

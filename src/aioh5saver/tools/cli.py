@@ -199,36 +199,10 @@ def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_view(commands: argparse._SubParsersAction[_Parser]) -> None:
-    view = commands.add_parser(
-        "view",
-        help="look at a file in the browser while it is written (needs the 'view' extra)",
-        description="Serve h5web's viewer on a file, read as a SWMR reader so that it can be "
-        "looked at while another process writes it: the tree, each array's newest rows, plots "
-        "and images, and decoded attributes, reloaded every few seconds. Listens on "
-        "127.0.0.1 (this machine only) unless --host says otherwise; prints the URL to open. "
-        "Needs the 'view' extra: pip install 'aioh5saver[view]'.",
-    )
-    view.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
-    view.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="the address to listen on (default: %(default)s; 0.0.0.0 lets other machines "
-        "read the file)",
-    )
-    view.add_argument(
-        "--port",
-        type=non_negative_int,
-        default=8765,
-        metavar="N",
-        help="the port to listen on, 0 for any free one (default: %(default)s)",
-    )
-    view.add_argument(
-        "--refresh",
-        type=positive_seconds,
-        default=2.0,
-        metavar="S",
-        help="how often the page reloads what it shows, in seconds (default: %(default)g)",
-    )
+    from aioh5saver.tools.view.command import VIEW_DESCRIPTION, VIEW_HELP, add_view_arguments
+
+    view = commands.add_parser("view", help=VIEW_HELP, description=VIEW_DESCRIPTION)
+    add_view_arguments(view)
     view.set_defaults(handler=_run_view)
 
 
@@ -476,8 +450,6 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _run_view(args: argparse.Namespace, extra: list[str]) -> int:
-    import errno
-
     prog = f"{PROG} view"
     path = _existing_file(args.path, prog)
     try:
@@ -486,16 +458,7 @@ def _run_view(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(
             prog, "the live view needs the 'view' extra: pip install 'aioh5saver[view]'"
         ) from None
-    if args.port > 65535:
-        raise UsageError(prog, f"--port: expected 0 to 65535, got {args.port}")
     from aioh5saver.tools.view.command import run_view
 
-    try:
-        run_view(path, host=args.host, port=args.port, refresh_seconds=args.refresh, say=out)
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        raise UsageError(
-            prog, f"--port {args.port}: already in use; choose another, or 0 for any free one"
-        ) from None
+    run_view(path, host=args.host, port=args.port, refresh_seconds=args.refresh, say=out)
     return EXIT_OK
