@@ -1,4 +1,5 @@
-"""The ``aioh5saver`` command line: ``demo``, ``inspect``, ``follow``, ``recover``, ``bench``.
+"""The ``aioh5saver`` command line: ``demo``, ``inspect``, ``follow``, ``recover``, ``bench``,
+``view``.
 
 Whatever the user can fix (a bad argument, a missing or unreadable file, an error the library
 raises) ends with exactly one line on stderr, ``aioh5saver <command>: error: ...``, and exit
@@ -28,6 +29,7 @@ from aioh5saver.tools.file_commands import (
     add_follow,
     add_inspect,
     add_recover,
+    existing_file,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_follow(commands)
     add_recover(commands)
     _add_bench(commands)
+    _add_view(commands)
     return parser
 
 
@@ -152,6 +155,14 @@ def _add_bench(commands: argparse._SubParsersAction[_Parser]) -> None:
     bench.set_defaults(handler=_run_bench, passes_unknown=True)
 
 
+def _add_view(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from aioh5saver.tools.view.command import VIEW_DESCRIPTION, VIEW_HELP, add_view_arguments
+
+    view = commands.add_parser("view", help=VIEW_HELP, description=VIEW_DESCRIPTION)
+    add_view_arguments(view)
+    view.set_defaults(handler=_run_view)
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -163,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(None if argv is None else list(argv))
         if args.command is None:
             raise UsageError(
-                PROG, "expected a command: demo, inspect, follow, recover or bench (see --help)"
+                PROG,
+                "expected a command: demo, inspect, follow, recover, bench or view (see --help)",
             )
         prog = f"{PROG} {args.command}"
         if extra and not getattr(args, "passes_unknown", False):
@@ -323,3 +335,18 @@ def _run_bench(args: argparse.Namespace, extra: list[str]) -> int:
     parser = _Parser(prog=f"{PROG} bench", description=DESCRIPTION)
     add_bench_options(parser)
     return run_bench(parser.parse_args(extra))
+
+
+def _run_view(args: argparse.Namespace, extra: list[str]) -> int:
+    prog = f"{PROG} view"
+    path = existing_file(args.path, prog)
+    try:
+        import h5grove  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            prog, "the live view needs the 'view' extra: pip install 'aioh5saver[view]'"
+        ) from None
+    from aioh5saver.tools.view.command import run_view
+
+    run_view(path, host=args.host, port=args.port, refresh_seconds=args.refresh, say=out)
+    return EXIT_OK
