@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AppenderConflictError",
     "ArrayTooLargeError",
     "ClosedFileError",
     "CorruptFileError",
@@ -30,6 +31,7 @@ __all__ = [
     "ReadOnlyError",
     "SaverClosedError",
     "SaverError",
+    "ServiceError",
     "ShapeMismatchError",
     "SwmrModeError",
     "UncastableDTypeError",
@@ -176,3 +178,15 @@ class FileChangedError(SaverError, OSError):
     """Another program changed the open file underneath the writer: the path no longer names
     the file that was opened (renamed, replaced, deleted), or the file lost bytes already
     written (truncated). The writer never writes to another file than the one it opened."""
+
+
+class ServiceError(SaverError, OSError):
+    """The storage service (HSDS) did not do what was asked: it could not be reached, a
+    request timed out or failed after its retries, or it refused a write or a flush. The
+    original failure is chained as ``__cause__``; credentials are never part of the message."""
+
+
+class AppenderConflictError(SaverError, OSError):
+    """An enlargeable array that several writers could reach (an HSDS domain written from
+    several hosts) is appended to by another writer already: two appenders to one array would
+    overwrite each other's rows, so the second is refused."""

@@ -37,6 +37,7 @@ from aioh5saver.aio.thread_disk import DiskWatch
 from aioh5saver.aio.thread_swmr import SwmrSwitch
 from aioh5saver.aio.tuning import WriterTuning
 from aioh5saver.engine.h5py_engine import check_path_names, file_identity
+from aioh5saver.engine.objects import is_open
 from aioh5saver.errors import (
     ClosedFileError,
     ExternalDataError,
@@ -218,7 +219,7 @@ class BatchRunner:
         one that does not is let go of at once, before any of its objects is released (HDF5
         would crash releasing them)."""
         file = self.saver.h5file
-        if self.closed or file is None or not file.id.valid:
+        if self.closed or file is None or not is_open(file):
             return
         try:
             file.flush()  # HDF5's own answer: can the file still be written out?

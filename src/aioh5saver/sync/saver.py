@@ -33,6 +33,7 @@ from aioh5saver.format.layout import (
     incremental_type,
 )
 from aioh5saver.sync.channels import ChannelSaver
+from aioh5saver.sync.file_access import as_location, file_to_open
 from aioh5saver.sync.nodes import GROUP, Node, StringARRAY
 from aioh5saver.sync.staging import fold_staged_strings
 
@@ -107,7 +108,7 @@ class H5SaverLowLevel(ChannelSaver):
         """A saver with the file at ``path`` open (created if ``new_file``)."""
         saver = cls(save_type)
         saver.init_file(
-            file_name=Path(path),
+            file_name=as_location(path),
             new_file=new_file,
             metadata=metadata,
             swmr_mode=swmr_mode,
@@ -143,9 +144,7 @@ class H5SaverLowLevel(ChannelSaver):
         group with its ``type`` and ``metadata``, and the ``Logger``. Returns True if a new
         file was created.
         """
-        if isinstance(file_name, str):
-            file_name = Path(file_name)
-        if not isinstance(file_name, Path):
+        if not isinstance(file_name, str | Path):
             raise InvalidArgumentError(
                 f"file_name: expected a pathlib.Path or str, got {describe(file_name)}"
             )
@@ -156,30 +155,32 @@ class H5SaverLowLevel(ChannelSaver):
             raise InvalidArgumentError(
                 f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
             )
-        if not file_name.parent.is_dir():
+        fullpath, name, folder = file_to_open(file_name)
+        engine = self.select_engine(fullpath)
+        if not engine.folder_exists(fullpath):
             raise MissingFileError(
                 f"file_name: expected a file in an existing folder, got {file_name}, whose "
                 "folder does not exist"
             )
+        # Without the capability SWMR calls are no-ops: a file is readable as it grows.
+        swmr_mode = swmr_mode and engine.capabilities.swmr
         now = datetime.datetime.now()
-        name = file_name.name if "h5" in file_name.suffix else f"{file_name.stem}.h5"
-        fullpath = file_name.parent / name
-        if not fullpath.is_file():
+        if not engine.file_exists(fullpath):
             if mode == "r" and not new_file:
                 raise MissingFileError(
                     f"file_name: expected an existing file to open read-only, got {fullpath}, "
                     "which does not exist"
                 )
             new_file = True
-        elif swmr_mode and not new_file and not self._engine.is_swmr_compatible(fullpath):
+        elif swmr_mode and not new_file and not engine.is_swmr_compatible(Path(fullpath)):
             raise InvalidArgumentError(
                 f"swmr_mode: expected a file created SWMR-capable, got {fullpath}, which was "
                 "not; open it with swmr_mode=False, or pass new_file=True to replace it"
             )
         elif swmr_mode and not new_file and mode != "r":
-            _refuse_swmr_before_the_110_format(fullpath)
+            _refuse_swmr_before_the_110_format(Path(fullpath))
         self.h5_file_name = name
-        self.h5_file_path = file_name.parent
+        self.h5_file_path = folder
         self._raw_group_name = raw_group_name
         self.close_file()
         self.open_file(

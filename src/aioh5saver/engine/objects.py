@@ -1,0 +1,91 @@
+"""What kind an open object of any engine's library is (a group, a dataset; open or closed),
+and the few questions whose answer differs between h5py and h5pyd, asked in one place so that
+the saver above never tells the libraries apart.
+
+h5pyd (the HSDS client) has h5py's high-level API, but not its low-level one: its objects are
+no ``h5py.Group`` or ``h5py.Dataset``, their ids have no ``valid`` flag and no hash, and a
+group's links are not listed through its id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import h5py
+
+__all__ = [
+    "child_names",
+    "hsds_library",
+    "identity_key",
+    "is_dataset",
+    "is_group",
+    "is_h5py",
+    "is_open",
+    "set_attribute",
+]
+
+
+def hsds_library() -> Any:
+    """The h5pyd module, or None if it is not installed (the ``hsds`` extra)."""
+    try:
+        import h5pyd
+    except ImportError:
+        return None
+    return h5pyd
+
+
+_H5PYD = hsds_library()
+_GROUPS: tuple[type, ...] = (h5py.Group,) + ((_H5PYD.Group,) if _H5PYD else ())
+_DATASETS: tuple[type, ...] = (h5py.Dataset,) + ((_H5PYD.Dataset,) if _H5PYD else ())
+
+
+def is_h5py(obj: Any) -> bool:
+    """True if ``obj`` is an h5py object (a local file's), with h5py's low-level API."""
+    return isinstance(obj, h5py.HLObject)
+
+
+def is_group(obj: Any) -> bool:
+    """True if ``obj`` is a group (a file's root included) of h5py or h5pyd."""
+    return isinstance(obj, _GROUPS)
+
+
+def is_dataset(obj: Any) -> bool:
+    """True if ``obj`` is a dataset of h5py or h5pyd."""
+    return isinstance(obj, _DATASETS)
+
+
+def is_open(obj: Any) -> bool:
+    """True if ``obj``'s file is still open (h5py: its id is valid; h5pyd: its id is set)."""
+    object_id = getattr(obj, "id", None)
+    if object_id is None:
+        return False
+    valid = getattr(object_id, "valid", None)
+    return bool(object_id) if valid is None else bool(valid)
+
+
+def identity_key(obj: Any) -> Any:
+    """A hashable key that is the same for every handle on one object of one file (h5py's
+    object id; h5pyd's object uuid)."""
+    return obj.id if is_h5py(obj) else obj.id.uuid
+
+
+def child_names(group: Any) -> Iterator[bytes]:
+    """The names of ``group``'s links, as stored (bytes)."""
+    if is_h5py(group):
+        yield from group.id
+        return
+    for name in group:
+        yield name.encode("utf-8", "surrogateescape")
+
+
+def set_attribute(obj: Any, name: str, value: Any) -> None:
+    """Set the attribute ``name`` of ``obj`` to ``value``, replacing one of that name.
+
+    h5pyd 1.0.0 sends a changed attribute as a new one, which HSDS refuses (HTTP 409) once the
+    old one was stored: the old one is deleted and that sent first (one more request, only when
+    an attribute is replaced)."""
+    if not is_h5py(obj) and name in obj.attrs:
+        del obj.attrs[name]
+        obj.id.flush()
+    obj.attrs[name] = value
