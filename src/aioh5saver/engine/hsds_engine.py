@@ -172,7 +172,14 @@ class HsdsEngine:
         client = self._client_options(location, options)
         h5pyd = _library()
         try:
-            return h5pyd.File(location.domain, mode, **client)
+            file = h5pyd.File(location.domain, mode, **client)
+            if mode != "r":
+                # h5pyd sends an attribute or link as new unless it was created before its
+                # last flush, and has none after an open: flushed now (nothing to send), the
+                # domain's existing attributes can be replaced (else HTTP 409). Stamps are
+                # compared with this host's clock: hosts must keep their clocks in sync.
+                file.flush()
+            return file
         except (FileNotFoundError, FileExistsError):
             raise
         except OSError as exc:
