@@ -101,7 +101,7 @@ class FileAccess:
         """The storage engine of the file (of the last one opened)."""
         return self._engine
 
-    def select_engine(self, location: Path | str) -> StorageEngine:
+    def _select_engine(self, location: Path | str) -> StorageEngine:
         """Use the engine that reaches ``location`` from now on (:func:`engine_for`)."""
         self._engine = engine_for(location, self.backend)
         return self._engine
@@ -169,7 +169,7 @@ class FileAccess:
     ) -> h5py.File:
         """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
         a rollback journal until SWMR starts or the file closes (:mod:`.engine.journal`)."""
-        engine = self.select_engine(fullpathname)
+        engine = self._select_engine(fullpathname)
         engine.check_mode(mode)
         self.file_path = fullpathname
         # An engine without SWMR writes every file readable while it grows: SWMR calls are

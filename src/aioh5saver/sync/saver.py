@@ -156,7 +156,7 @@ class H5SaverLowLevel(ChannelSaver):
                 f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
             )
         fullpath, name, folder = file_to_open(file_name)
-        engine = self.select_engine(fullpath)
+        engine = self._select_engine(fullpath)
         if not engine.folder_exists(fullpath):
             raise MissingFileError(
                 f"file_name: expected a file in an existing folder, got {file_name}, whose "
