@@ -33,6 +33,7 @@ __all__ = [
     "SaverError",
     "ServiceError",
     "ShapeMismatchError",
+    "SharedNodeConflictError",
     "SwmrModeError",
     "UncastableDTypeError",
     "UnfinishedWriteError",
@@ -186,7 +187,14 @@ class ServiceError(SaverError, OSError):
     original failure is chained as ``__cause__``; credentials are never part of the message."""
 
 
-class AppenderConflictError(SaverError, OSError):
-    """An enlargeable array that several writers could reach (an HSDS domain written from
-    several hosts) is appended to by another writer already: two appenders to one array would
-    overwrite each other's rows, so the second is refused."""
+class AppenderConflictError(SaverError, ValueError, PermissionError):
+    """An enlargeable array that several writers reach (an HSDS domain written from several
+    hosts) has another appender already: two appenders to one array would overwrite each
+    other's rows, so the second is refused (that append fails alone; the writer goes on)."""
+
+
+class SharedNodeConflictError(ServiceError):
+    """Another writer of a shared domain (HSDS, several hosts) created the same node, link or
+    attribute first (HTTP 409): what this writer created meanwhile was refused. Hosts create
+    their own, differently named groups; the file's skeleton (raw group, Logger) is
+    get-or-create at open."""

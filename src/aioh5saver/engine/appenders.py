@@ -3,15 +3,15 @@ belongs to: h5py's low-level writer for a local file, h5pyd's high-level one for
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from aioh5saver.engine.h5py_append import ArrayWriter, EnlargeableNode
-from aioh5saver.engine.hsds_append import HsdsArrayWriter
+from aioh5saver.engine.hsds_append import HsdsArrayWriter, append_rows_on_service
 from aioh5saver.engine.objects import is_h5py
 
-__all__ = ["RowAppender", "open_appender"]
+__all__ = ["RowAppender", "append_variable_rows", "open_appender"]
 
 
 class RowAppender(Protocol):
@@ -51,3 +51,16 @@ def open_appender(node: EnlargeableNode) -> RowAppender:
     if is_h5py(node.node):
         return ArrayWriter(node)
     return HsdsArrayWriter(node)
+
+
+def append_variable_rows(dataset: Any, rows: list[np.ndarray]) -> None:
+    """Append variable-length ``rows`` to ``dataset`` with one extent change: row by row for
+    h5py (which cannot slice-write equal-length variable-length rows), with the service's own
+    append for h5pyd (several hosts may log to one domain's ``Logger``)."""
+    if not is_h5py(dataset):
+        append_rows_on_service(dataset, rows)
+        return
+    start = dataset.shape[0]
+    dataset.resize(start + len(rows), axis=0)
+    for index, row in enumerate(rows):
+        dataset[start + index] = row

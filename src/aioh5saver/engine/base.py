@@ -80,6 +80,11 @@ class StorageEngine(Protocol):
         """Write ``file``'s buffers out to the operating system (a journal checkpoint too)."""
         ...
 
+    def publish(self, file: FileHandle) -> None:
+        """Send the changes the library holds to where other writers see them, without
+        waiting for them to be durable (nothing to do for a local file)."""
+        ...
+
     def let_go(self, file: FileHandle) -> None:
         """Stop using ``file``, whose pending writes failed, without ever writing it again: it
         stays as a killed writer's file is, for ``recover``."""

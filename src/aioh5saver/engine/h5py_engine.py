@@ -298,6 +298,9 @@ class H5pyEngine:
         if journaled is not None:
             journaled.checkpoint()
 
+    def publish(self, file: h5py.File) -> None:
+        """Nothing: a local file has no other writer to show changes to."""
+
     def let_go(self, file: h5py.File) -> None:
         """:func:`let_go_of_failed_file`."""
         let_go_of_failed_file(file)

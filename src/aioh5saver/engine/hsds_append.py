@@ -17,8 +17,27 @@ import numpy as np
 
 from aioh5saver.engine.boundary import h5_errors, require_writable
 from aioh5saver.engine.h5py_append import EnlargeableNode, record_shape
+from aioh5saver.engine.hsds_claims import claim_array
+from aioh5saver.engine.objects import send_pending
 
-__all__ = ["HsdsArrayWriter"]
+__all__ = ["HsdsArrayWriter", "append_rows_on_service"]
+
+
+def append_rows_on_service(dataset: Any, rows: list[np.ndarray]) -> None:
+    """Append variable-length ``rows`` to an h5pyd dataset (the ``Logger``, a string array)
+    with the service's own append: it extends the dataset and writes the rows in one request,
+    so that writers on several hosts appending to one array never overwrite each other's rows
+    (each host logs to the one ``Logger``)."""
+    connection = dataset.id.db.plugin.http_conn
+    send_pending(dataset, f"append to {dataset.name}")  # what is pending goes first
+    body = {"value": [row.tolist() for row in rows], "append": len(rows)}
+    answer = connection.PUT(f"/datasets/{dataset.id.uuid}/value", body=body)
+    if answer.status_code not in (200, 201):
+        raise OSError(
+            f"append {len(rows)} rows to {dataset.name}: expected the service to append them "
+            f"(HTTP 200), got HTTP {answer.status_code}"
+        )
+    dataset.refresh()  # the shape the service gave it
 
 
 class HsdsArrayWriter:
@@ -35,6 +54,7 @@ class HsdsArrayWriter:
             shape = dataset.shape
             self.dtype: np.dtype = dataset.dtype
             chunks = dataset.chunks
+        claim_array(dataset, self.path)
         self._dataset = dataset
         self.rows: int = int(shape[0])
         self.row_shape: tuple[int, ...] = tuple(shape[1:])
@@ -58,7 +78,7 @@ class HsdsArrayWriter:
             self._dataset.resize((end, *self.row_shape))
             self._dataset[start:end] = np.ascontiguousarray(rows)
             self.rows = end
-            self._dataset.id.flush()
+            send_pending(self._dataset, f"append to {self.path}")
 
     @property
     def shape_due(self) -> bool:
@@ -67,8 +87,7 @@ class HsdsArrayWriter:
 
     def release(self) -> None:
         """Send what h5pyd still holds of this array (nothing, after an append)."""
-        with h5_errors(self._dataset, f"flush {self.path}"):
-            self._dataset.id.flush()
+        send_pending(self._dataset, f"flush {self.path}")
 
     def record_shape(self) -> None:
         """Write the ``shape`` attribute PyMoDAQ reads."""

@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aioh5saver.engine.base import EngineCapabilities, FileIdentity
-from aioh5saver.engine.objects import hsds_library, is_open
+from aioh5saver.engine.hsds_claims import forget_claims, release_claims
+from aioh5saver.engine.objects import hsds_library, is_open, send_pending
 from aioh5saver.errors import (
     InvalidArgumentError,
     ServiceError,
@@ -172,7 +173,25 @@ class HsdsEngine:
         client = self._client_options(location, options)
         h5pyd = _library()
         try:
-            file = h5pyd.File(location.domain, mode, **client)
+            if mode in ("w-", "x"):
+                # h5pyd 1.0.0 creates with these modes by deleting a domain that appeared
+                # since it looked (another host's, created at the same moment): created here
+                # with mode 'a', which never deletes. A domain created by another host between
+                # the look and the creation is continued.
+                if h5pyd.is_hdf5(location.domain, **client):
+                    raise FileExistsError(
+                        409,
+                        f"cannot create {location} (mode {mode!r}): expected no domain there, "
+                        "got one",
+                    )
+                mode = "a"
+            try:
+                file = h5pyd.File(location.domain, mode, **client)
+            except OSError as exc:
+                if getattr(exc, "errno", None) != 409 or mode != "a":
+                    raise
+                # Created by another host at the same moment (its creation won): opened.
+                file = h5pyd.File(location.domain, mode, **client)
             if mode != "r":
                 # h5pyd sends an attribute or link as new unless it was created before its
                 # last flush, and has none after an open: flushed now (nothing to send), the
@@ -204,26 +223,36 @@ class HsdsEngine:
                 f"got HTTP {answer.status_code}"
             )
 
-    def flush(self, file: Any) -> None:
-        """Send every change h5pyd holds, then have the service store the domain: what was
-        written before is then kept through a kill of the whole service."""
+    def publish(self, file: Any) -> None:
+        """Send every change h5pyd holds (other writers see them then; they are durable after
+        :meth:`flush`). :class:`SharedNodeConflictError` if another writer created one of the
+        same nodes first."""
         if file.mode == "r":
             return
+        send_pending(file, f"send the changes to {file.filename}")
+
+    def flush(self, file: Any) -> None:
+        """Send every change h5pyd holds (:meth:`publish`), then have the service store the
+        domain: what was written before is then kept through a kill of the whole service."""
+        if file.mode == "r":
+            return
+        self.publish(file)
         try:
-            file.flush()
             self._server_flush(file)
         except ServiceError:
             raise
         except Exception as exc:
             raise ServiceError(
-                f"flush {file.filename}: expected the HSDS service to take the changes, got "
+                f"flush {file.filename}: expected the HSDS service to store the domain, got "
                 f"{_status(exc)}"
             ) from exc
 
     def close(self, file: Any) -> None:
-        """Flush (:meth:`flush`) and close ``file``; if the flush fails, let go of it and
-        raise the failure."""
+        """Release this writer's appender claims (:mod:`.hsds_claims`), flush (:meth:`flush`)
+        and close ``file``; if the flush fails, let go of it and raise the failure."""
         try:
+            if file.mode != "r":
+                release_claims(file)
             self.flush(file)
         except Exception:
             self.let_go(file)
@@ -232,8 +261,9 @@ class HsdsEngine:
 
     def let_go(self, file: Any) -> None:
         """Stop using ``file`` without sending what h5pyd still holds of it: its connection
-        is closed, so nothing of it is ever sent."""
+        is closed, so nothing of it is ever sent; its appender claims stay."""
         if is_open(file):
+            forget_claims(file)
             file.id.db.plugin.http_conn.close()
 
     def forget(self, file: Any) -> None:

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import h5py
+import numpy as np
+
+from aioh5saver.errors import ServiceError, SharedNodeConflictError
 
 __all__ = [
     "child_names",
@@ -22,6 +26,7 @@ __all__ = [
     "is_group",
     "is_h5py",
     "is_open",
+    "send_pending",
     "set_attribute",
 ]
 
@@ -83,9 +88,62 @@ def set_attribute(obj: Any, name: str, value: Any) -> None:
     """Set the attribute ``name`` of ``obj`` to ``value``, replacing one of that name.
 
     h5pyd 1.0.0 sends a changed attribute as a new one, which HSDS refuses (HTTP 409) once the
-    old one was stored: the old one is deleted and that sent first (one more request, only when
-    an attribute is replaced)."""
+    old one was stored: an attribute that exists is replaced on the service itself, in one
+    request (``replace=1``), which another host replacing it at the same moment cannot make
+    fail."""
     if not is_h5py(obj) and name in obj.attrs:
-        del obj.attrs[name]
-        obj.id.flush()
+        _replace_on_service(obj, name, value)
+        return
     obj.attrs[name] = value
+
+
+def _replace_on_service(obj: Any, name: str, value: Any) -> None:
+    from h5json.hdf5dtype import getTypeItem
+    from h5pyd._hl.objectid import getCollectionForId
+
+    send_pending(obj, f"set attribute {name!r}")  # what is pending goes first, in order
+    if isinstance(value, str):
+        type_item = getTypeItem(h5py.string_dtype())
+        shape: dict[str, Any] = {"class": "H5S_SCALAR"}
+        data: Any = value
+    else:
+        array = np.asarray(value)
+        type_item = getTypeItem(array.dtype)
+        shape = (
+            {"class": "H5S_SCALAR"}
+            if array.ndim == 0
+            else {"class": "H5S_SIMPLE", "dims": list(array.shape)}
+        )
+        data = array.tolist()
+    collection = getCollectionForId(obj.id.uuid)
+    request = f"/{collection}/{obj.id.uuid}/attributes/{quote(name, safe='')}"
+    answer = obj.id.db.plugin.http_conn.PUT(
+        request, body={"type": type_item, "shape": shape, "value": data}, params={"replace": 1}
+    )
+    if answer.status_code not in (200, 201):
+        raise OSError(
+            f"set attribute {name!r} of {obj.name}: expected the service to replace it "
+            f"(HTTP 200), got HTTP {answer.status_code}"
+        )
+    obj.id.refresh()  # the cached attributes, as the service has them now
+
+
+def send_pending(obj: Any, action: str) -> None:
+    """Send what h5pyd holds of ``obj``'s domain (every pending change, in order), for
+    ``action``: :class:`SharedNodeConflictError` if another writer created one of the same
+    nodes or attributes first, :class:`ServiceError` if the service failed it."""
+    try:
+        obj.id.flush()
+    except Exception as exc:
+        text = str(exc)
+        # h5pyd says 409 for attributes; for links, only that they failed (a link is refused
+        # when its name exists, as another writer's).
+        if "409" in text or "unable to update links" in text:
+            raise SharedNodeConflictError(
+                f"{action}: expected nodes no other writer created, got one created by "
+                f"another writer first ({type(exc).__name__}: {text[:200]})"
+            ) from exc
+        raise ServiceError(
+            f"{action}: expected the HSDS service to take the changes, got "
+            f"{type(exc).__name__}: {text[:200]}"
+        ) from exc

@@ -213,6 +213,12 @@ class FileAccess:
         if self._h5file is not None and is_open(self._h5file) and self._h5file.mode != "r":
             self._engine.flush(self._h5file)
 
+    def _publish(self) -> None:
+        """Send what the library holds of the file to where other writers see it (an HSDS
+        domain's service), without a flush to storage; nothing to do for a local file."""
+        if self._h5file is not None and is_open(self._h5file) and self._h5file.mode != "r":
+            self._engine.publish(self._h5file)
+
     def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
         """Write a copy of the file, as it is once flushed, to ``filenamepath``."""
         source = Path(self.filename)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import h5py
 import numpy as np
 
-from aioh5saver.engine.appenders import open_appender
+from aioh5saver.engine.appenders import append_variable_rows, open_appender
 from aioh5saver.engine.boundary import check_fits_in_memory, h5_errors, require_writable
 from aioh5saver.engine.external import (
     UnresolvedPathError,
@@ -409,10 +409,7 @@ class VLARRAY(EARRAY):
         require_writable(dataset, f"append to {self.path}")
         self._require_stored_here(f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
-            start = dataset.shape[0]
-            dataset.resize(start + len(rows), axis=0)
-            for index, row in enumerate(rows):
-                dataset[start + index] = row
+            append_variable_rows(dataset, rows)
             if not dataset.file.swmr_mode:
                 record_shape(dataset)
 

@@ -20,6 +20,7 @@ from aioh5saver.errors import (
     InvalidArgumentError,
     MissingFileError,
     NodeKindError,
+    SharedNodeConflictError,
     describe,
 )
 from aioh5saver.format.checks import check_count
@@ -165,6 +166,7 @@ class H5SaverLowLevel(ChannelSaver):
         # Without the capability SWMR calls are no-ops: a file is readable as it grows.
         swmr_mode = swmr_mode and engine.capabilities.swmr
         now = datetime.datetime.now()
+        replace = new_file
         if not engine.file_exists(fullpath):
             if mode == "r" and not new_file:
                 raise MissingFileError(
@@ -183,9 +185,18 @@ class H5SaverLowLevel(ChannelSaver):
         self.h5_file_path = folder
         self._raw_group_name = raw_group_name
         self.close_file()
-        self.open_file(
-            fullpath, "w" if new_file else mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode
-        )
+        try:
+            create = "w" if replace else "w-"  # never replace a file not asked to
+            self.open_file(
+                fullpath, create if new_file else mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode
+            )
+        except FileExistsError:
+            if replace or not new_file:
+                raise
+            # Created since it was looked for, by another writer (another host writing the
+            # same HSDS domain): continued, as if it had been there.
+            new_file = False
+            self.open_file(fullpath, mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode)
         read_only = not new_file and mode == "r"
         if not new_file and not read_only:
             self._finish_interrupted_swmr()
@@ -194,10 +205,20 @@ class H5SaverLowLevel(ChannelSaver):
             logger = self.get_children(self._raw_group).get(LOGGER_NAME)
             self._logger_array = logger if isinstance(logger, StringARRAY) else None
         else:
-            self._raw_group = self.get_set_group(
-                self.root(), raw_group_name, title="Data from PyMoDAQ modules"
-            )
-            self.get_set_logger(self._raw_group)
+            try:
+                self._raw_group = self.get_set_group(
+                    self.root(), raw_group_name, title="Data from PyMoDAQ modules"
+                )
+                self.get_set_logger(self._raw_group)
+                self._publish()  # other writers of a shared domain see the skeleton now
+            except SharedNodeConflictError:
+                if replace:
+                    raise
+                # Another writer created the skeleton meanwhile: opened again as it is now.
+                self.let_go_of_file()
+                return self.init_file(
+                    file_name, raw_group_name, False, metadata, swmr_mode=swmr_mode, mode=mode
+                )
         if new_file:
             self._raw_group.attrs["type"] = self.save_type.name
             root = self.root()
