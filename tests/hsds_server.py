@@ -180,7 +180,9 @@ class HsdsServer:
             return "(no output)"
 
     def make_home(self) -> None:
-        """Create ``/home/`` and the user's home folder (idempotent)."""
+        """Create ``/home/`` and the user's home folder (idempotent), and wait (bounded) until
+        the service stored it: the fault tests kill the service, which loses what it has not
+        stored yet (a folder has no flush request of its own)."""
         import h5pyd
 
         for folder in ("/home/", self.home):
@@ -189,6 +191,11 @@ class HsdsServer:
             except OSError as exc:
                 if "409" not in str(exc) and "exists" not in str(exc).lower():
                     raise
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not any(self.storage.glob(f"*{self.home}.domain.json")):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"HSDS did not store {self.home}: {self.output()}")
+            time.sleep(0.1)  # the service stores on its own cadence: nothing to wait on
 
     def node_pids(self, node_type: str) -> list[int]:
         """The process ids of this service's nodes of ``node_type`` (``sn`` or ``dn``)."""
