@@ -88,6 +88,7 @@ class HsdsServer:
         self.home = f"/home/{self.username}/"
         self._process: subprocess.Popen[bytes] | None = None
         self._log = root / "hsds.out"
+        self._home_made = False
 
     def location(self, name: str) -> str:
         """The ``hsds://`` location of the domain ``name`` in the home folder."""
@@ -157,7 +158,9 @@ class HsdsServer:
                     f"HSDS exited with {self._process.returncode} before READY: {self.output()}"
                 )
             with contextlib.suppress(OSError, ValueError):
-                if self.about().get("state") == "READY":
+                # READY says the service node is up; after a restart its data node serves
+                # the home folder a moment later (HTTP 500 until then).
+                if self.about().get("state") == "READY" and self._home_served():
                     return
             time.sleep(0.1)  # polling a child process: no event to wait on
         raise RuntimeError(f"HSDS not READY after {_START_TIMEOUT} s: {self.output()}")
@@ -171,6 +174,15 @@ class HsdsServer:
         with urllib.request.urlopen(request, timeout=2) as answer:  # noqa: S310
             result: dict[str, object] = json.load(answer)
             return result
+
+    def _home_served(self) -> bool:
+        """True if the home folder is served (or not made yet)."""
+        if not self._home_made:
+            return True
+        import h5pyd
+
+        h5pyd.Folder(self.home, mode="r", **self.credentials, retries=1).close()
+        return True
 
     def output(self) -> str:
         """The launcher's output so far (its tail), for failure messages."""
@@ -196,6 +208,7 @@ class HsdsServer:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"HSDS did not store {self.home}: {self.output()}")
             time.sleep(0.1)  # the service stores on its own cadence: nothing to wait on
+        self._home_made = True
 
     def node_pids(self, node_type: str) -> list[int]:
         """The process ids of this service's nodes of ``node_type`` (``sn`` or ``dn``)."""

@@ -96,3 +96,23 @@ async def test_a_dead_data_node_breaks_the_writer_in_bounded_time(
     await anyio.to_thread.run_sync(hsds_server.restart)
     kept = await anyio.to_thread.run_sync(_read_rows, hsds_location, rows.path)
     np.testing.assert_array_equal(kept[:500], _batch(0, 500))
+
+
+async def test_a_flush_notices_rows_the_service_lost(
+    hsds_location: str, hsds_server: HsdsServer
+) -> None:
+    """Rows the service no longer holds (the array cut short behind the writer's back, as a
+    restarted data node loses them) fail the next flush with WriterBrokenError saying how
+    many rows were expected: never read later as zeros or a short array."""
+    import h5pyd
+
+    with pytest.raises(WriterBrokenError, match="expected the service to hold the 300 rows"):
+        async with AsyncH5Saver.open(hsds_location) as saver:
+            rows = await _rows_array(saver)
+            await saver.append(rows, _batch(0, 300))
+            await saver.flush()
+            domain = hsds_location.removeprefix(f"hsds://{hsds_server.host}:{hsds_server.port}")
+            other = h5pyd.File(domain, "a", endpoint=hsds_server.endpoint)
+            other[rows.path].resize((100, 4))
+            other.close()
+            await saver.flush()

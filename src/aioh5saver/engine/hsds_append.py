@@ -17,7 +17,7 @@ import numpy as np
 
 from aioh5saver.engine.boundary import h5_errors, require_writable
 from aioh5saver.engine.h5py_append import EnlargeableNode, record_shape
-from aioh5saver.engine.hsds_claims import claim_array
+from aioh5saver.engine.hsds_claims import claim_array, note_rows
 from aioh5saver.engine.objects import send_pending
 
 __all__ = ["HsdsArrayWriter", "append_rows_on_service"]
@@ -79,6 +79,7 @@ class HsdsArrayWriter:
             self._dataset[start:end] = np.ascontiguousarray(rows)
             self.rows = end
             send_pending(self._dataset, f"append to {self.path}")
+            note_rows(self._dataset, self.path, end)
 
     @property
     def shape_due(self) -> bool:

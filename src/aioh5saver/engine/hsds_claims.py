@@ -17,9 +17,16 @@ import uuid
 from typing import Any
 
 from aioh5saver.engine.objects import send_pending
-from aioh5saver.errors import AppenderConflictError
+from aioh5saver.errors import AppenderConflictError, ServiceError
 
-__all__ = ["CLAIM_ATTRIBUTE", "claim_array", "forget_claims", "release_claims"]
+__all__ = [
+    "CLAIM_ATTRIBUTE",
+    "check_claimed_rows",
+    "claim_array",
+    "forget_claims",
+    "note_rows",
+    "release_claims",
+]
 
 #: The attribute that names an array's appender while one holds it.
 CLAIM_ATTRIBUTE = "aioh5saver_appender"
@@ -27,6 +34,8 @@ CLAIM_ATTRIBUTE = "aioh5saver_appender"
 # The claims each open domain holds, by its h5pyd database's id: the writer's name and the
 # claimed datasets by uuid.
 _CLAIMS: dict[int, tuple[str, dict[str, Any]]] = {}
+# The rows each claimed dataset holds as its writer appended them, by uuid.
+_ROWS: dict[str, tuple[str, int]] = {}
 
 
 def _writer_name() -> str:
@@ -76,9 +85,35 @@ def claim_array(dataset: Any, path: str) -> None:
     claimed[key] = dataset
 
 
+def note_rows(dataset: Any, path: str, rows: int) -> None:
+    """Note that the claimed ``dataset`` (at ``path``) holds ``rows`` rows, as appended."""
+    _ROWS[dataset.id.uuid] = (path, rows)
+
+
+def check_claimed_rows(file: Any) -> None:
+    """After a flush: raise :class:`ServiceError` unless every array this writer appended to
+    in ``file`` has, on the service, the rows it appended (one request per array): a service
+    that lost rows (a data node restarted) is noticed, not read as zeros later."""
+    _name, claimed = _CLAIMS.get(id(file.id.db), ("", {}))
+    connection = file.id.db.plugin.http_conn
+    for key in claimed:
+        path, rows = _ROWS.get(key, ("", -1))
+        if rows < 0:
+            continue
+        answer = connection.GET(f"/datasets/{key}/shape")
+        stored = answer.json().get("shape", {}).get("dims", [None])[0]
+        if answer.status_code != 200 or stored != rows:
+            raise ServiceError(
+                f"flush {path}: expected the service to hold the {rows} rows appended, got "
+                f"{stored if answer.status_code == 200 else f'HTTP {answer.status_code}'}"
+            )
+
+
 def release_claims(file: Any) -> None:
     """Remove the claims of the open domain ``file`` (sent with its next flush)."""
     _name, claimed = _CLAIMS.pop(id(file.id.db), ("", {}))
+    for key in claimed:
+        _ROWS.pop(key, None)
     for dataset in claimed.values():
         if CLAIM_ATTRIBUTE in dataset.attrs:
             del dataset.attrs[CLAIM_ATTRIBUTE]
@@ -86,4 +121,6 @@ def release_claims(file: Any) -> None:
 
 def forget_claims(file: Any) -> None:
     """Forget the claims of ``file``, let go of: they stay on the service (a killed writer's)."""
-    _CLAIMS.pop(id(file.id.db), None)
+    _name, claimed = _CLAIMS.pop(id(file.id.db), ("", {}))
+    for key in claimed:
+        _ROWS.pop(key, None)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aioh5saver.engine.base import EngineCapabilities, FileIdentity
-from aioh5saver.engine.hsds_claims import forget_claims, release_claims
+from aioh5saver.engine.hsds_claims import check_claimed_rows, forget_claims, release_claims
 from aioh5saver.engine.objects import hsds_library, is_open, send_pending
 from aioh5saver.errors import (
     InvalidArgumentError,
@@ -239,6 +239,7 @@ class HsdsEngine:
         self.publish(file)
         try:
             self._server_flush(file)
+            check_claimed_rows(file)
         except ServiceError:
             raise
         except Exception as exc:
@@ -248,12 +249,13 @@ class HsdsEngine:
             ) from exc
 
     def close(self, file: Any) -> None:
-        """Release this writer's appender claims (:mod:`.hsds_claims`), flush (:meth:`flush`)
+        """Flush (:meth:`flush`), release this writer's appender claims (:mod:`.hsds_claims`)
         and close ``file``; if the flush fails, let go of it and raise the failure."""
         try:
+            self.flush(file)
             if file.mode != "r":
                 release_claims(file)
-            self.flush(file)
+                self.publish(file)
         except Exception:
             self.let_go(file)
             raise
