@@ -22,7 +22,7 @@ class TestHsdsEngine(EngineContract):
         return HsdsEngine()
 
     @pytest.fixture
-    def path(self, hsds_location: str) -> str:  # type: ignore[override]
+    def path(self, hsds_location: str) -> str:
         """A new domain's location (pytest fixtures are overridden by name)."""
         return hsds_location
 

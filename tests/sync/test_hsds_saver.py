@@ -94,3 +94,16 @@ def test_a_domain_in_a_missing_folder_is_refused(hsds_server: HsdsServer) -> Non
     location = hsds_server.location("no_such_folder/run.h5")
     with pytest.raises(MissingFileError, match="folder does not exist"):
         h5s.H5SaverLowLevel().init_file(location, new_file=True)
+
+
+def test_save_file_of_a_domain_points_to_export(hsds_location: str, tmp_path: Path) -> None:
+    """``save_file`` copies local files only: on a domain it raises UnsupportedBackendError
+    naming ``aioh5saver export``, and writes nothing."""
+    saver = h5s.H5SaverLowLevel(save_type="scan")
+    saver.init_file(hsds_location, new_file=True)
+    try:
+        with pytest.raises(h5s.UnsupportedBackendError, match="aioh5saver export"):
+            saver.save_file(tmp_path / "copy.h5")
+        assert not (tmp_path / "copy.h5").exists()
+    finally:
+        saver.close_file()

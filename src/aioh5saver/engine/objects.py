@@ -9,6 +9,7 @@ group's links are not listed through its id.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -40,9 +41,10 @@ def hsds_library() -> Any:
     return h5pyd
 
 
-_H5PYD = hsds_library()
-_GROUPS: tuple[type, ...] = (h5py.Group,) + ((_H5PYD.Group,) if _H5PYD else ())
-_DATASETS: tuple[type, ...] = (h5py.Dataset,) + ((_H5PYD.Dataset,) if _H5PYD else ())
+def _h5pyd_loaded() -> Any:
+    """h5pyd if something imported it (no h5pyd object exists otherwise), else None: h5pyd
+    is imported only when a domain is opened, not with aioh5saver."""
+    return sys.modules.get("h5pyd")
 
 
 def is_h5py(obj: Any) -> bool:
@@ -52,12 +54,18 @@ def is_h5py(obj: Any) -> bool:
 
 def is_group(obj: Any) -> bool:
     """True if ``obj`` is a group (a file's root included) of h5py or h5pyd."""
-    return isinstance(obj, _GROUPS)
+    if isinstance(obj, h5py.Group):
+        return True
+    h5pyd = _h5pyd_loaded()
+    return h5pyd is not None and isinstance(obj, h5pyd.Group)
 
 
 def is_dataset(obj: Any) -> bool:
     """True if ``obj`` is a dataset of h5py or h5pyd."""
-    return isinstance(obj, _DATASETS)
+    if isinstance(obj, h5py.Dataset):
+        return True
+    h5pyd = _h5pyd_loaded()
+    return h5pyd is not None and isinstance(obj, h5pyd.Dataset)
 
 
 def is_open(obj: Any) -> bool:

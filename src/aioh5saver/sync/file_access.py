@@ -220,7 +220,13 @@ class FileAccess:
             self._engine.publish(self._h5file)
 
     def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
-        """Write a copy of the file, as it is once flushed, to ``filenamepath``."""
+        """Write a copy of the file, as it is once flushed, to ``filenamepath`` (a local file:
+        a domain is copied by ``aioh5saver export``)."""
+        if not self._engine.capabilities.file_size:
+            raise UnsupportedBackendError(
+                f"save_file: expected a local file to copy, got the {self._engine.name} "
+                f"location {self.file_path}; copy it with 'aioh5saver export'"
+            )
         source = Path(self.filename)
         target = Path(filenamepath)
         if target.exists() and os.path.samefile(source, target):
