@@ -5,6 +5,7 @@ flush, and SWMR calls are no-ops that ``statistics()`` states; on asyncio and tr
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -158,3 +159,13 @@ def test_statistics_of_a_local_file_say_h5py_with_swmr() -> None:
     fields = h5s.SaverStatistics.__dataclass_fields__
     assert fields["engine"].default == "h5py"
     assert fields["swmr_supported"].default is True
+
+
+async def test_save_file_of_a_domain_points_to_export(hsds_location: str, tmp_path: Path) -> None:
+    """``save_file`` copies local files only: on a domain it raises UnsupportedBackendError
+    naming ``aioh5saver export``, writes nothing, and the saver goes on."""
+    async with AsyncH5Saver.open(hsds_location) as saver:
+        with pytest.raises(h5s.UnsupportedBackendError, match="aioh5saver export"):
+            await saver.save_file(tmp_path / "copy.h5")
+        await saver.add_log("still writing")
+    assert not (tmp_path / "copy.h5").exists()

@@ -35,6 +35,7 @@ from aioh5saver.errors import (
     InvalidArgumentError,
     MissingFileError,
     SaverClosedError,
+    UnsupportedBackendError,
     describe,
 )
 from aioh5saver.format.checks import check_count, check_positive_int, check_seconds
@@ -345,6 +346,11 @@ class AsyncH5Saver(NodeCreation):
         ``filename`` (copied with aiofiles while the writer waits)."""
         self._checks.open("save_file")
         self._checks.owner("save_file")
+        if not isinstance(self._path, Path):
+            raise UnsupportedBackendError(
+                f"save_file: expected a local file to copy, got the domain {self._path}; copy "
+                "it with 'aioh5saver export'"
+            )
         if not isinstance(filename, str | Path) or str(filename) == "":
             raise InvalidArgumentError(
                 f"filename: expected the path of the copy to write, got {describe(filename)}"
