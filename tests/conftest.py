@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from hsds_server import HsdsServer, skip_or_fail_without_hsds
 from reference import write_scenario
 
 
@@ -45,3 +47,31 @@ def stress_size() -> Callable[[int, int], int]:
         return full if FULL_STRESS else small
 
     return size
+
+
+@pytest.fixture(scope="session")
+def hsds_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HsdsServer]:
+    """One real HSDS service on loopback for the whole run (its data-node ports are fixed, so
+    one at a time), with a home folder; h5pyd finds its credentials in the environment, as a
+    user's configuration gives them. Skipped without hsds, except with CI=true (fails)."""
+    skip_or_fail_without_hsds()
+    server = HsdsServer(tmp_path_factory.mktemp("hsds"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HS_USERNAME", server.username)
+        patch.setenv("HS_PASSWORD", server.password)
+        server.start()
+        try:
+            server.make_home()
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def hsds_location(hsds_server: HsdsServer, request: pytest.FixtureRequest) -> str:
+    """The ``hsds://`` location of a new domain, named after the test, in the home folder."""
+    name = "".join(c if c.isalnum() else "_" for c in request.node.name)[-80:]
+    return hsds_server.location(f"{name}_{next(_DOMAIN_NUMBERS)}.h5")
+
+
+_DOMAIN_NUMBERS = itertools.count()

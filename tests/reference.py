@@ -32,14 +32,15 @@ REFERENCE_STRINGS = ["hello", "wörld"]
 REFERENCE_METADATA = {"author": "ref"}
 
 
-def write_scenario(module_name: str, path: Path) -> None:
-    """Write the reference scenario to ``path`` with ``module_name``'s ``H5SaverLowLevel``:
-    a scan with an actuator, two detectors, channels and data groups, fixed, scan-shaped and
-    enlargeable arrays of several dtypes, a string array, log lines and attributes of every
-    type PyMoDAQ encodes."""
+def write_scenario(module_name: str, path: Path | str) -> None:
+    """Write the reference scenario to ``path`` (or an ``hsds://`` location, for aioh5saver)
+    with ``module_name``'s ``H5SaverLowLevel``: a scan with an actuator, two detectors,
+    channels and data groups, fixed, scan-shaped and enlargeable arrays of several dtypes, a
+    string array, log lines and attributes of every type PyMoDAQ encodes."""
     module = importlib.import_module(module_name)
     saver = module.H5SaverLowLevel(save_type="scan", backend="h5py")
-    saver.init_file(Path(path), new_file=True, metadata=dict(REFERENCE_METADATA))
+    target = path if str(path).startswith("hsds://") else Path(path)
+    saver.init_file(target, new_file=True, metadata=dict(REFERENCE_METADATA))
     try:
         saver.add_log(REFERENCE_LOGS[0])
         scan = saver.add_scan_group(

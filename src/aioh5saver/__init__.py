@@ -10,6 +10,7 @@ from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.aio.tuning import WriterTuning
 from aioh5saver.errors import (
+    AppenderConflictError,
     ArrayTooLargeError,
     ClosedFileError,
     CorruptFileError,
@@ -28,7 +29,9 @@ from aioh5saver.errors import (
     ReadOnlyError,
     SaverClosedError,
     SaverError,
+    ServiceError,
     ShapeMismatchError,
+    SharedNodeConflictError,
     SwmrModeError,
     UncastableDTypeError,
     UnfinishedWriteError,
@@ -59,6 +62,7 @@ __all__ = [
     "EARRAY",
     "GROUP",
     "VLARRAY",
+    "AppenderConflictError",
     "ArrayTooLargeError",
     "ArrayUpdate",
     "AsyncH5Saver",
@@ -94,7 +98,9 @@ __all__ = [
     "SaverClosedError",
     "SaverError",
     "SaverStatistics",
+    "ServiceError",
     "ShapeMismatchError",
+    "SharedNodeConflictError",
     "StringARRAY",
     "SwmrModeError",
     "UncastableDTypeError",

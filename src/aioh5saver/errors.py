@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AppenderConflictError",
     "ArrayTooLargeError",
     "ClosedFileError",
     "CorruptFileError",
@@ -30,7 +31,9 @@ __all__ = [
     "ReadOnlyError",
     "SaverClosedError",
     "SaverError",
+    "ServiceError",
     "ShapeMismatchError",
+    "SharedNodeConflictError",
     "SwmrModeError",
     "UncastableDTypeError",
     "UnfinishedWriteError",
@@ -178,3 +181,22 @@ class FileChangedError(SaverError, OSError):
     """Another program changed the open file underneath the writer: the path no longer names
     the file that was opened (renamed, replaced, deleted), or the file lost bytes already
     written (truncated). The writer never writes to another file than the one it opened."""
+
+
+class ServiceError(SaverError, OSError):
+    """The storage service (HSDS) did not do what was asked: it could not be reached, a
+    request timed out or failed after its retries, or it refused a write or a flush. The
+    original failure is chained as ``__cause__``; credentials are never part of the message."""
+
+
+class AppenderConflictError(SaverError, ValueError, PermissionError):
+    """An enlargeable array that several writers reach (an HSDS domain written from several
+    hosts) has another appender already: two appenders to one array would overwrite each
+    other's rows, so the second is refused (that append fails alone; the writer goes on)."""
+
+
+class SharedNodeConflictError(ServiceError):
+    """Another writer of a shared domain (HSDS, several hosts) created the same node, link or
+    attribute first (HTTP 409): what this writer created meanwhile was refused. Hosts create
+    their own, differently named groups; the file's skeleton (raw group, Logger) is
+    get-or-create at open."""

@@ -29,6 +29,18 @@ def _require(engine: StorageEngine, capability: str) -> None:
         pytest.skip(f"the {engine.name} engine has no {capability}")
 
 
+def _require_local(path: Path | str, why: str) -> Path:
+    """``path`` if it names a local file; else the test is skipped: ``why`` it needs one."""
+    if not isinstance(path, Path):
+        pytest.skip(f"{path} is no local file: {why}")
+    return path
+
+
+def _sibling(path: Path | str, name: str) -> Path | str:
+    """Another file (or domain) in ``path``'s folder."""
+    return path.with_name(name) if isinstance(path, Path) else f"{path.rpartition('/')[0]}/{name}"
+
+
 class EngineContract:
     """The behaviour the synchronous saver relies on from an engine."""
 
@@ -38,11 +50,11 @@ class EngineContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def path(self, tmp_path: Path) -> Path:
-        """Where the test's file goes."""
+    def path(self, tmp_path: Path) -> Path | str:
+        """Where the test's file goes (a local path; another engine's location)."""
         return tmp_path / "engine.h5"
 
-    def _new_file(self, engine: StorageEngine, path: Path, rows: int = 4) -> None:
+    def _new_file(self, engine: StorageEngine, path: Path | str, rows: int = 4) -> None:
         """A closed file at ``path`` holding ``/data`` = ``arange(rows)``, resizable."""
         file = engine.open(path, "w", swmr=engine.capabilities.swmr)
         file.create_dataset("data", data=np.arange(rows), maxshape=(None,), chunks=(8,))
@@ -57,7 +69,7 @@ class EngineContract:
             engine.capabilities.swmr = not engine.capabilities.swmr  # type: ignore[misc]
 
     def test_a_created_file_reopens_with_what_was_written(
-        self, engine: StorageEngine, path: Path
+        self, engine: StorageEngine, path: Path | str
     ) -> None:
         """What is written to a new file, once it is closed, is read back from it."""
         self._new_file(engine, path)
@@ -67,25 +79,47 @@ class EngineContract:
         finally:
             engine.close(file)
 
-    def test_refuses_a_mode_it_does_not_know(self, engine: StorageEngine, path: Path) -> None:
+    def test_a_flushed_change_is_seen_by_a_new_reader(
+        self, engine: StorageEngine, path: Path | str
+    ) -> None:
+        """Rows appended and flushed are read by a handle opened afterwards, while the writer
+        still has the file open."""
+        self._new_file(engine, path)
+        file = engine.open(path, "a", swmr=False, locking=False)
+        try:
+            file["data"].resize((6,))
+            file["data"][4:] = [4, 5]
+            engine.flush(file)
+            reader = engine.open(path, "r", swmr=False, locking=False)
+            try:
+                assert reader["data"][()].tolist() == [0, 1, 2, 3, 4, 5]
+            finally:
+                engine.close(reader)
+        finally:
+            engine.close(file)
+
+    def test_refuses_a_mode_it_does_not_know(self, engine: StorageEngine, path: Path | str) -> None:
         """An unknown mode raises InvalidArgumentError, and no file is created."""
         with pytest.raises(InvalidArgumentError, match="mode"):
             engine.open(path, "rw", swmr=False)
-        assert not path.exists()
+        assert not engine.file_exists(path)
 
-    def test_a_file_that_is_not_hdf5_is_corrupt(self, engine: StorageEngine, path: Path) -> None:
+    def test_a_file_that_is_not_hdf5_is_corrupt(
+        self, engine: StorageEngine, path: Path | str
+    ) -> None:
         """Opening something that is not an HDF5 file raises CorruptFileError."""
+        path = _require_local(path, "a domain has no bytes of its own to damage")
         path.write_bytes(b"not an HDF5 file at all" * 100)
         with pytest.raises(CorruptFileError):
             engine.open(path, "r", swmr=False)
 
-    def test_a_missing_file_cannot_be_read(self, engine: StorageEngine, path: Path) -> None:
+    def test_a_missing_file_cannot_be_read(self, engine: StorageEngine, path: Path | str) -> None:
         """Opening a file that does not exist, to read it, raises FileNotFoundError."""
         with pytest.raises(FileNotFoundError):
             engine.open(path, "r", swmr=False)
 
     def test_refuses_a_second_writer_until_the_first_closes(
-        self, engine: StorageEngine, path: Path
+        self, engine: StorageEngine, path: Path | str
     ) -> None:
         """While a file is open for writing, opening it to write again raises FileInUseError;
         once it is closed, it opens again."""
@@ -98,7 +132,7 @@ class EngineContract:
         engine.close(engine.open(path, "a", swmr=False))
 
     def test_swmr_starts_and_a_reader_sees_flushed_rows(
-        self, engine: StorageEngine, path: Path
+        self, engine: StorageEngine, path: Path | str
     ) -> None:
         """On a file created for SWMR, SWMR starts (the root's ``swmr_active`` flag set), and
         a reader opened meanwhile sees the rows appended and flushed since."""
@@ -121,7 +155,9 @@ class EngineContract:
         finally:
             engine.close(file)
 
-    def test_whole_chunks_are_written_directly(self, engine: StorageEngine, path: Path) -> None:
+    def test_whole_chunks_are_written_directly(
+        self, engine: StorageEngine, path: Path | str
+    ) -> None:
         """With ``direct_chunk_write``, a chunk written as it is in memory reads back."""
         _require(engine, "direct_chunk_write")
         file = engine.open(path, "w", swmr=False)
@@ -136,12 +172,12 @@ class EngineContract:
             engine.close(file)
 
     def test_the_identity_names_the_same_file_only(
-        self, engine: StorageEngine, path: Path, tmp_path: Path
+        self, engine: StorageEngine, path: Path | str, tmp_path: Path
     ) -> None:
         """A file has the same identity each time it is opened, another file another one; the
         path check passes for the file's path and fails once it is renamed."""
         self._new_file(engine, path)
-        other = tmp_path / "other.h5"
+        other = _sibling(path, "other.h5")
         self._new_file(engine, other)
         file = engine.open(path, "a", swmr=False)
         identity = engine.identity(file)
@@ -155,16 +191,18 @@ class EngineContract:
         finally:
             engine.close(again)
             engine.close(second)
+        path = _require_local(path, "a domain is reached by its location only")
         path.rename(tmp_path / "renamed.h5")
         with pytest.raises(FileChangedError, match="renamed"):
             engine.check_path_names(path, identity, "check")
 
     def test_a_held_file_is_reached_where_it_moved_only_when_allowed(
-        self, engine: StorageEngine, path: Path, tmp_path: Path
+        self, engine: StorageEngine, path: Path | str, tmp_path: Path
     ) -> None:
         """While its path names it, a held file is reached by that path; once it is moved,
         holding it raises FileChangedError, unless a move is allowed: it is then reached where
         it is now, also after it was closed."""
+        path = _require_local(path, "a domain is reached by its location only")
         self._new_file(engine, path)
         file = engine.open(path, "a", swmr=False)
         with engine.held(file, path, moved_ok=False) as target:
@@ -179,7 +217,7 @@ class EngineContract:
             assert reopened["data"][()].tolist() == [0, 1, 2, 3]
             engine.close(reopened)
 
-    def test_a_truncated_file_is_noticed(self, engine: StorageEngine, path: Path) -> None:
+    def test_a_truncated_file_is_noticed(self, engine: StorageEngine, path: Path | str) -> None:
         """With ``file_size``: the descriptor holds every byte flushed, and a file cut short by
         another program fails the intact check."""
         _require(engine, "file_size")
@@ -198,7 +236,7 @@ class EngineContract:
             engine.let_go(file)
 
     def test_let_go_leaves_the_file_as_a_killed_writers(
-        self, engine: StorageEngine, path: Path
+        self, engine: StorageEngine, path: Path | str
     ) -> None:
         """With a journal: a file let go of is refused until recovered, and recovering it
         (``recover``: the journal rolled back, the flags cleared) gives the file as its last
@@ -225,7 +263,7 @@ class EngineContract:
             engine.close(reopened)
 
     def test_a_file_let_go_of_stays_its_failed_writers(
-        self, engine: StorageEngine, path: Path
+        self, engine: StorageEngine, path: Path | str
     ) -> None:
         """Without a journal, a file let go of stays its failed writer's: another writer of
         this process is refused."""
@@ -237,21 +275,24 @@ class EngineContract:
         with pytest.raises(FileInUseError):
             engine.open(path, "a", swmr=False, locking=False)
 
-    def test_a_forgotten_file_is_closed_and_free(self, engine: StorageEngine, path: Path) -> None:
+    def test_a_forgotten_file_is_closed_and_free(
+        self, engine: StorageEngine, path: Path | str
+    ) -> None:
         """A file forgotten right after it was opened is closed, and opens for writing again."""
         self._new_file(engine, path)
         engine.forget(engine.open(path, "a", swmr=False))
         engine.close(engine.open(path, "a", swmr=False))
 
     def test_tells_a_file_created_for_swmr(
-        self, engine: StorageEngine, path: Path, tmp_path: Path
+        self, engine: StorageEngine, path: Path | str, tmp_path: Path
     ) -> None:
         """A file whose root says ``swmr_compatible`` is SWMR-compatible; a file without it,
         and a path that is no HDF5 file, are not."""
+        _require(engine, "swmr")
         self._new_file(engine, path)
         assert not engine.is_swmr_compatible(path)
         file = engine.open(path, "a", swmr=False)
         file.attrs["swmr_compatible"] = encode_attr(True)
         engine.close(file)
         assert engine.is_swmr_compatible(path)
-        assert not engine.is_swmr_compatible(tmp_path / "missing.h5")
+        assert not engine.is_swmr_compatible(_sibling(path, "missing.h5"))

@@ -35,10 +35,12 @@ from aioh5saver.errors import (
     InvalidArgumentError,
     MissingFileError,
     SaverClosedError,
+    UnsupportedBackendError,
     describe,
 )
 from aioh5saver.format.checks import check_count, check_positive_int, check_seconds
 from aioh5saver.format.enums import SaveType
+from aioh5saver.sync.file_access import as_location
 from aioh5saver.sync.saver import H5SaverLowLevel
 
 __all__ = ["AsyncH5Saver", "SaverStatistics"]
@@ -51,9 +53,9 @@ DEFAULT_SWITCH_INTERVAL_S = 0.001
 DEFAULT_MAX_PENDING_SECONDS = 0.05
 
 
-def _check_file_path(path: object) -> Path:
-    """``path`` as a Path, if it is a str or path-like object that names a file (not empty,
-    not ending in a separator)."""
+def _check_file_path(path: object) -> Path | str:
+    """``path`` as a Path (or the str of an ``hsds://`` location), if it is a str or
+    path-like object that names a file (not empty, not ending in a separator)."""
     text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
     if not isinstance(text, str):
         raise InvalidArgumentError(
@@ -61,7 +63,7 @@ def _check_file_path(path: object) -> Path:
         )
     if Path(text).name in ("", ".", "..") or text.endswith(("/", os.sep)):
         raise InvalidArgumentError(f"path: expected the path of a file, got {describe(path)}")
-    return Path(text)
+    return as_location(text)
 
 
 def _check_optional_seconds(value: object, name: str) -> None:
@@ -267,7 +269,8 @@ class AsyncH5Saver(NodeCreation):
             closing.set()
 
     def _check_folder(self) -> None:
-        if not self._path.parent.is_dir():
+        # A domain's folder is looked for on the writer thread (a request to its service).
+        if isinstance(self._path, Path) and not self._path.parent.is_dir():
             raise MissingFileError(
                 f"path: expected a file in an existing folder, got {self._path}, whose folder "
                 "does not exist"
@@ -344,6 +347,11 @@ class AsyncH5Saver(NodeCreation):
         ``filename`` (copied with aiofiles while the writer waits)."""
         self._checks.open("save_file")
         self._checks.owner("save_file")
+        if not isinstance(self._path, Path):
+            raise UnsupportedBackendError(
+                f"save_file: expected a local file to copy, got the domain {self._path}; copy "
+                "it with 'aioh5saver export'"
+            )
         if not isinstance(filename, str | Path) or str(filename) == "":
             raise InvalidArgumentError(
                 f"filename: expected the path of the copy to write, got {describe(filename)}"

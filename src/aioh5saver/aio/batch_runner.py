@@ -36,7 +36,7 @@ from aioh5saver.aio.thread_arrays import OpenArrays
 from aioh5saver.aio.thread_disk import DiskWatch
 from aioh5saver.aio.thread_swmr import SwmrSwitch
 from aioh5saver.aio.tuning import WriterTuning
-from aioh5saver.engine.h5py_engine import check_path_names, file_identity
+from aioh5saver.engine.objects import is_open
 from aioh5saver.errors import (
     ClosedFileError,
     ExternalDataError,
@@ -63,7 +63,7 @@ class BatchRunner:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         save_type: Any,
         new_file: bool | None,
@@ -107,6 +107,8 @@ class BatchRunner:
                 self.saver.init_file(path, new_file=True, metadata=metadata, swmr_mode=swmr)
         else:
             self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
+        # An engine without SWMR (HSDS) opened the file without it: SWMR calls are no-ops.
+        swmr = self._swmr.capable = swmr and self.saver.swmr_mode
         if swmr:
             # Opened again through the rollback journal: from here on, whatever is written
             # outside SWMR can be undone after a kill (the journal module says why).
@@ -122,7 +124,8 @@ class BatchRunner:
         accepted since have no file to go to)."""
         try:
             if self._copied is not None:
-                check_path_names(Path(self._open_args[0]), self._copied, "reopen after the copy")
+                engine = self.saver.engine
+                engine.check_path_names(self._open_args[0], self._copied, "reopen after the copy")
             self.saver.reopen()
         except Exception as exc:
             self._break(exc)
@@ -219,7 +222,7 @@ class BatchRunner:
         one that does not is let go of at once, before any of its objects is released (HDF5
         would crash releasing them)."""
         file = self.saver.h5file
-        if self.closed or file is None or not file.id.valid:
+        if self.closed or file is None or not is_open(file):
             return
         try:
             file.flush()  # HDF5's own answer: can the file still be written out?
@@ -262,6 +265,8 @@ class BatchRunner:
             self._flush()
             return None
         if isinstance(op, SwmrOp):
+            if not self.saver.is_swmr_capable:
+                return False  # no SWMR in this engine: a no-op (statistics() says so)
             if not self._swmr.capable:
                 raise SwmrModeError(
                     "start_swmr: expected a saver opened with swmr=True, got one opened without"
@@ -274,7 +279,7 @@ class BatchRunner:
             return self._swmr.active
         if isinstance(op, SaveCopyOp):
             file = self.saver.h5file
-            self._copied = None if file is None else file_identity(file)
+            self._copied = None if file is None else self.saver.engine.identity(file)
             self._close_file()
             return self.saver.file_path
         if isinstance(op, CloseOp):

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aioh5saver.errors import ExistingFileError, InvalidArgumentError, describe
+from aioh5saver.sync.file_access import engine_for, file_to_open
 
 __all__ = ["check_new_file", "claimed_new_file", "written_path"]
 
@@ -29,18 +30,33 @@ def check_new_file(new_file: object) -> bool | None:
     return new_file
 
 
-def written_path(path: Path) -> Path:
+def written_path(path: Path | str) -> Path | str:
     """The file the synchronous saver's ``init_file`` writes for ``path``: a suffix without
     ``h5`` becomes ``.h5``, as in PyMoDAQ."""
+    if not isinstance(path, Path):
+        return file_to_open(path)[0]
     return path if "h5" in path.suffix else path.with_name(f"{path.stem}.h5")
 
 
 @contextmanager
-def claimed_new_file(path: Path) -> Iterator[Path]:
+def claimed_new_file(path: Path | str) -> Iterator[Path | str]:
     """Claim the name of the new file for ``path`` (created empty, exclusively) and yield it;
     raise :class:`ExistingFileError` if something is there already. If the body fails, the
-    claimed file is removed: it held nothing but what the body wrote."""
+    claimed file is removed: it held nothing but what the body wrote. A domain (an
+    ``hsds://`` location) is looked for on its service: one created by another host between
+    that look and the creation is replaced (HSDS has no exclusive creation through h5pyd that
+    the saver's ``init_file`` uses)."""
     target = written_path(path)
+    if not isinstance(target, Path):
+        if engine_for(target).file_exists(target):
+            raise ExistingFileError(
+                errno.EEXIST,
+                f"path: expected a location where no domain exists yet (new_file=None creates "
+                f"a new one), got {target}, which exists; pass new_file=True to replace it or "
+                "new_file=False to continue it",
+            )
+        yield target
+        return
     try:
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError as exc:

@@ -28,6 +28,7 @@ class SaverStatistics:
       in those pauses in all, ``swmr_longest_pause_seconds``: in the longest one, both with
       the pause going on. Each pause runs from the file's closing in SWMR mode to SWMR on
       again (or the close): a writer killed in it leaves a file that needs ``recover``.
+    - ``engine``, ``swmr_supported``: the storage engine, and whether it has SWMR.
     """
 
     ops_queued: int
@@ -46,3 +47,8 @@ class SaverStatistics:
     swmr_paused_seconds: float = 0.0
     swmr_longest_pause_seconds: float = 0.0
     strings_appended: int = 0
+    #: The storage engine (``"h5py"``: a local file; ``"hsds"``: an HSDS domain).
+    engine: str = "h5py"
+    #: False on an engine without SWMR (HSDS): SWMR calls are no-ops there, and a reader sees
+    #: what each flush sent.
+    swmr_supported: bool = True

@@ -1,17 +1,17 @@
 """OpenArrays, on the writer thread: the arrays appended to, held open between batches.
 
-Each array appended to has an :class:`~aioh5saver.engine.h5py_append.ArrayWriter` that keeps its
-row count and about one chunk in memory; the arrays appended to least recently are closed once
-their chunks exceed a bound. Their ``shape`` attributes are written when due (at barriers and
-flushes), never under SWMR, which forbids them: its end reconciles every shape.
+Each array appended to has an appender (:func:`~aioh5saver.engine.appenders.open_appender`)
+that keeps its row count and about one chunk in memory; the arrays appended to least recently
+are closed once their chunks exceed a bound. Their ``shape`` attributes are written when due
+(at barriers and flushes), never under SWMR, which forbids them: its end reconciles every shape.
 """
 
 from __future__ import annotations
 
 from aioh5saver.aio.thread_disk import DiskWatch
 from aioh5saver.aio.thread_swmr import SwmrSwitch
+from aioh5saver.engine.appenders import RowAppender, open_appender
 from aioh5saver.engine.external import check_stored_in_file
-from aioh5saver.engine.h5py_append import ArrayWriter
 from aioh5saver.sync.nodes import CARRAY, EARRAY, Node
 from aioh5saver.sync.saver import H5SaverLowLevel
 
@@ -29,7 +29,7 @@ class OpenArrays:
         self.swmr = swmr
         self.max_chunk_bytes = max_chunk_bytes
         self.nodes: dict[str, Node] = {}
-        self.writers: dict[str, ArrayWriter] = {}
+        self.writers: dict[str, RowAppender] = {}
 
     def node(self, path: str) -> Node:
         """The node at ``path``, looked up once until forgotten."""
@@ -37,17 +37,17 @@ class OpenArrays:
         if node is None:
             node = self.saver.get_node(path)
             if isinstance(node, CARRAY):
-                # Appends go through ArrayWriter, not the node's own checked append: data
+                # Appends go through the appender, not the node's own checked append: data
                 # stored in other files must not be written there either.
                 check_stored_in_file(node.node, f"append to {path}")
             self.nodes[path] = node
         return node
 
-    def writer(self, node: EARRAY) -> ArrayWriter:
+    def writer(self, node: EARRAY) -> RowAppender:
         """The writer of ``node``, opened if it is not."""
         writer = self.writers.get(node.path)
         if writer is None:
-            writer = self.writers[node.path] = ArrayWriter(node)
+            writer = self.writers[node.path] = open_appender(node)
         return writer
 
     def appended(self, path: str) -> None:

@@ -34,20 +34,34 @@ class DiskWatch:
         self._fd = -1  # the open file's descriptor, noted with _written
         self.truncated = False
 
+    @property
+    def local(self) -> bool:
+        """True if the file is on a local disk (its engine has ``file_size``); else nothing
+        here applies: a domain's storage is its service's."""
+        return self.saver.engine.capabilities.file_size
+
     def file_size(self) -> int:
-        """The file's size as HDF5 counts it (its end of allocation)."""
+        """The file's size as HDF5 counts it (its end of allocation; 0 if not local)."""
+        if not self.local:
+            return 0
         file = self.saver.h5file
         assert file is not None
         return int(file.id.get_filesize())
 
     def measure(self) -> None:
         """Check that the file is intact and measure the room left for it."""
+        if not self.local:
+            self.guard.unbounded()
+            return
         size = self.file_size()
         self.check_intact("write", size)
         self.guard.measure(size)
 
     def flushed(self) -> None:
         """After a flush: the claims made so far are placed in the file."""
+        if not self.local:
+            self.guard.unbounded()
+            return
         self.guard.flushed(self.file_size())
 
     def _handle(self) -> int:
@@ -60,6 +74,8 @@ class DiskWatch:
         hole (the unused end of a reservation reads as one). Called after each HDF5 call that
         may flush: HDF5 shortens the file to its end of allocation when it flushes, so only a
         file shorter than at the last such call was truncated by someone else."""
+        if not self.local:
+            return
         handle = self._fd = self._handle()  # the same while the file stays open
         size = os.fstat(handle).st_size
         with contextlib.suppress(OSError, AttributeError):  # no SEEK_HOLE here: size it is
@@ -70,6 +86,8 @@ class DiskWatch:
         """Raise :class:`FileChangedError` if another program truncated the file: writing on
         would mix new bytes with lost ones, and HDF5 can block for good reading them back
         (``swmr_mode = True`` on a truncated file may never return)."""
+        if not self.local:
+            return
         # HDF5 itself shrinks the file to its end of allocation at some flushes (a flush
         # that starts SWMR, for one): bytes past that end were never the file's.
         written = min(self._written, self.file_size() if hdf5_size is None else hdf5_size)
@@ -84,6 +102,8 @@ class DiskWatch:
         writes that must not fail halfway: HDF5 then writes them into room already taken,
         whatever another program does to the disk meanwhile. Returns the file's size before,
         for :meth:`trim`; raises :class:`OSError` (the file untouched) if there is no room."""
+        if not self.local:
+            return 0
         handle = self._handle()
         size = os.fstat(handle).st_size
         end = max(size, self.file_size()) + nbytes
@@ -110,6 +130,8 @@ class DiskWatch:
 
     def trim(self, size_before: int) -> None:
         """Give back the part of a reservation HDF5 did not use."""
+        if not self.local:
+            return
         handle = self._handle()
         end = max(size_before, self.file_size())
         if os.fstat(handle).st_size > end:

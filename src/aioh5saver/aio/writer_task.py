@@ -139,6 +139,8 @@ class WriterTask:
             swmr_pauses=swmr.pauses,
             swmr_paused_seconds=swmr.paused_seconds,
             swmr_longest_pause_seconds=swmr.longest_pause_seconds,
+            engine=runner.saver.engine.name,
+            swmr_supported=runner.saver.engine.capabilities.swmr,
         )
 
     # -- producers' side ----------------------------------------------------------------------

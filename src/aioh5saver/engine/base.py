@@ -2,9 +2,10 @@
 that say which of HDF5's local-file features an engine has.
 
 An engine opens, flushes, closes and lets go of files whose handles have h5py's API (``h5py``
-today; ``h5pyd`` for HSDS next), starts SWMR on them, and says how the file it opened can be
-recognised again. The saver asks :attr:`StorageEngine.capabilities` before using a feature that
-not every engine has (SWMR, direct chunk writes, a file size to check, a lock, a journal).
+for local files; ``h5pyd`` for HSDS domains), starts SWMR on them, and says how the file it
+opened can be recognised again. The saver asks :attr:`StorageEngine.capabilities` before
+using a feature that not every engine has (SWMR, direct chunk writes, a file size to check, a
+lock, a journal).
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ class StorageEngine(Protocol):
 
     #: The name the saver's ``backend`` argument selects the engine by.
     name: str
-    #: The module whose API the file handles have (``h5py``), as pymodaq_data's ``h5_library``.
-    library: Any
+
+    @property
+    def library(self) -> Any:
+        """The module whose API the file handles have (``h5py``; ``h5pyd``), as
+        pymodaq_data's ``h5_library``."""
+        ...
+
     capabilities: EngineCapabilities
 
     def check_mode(self, mode: object) -> None:
@@ -55,7 +61,7 @@ class StorageEngine(Protocol):
         ...
 
     def open(
-        self, path: Path, mode: str, *, swmr: bool, journaled: bool = False, **options: Any
+        self, path: Path | str, mode: str, *, swmr: bool, journaled: bool = False, **options: Any
     ) -> FileHandle:
         """Open (or create) the file at ``path`` with h5py's ``mode``; with ``swmr`` it is
         written in a format SWMR can start on, or read-only read as SWMR. ``journaled`` (an
@@ -72,6 +78,11 @@ class StorageEngine(Protocol):
 
     def flush(self, file: FileHandle) -> None:
         """Write ``file``'s buffers out to the operating system (a journal checkpoint too)."""
+        ...
+
+    def publish(self, file: FileHandle) -> None:
+        """Send the changes the library holds to where other writers see them, without
+        waiting for them to be durable (nothing to do for a local file)."""
         ...
 
     def let_go(self, file: FileHandle) -> None:
@@ -95,13 +106,15 @@ class StorageEngine(Protocol):
         """The descriptor ``file`` is written through (engines with ``file_size``)."""
         ...
 
-    def held(self, file: FileHandle, path: Path, moved_ok: bool) -> AbstractContextManager[Path]:
+    def held(
+        self, file: FileHandle, path: Path | str, moved_ok: bool
+    ) -> AbstractContextManager[Path | str]:
         """A path that reaches the open ``file`` while the context lasts, also once ``file`` is
         closed: ``path`` itself if it still names the file; else, with ``moved_ok``, wherever
         the file is now; else :class:`~aioh5saver.FileChangedError`."""
         ...
 
-    def check_path_names(self, path: Path, identity: FileIdentity, action: str) -> None:
+    def check_path_names(self, path: Path | str, identity: FileIdentity, action: str) -> None:
         """Raise :class:`~aioh5saver.FileChangedError` unless ``path`` still names the file of
         ``identity`` (renamed, replaced or deleted by another program)."""
         ...
@@ -113,4 +126,12 @@ class StorageEngine(Protocol):
 
     def is_swmr_compatible(self, path: Path) -> bool:
         """True if the file at ``path`` was created SWMR-capable."""
+        ...
+
+    def file_exists(self, path: Path | str) -> bool:
+        """True if a file (or domain) exists at ``path``."""
+        ...
+
+    def folder_exists(self, path: Path | str) -> bool:
+        """True if the folder that would hold ``path`` exists."""
         ...

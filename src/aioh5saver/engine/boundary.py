@@ -11,6 +11,7 @@ from typing import Any
 
 import h5py
 
+from aioh5saver.engine.objects import is_open
 from aioh5saver.errors import (
     ArrayTooLargeError,
     ClosedFileError,
@@ -36,8 +37,7 @@ def h5_errors(obj: Any, action: str, reading: bool = False) -> Iterator[None]:
     except (ValueError, KeyError, OSError, RuntimeError, TypeError) as exc:
         if isinstance(exc, SaverError):
             raise
-        object_id = getattr(obj, "id", None)
-        if object_id is not None and not object_id.valid:
+        if getattr(obj, "id", None) is not None and not is_open(obj):
             raise ClosedFileError(
                 f"cannot {action}: expected an open file, got a closed one"
             ) from exc

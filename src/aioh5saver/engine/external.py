@@ -9,6 +9,7 @@ from typing import Any
 import h5py
 
 from aioh5saver.engine.boundary import h5_errors
+from aioh5saver.engine.objects import is_group, is_h5py
 from aioh5saver.errors import ExternalDataError, SaverError
 
 __all__ = [
@@ -60,6 +61,8 @@ def locate(start: Any, path: bytes) -> Any:
     h5py raises them.
     """
     with h5_errors(start, "find a node", reading=True):
+        if not is_h5py(start):
+            return _locate_by_links(start, path, [MAX_SOFT_LINKS])
         start_id = start.id
         root_id = h5py.h5o.open(start_id, b"/") if path.startswith(b"/") else start_id
         return object_of(_locate(root_id, path, [MAX_SOFT_LINKS]))
@@ -109,17 +112,61 @@ def _locate(start_id: Any, path: bytes, hops: list[int]) -> Any:
     return current
 
 
+def _locate_by_links(start: Any, path: bytes, hops: list[int]) -> Any:
+    """:func:`locate` through the high-level API only (h5pyd's objects, which have no
+    low-level one): each link's class read with ``get(name, getlink=True)``."""
+    current = start.file["/"] if path.startswith(b"/") else start
+    walked: list[str] = []
+    for raw in path.split(b"/"):
+        if not raw or raw == b".":
+            continue
+        name = _shown(raw)
+        shown = "/" + "/".join(walked) if path.startswith(b"/") else "/".join(walked) or "."
+        if not is_group(current):
+            raise UnresolvedPathError(f"{shown} is not a group, so it holds no {name!r}")
+        link = current.get(name, getlink=True)
+        walked.append(name)
+        kind = type(link).__name__
+        if link is None:
+            raise UnresolvedPathError(f"{shown} has no link {name!r}")
+        if kind == "HardLink":
+            current = current[name]
+        elif kind == "SoftLink":
+            hops[0] -= 1
+            target = str(link.path)
+            if hops[0] < 0:
+                raise UnresolvedPathError(
+                    f"more than {MAX_SOFT_LINKS} soft links on the way (a loop?) at "
+                    f"{name!r} -> {target!r}"
+                )
+            try:
+                current = _locate_by_links(current, target.encode("utf-8"), hops)
+            except UnresolvedPathError as exc:
+                raise UnresolvedPathError(
+                    f"{name!r} is a soft link to {target!r}, where {exc}"
+                ) from None
+        else:
+            raise UnresolvedPathError(
+                f"{name!r} is a link of another file ({kind}), which is never followed"
+            )
+    return current
+
+
 def resolve_inside_file(group: h5py.Group, name: bytes) -> Any:
     """The object the link ``name`` of ``group`` leads to inside this file, or None if it leads
     nowhere in it (an external link, a soft link that dangles, loops, or goes through an
     external link: see :func:`locate`). A hard link to a damaged object raises."""
-    link_type = group.id.links.get_info(name).type
+    if is_h5py(group):
+        soft = group.id.links.get_info(name).type == h5py.h5l.TYPE_SOFT
+    else:
+        link = group.get(_shown(name), getlink=True)
+        soft = type(link).__name__ == "SoftLink"
     try:
         return locate(group, name)
     except UnresolvedPathError:
         return None
     except (KeyError, RuntimeError, OSError, SaverError):
-        if link_type == h5py.h5l.TYPE_SOFT:
+        if soft:
             return None
         raise
 
@@ -135,7 +182,10 @@ def stored_outside(dataset: h5py.Dataset) -> tuple[str, list[str], int] | None:
     for data stored in the file (a virtual dataset without mappings holds only its fill value).
     Nothing but the file's own metadata is read: a virtual dataset's sources are not opened,
     nor are external raw storage files. A source in the same file (``.``) counts as outside
-    too: HDF5 would find it by traversing its path, through any external link on it."""
+    too: HDF5 would find it by traversing its path, through any external link on it. An
+    h5pyd dataset (HSDS) has its data in its domain's storage: None."""
+    if not is_h5py(dataset):
+        return None
     plist = dataset.id.get_create_plist()
     names: list[str] = []
     if plist.get_layout() == h5py.h5d.VIRTUAL:

@@ -23,6 +23,7 @@ import numpy as np
 from h5py import h5s, h5t
 
 from aioh5saver.engine.boundary import h5_errors, require_writable
+from aioh5saver.engine.objects import set_attribute
 from aioh5saver.format.layout import encode_shape
 from aioh5saver.format.rows_copy import copy_rows
 
@@ -46,7 +47,7 @@ class EnlargeableNode(Protocol):
 def record_shape(dataset: h5py.Dataset, shape: tuple[int, ...] | None = None) -> None:
     """Write the ``shape`` attribute PyMoDAQ reads: ``shape``, or the dataset's own. Not
     allowed while SWMR is on: the shapes are reconciled when SWMR ends."""
-    dataset.attrs["shape"] = encode_shape(dataset.shape if shape is None else shape)
+    set_attribute(dataset, "shape", encode_shape(dataset.shape if shape is None else shape))
 
 
 class _RowCursor:

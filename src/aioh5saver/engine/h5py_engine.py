@@ -231,13 +231,14 @@ class H5pyEngine:
             )
 
     def open(
-        self, path: Path, mode: str, *, swmr: bool, journaled: bool = False, **options: Any
+        self, path: Path | str, mode: str, *, swmr: bool, journaled: bool = False, **options: Any
     ) -> h5py.File:
         """Open the file (see :meth:`StorageEngine.open`). Files are written in the HDF5 1.10
         format (:data:`LIBVER_SWMR`) with ``swmr``, which SWMR needs, else in the earliest
         format that holds them, never in one newer than 1.10 (:data:`LIBVER_PLAIN`);
         read-only with ``swmr``, they are read with ``swmr=True``."""
         self.check_mode(mode)
+        path = Path(path)
         if mode == "r":
             if swmr:
                 options.setdefault("swmr", True)
@@ -297,6 +298,9 @@ class H5pyEngine:
         if journaled is not None:
             journaled.checkpoint()
 
+    def publish(self, file: h5py.File) -> None:
+        """Nothing: a local file has no other writer to show changes to."""
+
     def let_go(self, file: h5py.File) -> None:
         """:func:`let_go_of_failed_file`."""
         let_go_of_failed_file(file)
@@ -327,9 +331,10 @@ class H5pyEngine:
         return file_descriptor(file)
 
     @contextmanager
-    def held(self, file: h5py.File, path: Path, moved_ok: bool) -> Iterator[Path]:
+    def held(self, file: h5py.File, path: Path | str, moved_ok: bool) -> Iterator[Path | str]:
         """``path`` while it names ``file``; else, with ``moved_ok``, the file through a
         descriptor kept open meanwhile (``/proc/self/fd``, Linux)."""
+        path = Path(path)
         moved = False
         try:
             check_path_names(path, file_identity(file), "reopen")
@@ -343,9 +348,9 @@ class H5pyEngine:
         finally:
             os.close(kept)
 
-    def check_path_names(self, path: Path, identity: FileIdentity, action: str) -> None:
+    def check_path_names(self, path: Path | str, identity: FileIdentity, action: str) -> None:
         """:func:`check_path_names`."""
-        check_path_names(path, identity, action)
+        check_path_names(Path(path), identity, action)
 
     def check_file_intact(self, handle: int, path: Path, written: int, action: str) -> None:
         """:func:`check_file_intact`."""
@@ -354,3 +359,11 @@ class H5pyEngine:
     def is_swmr_compatible(self, path: Path) -> bool:
         """:func:`is_swmr_compatible_file`."""
         return is_swmr_compatible_file(path)
+
+    def file_exists(self, path: Path | str) -> bool:
+        """True if ``path`` is a file (not a folder)."""
+        return Path(path).is_file()
+
+    def folder_exists(self, path: Path | str) -> bool:
+        """True if the folder of ``path`` exists."""
+        return Path(path).parent.is_dir()

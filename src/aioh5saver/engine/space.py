@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import sys
 from pathlib import Path
 
 __all__ = ["RESERVE_BYTES", "SpaceGuard"]
@@ -65,6 +66,13 @@ class SpaceGuard:
         else:
             self._limit, self._limited_by = disk_limit, "the free space of its disk"
             self._refusal_errno = errno.ENOSPC
+
+    def unbounded(self) -> None:
+        """Start a new account without a bound: the file's storage is not a local disk (an
+        HSDS domain's is its service's, which says when it is full)."""
+        self.unflushed_bytes = 0
+        self._file_size = 0
+        self._limit = sys.maxsize
 
     @property
     def room(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 from aioh5saver.engine.boundary import check_fits_in_memory, h5_errors
 from aioh5saver.engine.external import UnresolvedPathError, check_stored_in_file, locate
 from aioh5saver.engine.h5py_append import record_shape
+from aioh5saver.engine.objects import identity_key, is_dataset, is_group
 from aioh5saver.errors import (
     CorruptFileError,
     InvalidArgumentError,
@@ -142,11 +143,11 @@ class H5Backend(FileAccess):
             raw = h5_path if isinstance(h5_path, bytes) else h5_path.encode("utf-8")
             shown = "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
             obj = self._locate(file, raw, path)
-        elif isinstance(where, h5py.Group | h5py.Dataset):
+        elif is_group(where) or is_dataset(where):
             obj = where
             shown = reached_by
             if name is not None:
-                if not isinstance(where, h5py.Group):
+                if not is_group(where):
                     raise NodeKindError(
                         f"expected a group to hold {name!r}, got the array {where.name}"
                     )
@@ -207,14 +208,14 @@ class H5Backend(FileAccess):
         start = self.get_node(where)
         if not isinstance(start, GROUP):
             return
-        seen = {start.node.id}
+        seen = {identity_key(start.node)}
         stack = [start]
         yield start
         while stack:
             group = stack.pop()
             for child in group.children().values():
-                if isinstance(child, GROUP) and child.node.id not in seen:
-                    seen.add(child.node.id)
+                if isinstance(child, GROUP) and identity_key(child.node) not in seen:
+                    seen.add(identity_key(child.node))
                     stack.append(child)
                     yield child
 

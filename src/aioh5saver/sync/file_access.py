@@ -1,6 +1,7 @@
 """The saver's hold on its one file: opened through a storage engine (the ``backend`` argument
-picks it; ``"h5py"`` is the only one today), flushed, switched to SWMR, reopened, closed, or let
-go of after its writes failed."""
+picks the library, ``"h5py"``; an ``hsds://`` location picks the HSDS engine, whose client
+h5pyd has h5py's API), flushed, switched to SWMR, reopened, closed, or let go of after its
+writes failed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import h5py
 from aioh5saver.engine.base import StorageEngine
 from aioh5saver.engine.boundary import h5_errors
 from aioh5saver.engine.h5py_engine import H5pyEngine
+from aioh5saver.engine.hsds_engine import HsdsEngine, HsdsLocation, is_hsds_location
+from aioh5saver.engine.objects import is_open
 from aioh5saver.errors import (
     ClosedFileError,
     FileChangedError,
@@ -27,11 +30,39 @@ from aioh5saver.errors import (
 from aioh5saver.format.layout import DEFAULT_TITLE, root_attrs
 from aioh5saver.sync.nodes import GROUP
 
-__all__ = ["SUPPORTED_BACKENDS", "FileAccess"]
+__all__ = ["SUPPORTED_BACKENDS", "FileAccess", "as_location", "engine_for", "file_to_open"]
 
 #: The storage engines, by the name the ``backend`` argument gives.
 _ENGINES: dict[str, StorageEngine] = {"h5py": H5pyEngine()}
 SUPPORTED_BACKENDS = tuple(_ENGINES)
+#: The engine of ``hsds://`` locations (HSDS domains through h5pyd, which has h5py's API).
+_HSDS_ENGINE: StorageEngine = HsdsEngine()
+
+
+def engine_for(location: object, backend: str = "h5py") -> StorageEngine:
+    """The engine that reaches ``location``: HSDS for an ``hsds://`` location, else the
+    engine of ``backend``."""
+    return _HSDS_ENGINE if is_hsds_location(location) else _ENGINES[backend]
+
+
+def as_location(location: Path | str) -> Path | str:
+    """``location`` as its engine takes it: a Path for a local file, the str of an
+    ``hsds://`` location (a Path would fold its ``//``)."""
+    return location if is_hsds_location(location) else Path(location)
+
+
+def file_to_open(file_name: Path | str) -> tuple[Path | str, str, Path]:
+    """Where ``init_file`` opens ``file_name``: the location, the file's name and its folder
+    (a name whose suffix has no ``h5`` gets ``.h5``, as in PyMoDAQ). The folder of a domain is
+    the folder's path on its service."""
+    if is_hsds_location(file_name):
+        location = HsdsLocation.parse(file_name)
+        return str(location), location.name, Path(location.folder)
+    path = Path(file_name)
+    name = path.name if "h5" in path.suffix else f"{path.stem}.h5"
+    return path.parent / name, name, path.parent
+
+
 # The compressions h5py writes without plugins.
 _COMPRESSIONS = frozenset({"gzip", "lzf", "szip"})
 
@@ -66,6 +97,16 @@ class FileAccess:
         self.h5_library = self._engine.library
 
     @property
+    def engine(self) -> StorageEngine:
+        """The storage engine of the file (of the last one opened)."""
+        return self._engine
+
+    def _select_engine(self, location: Path | str) -> StorageEngine:
+        """Use the engine that reaches ``location`` from now on (:func:`engine_for`)."""
+        self._engine = engine_for(location, self.backend)
+        return self._engine
+
+    @property
     def swmr_mode(self) -> bool:
         """True if the file was opened to be written under SWMR."""
         return self._swmr_mode
@@ -87,10 +128,10 @@ class FileAccess:
 
     def isopen(self) -> bool:
         """True if a file is open."""
-        return self._h5file is not None and bool(self._h5file.id.valid)
+        return self._h5file is not None and is_open(self._h5file)
 
     def _file(self) -> h5py.File:
-        if self._h5file is None or not self._h5file.id.valid:
+        if self._h5file is None or not is_open(self._h5file):
             raise ClosedFileError("expected an open file, got none: call init_file() first")
         return self._h5file
 
@@ -128,11 +169,19 @@ class FileAccess:
     ) -> h5py.File:
         """:meth:`open_file`; ``journaled`` (an existing file, ``mode='a'``): written through
         a rollback journal until SWMR starts or the file closes (:mod:`.engine.journal`)."""
-        self._engine.check_mode(mode)
+        engine = self._select_engine(fullpathname)
+        engine.check_mode(mode)
         self.file_path = fullpathname
+        # An engine without SWMR writes every file readable while it grows: SWMR calls are
+        # no-ops there (statistics() says so).
+        swmr_mode = swmr_mode and engine.capabilities.swmr
         self._swmr_mode = swmr_mode
-        file = self._engine.open(
-            Path(fullpathname), mode, swmr=swmr_mode, journaled=journaled, **kwargs
+        file = engine.open(
+            as_location(fullpathname),
+            mode,
+            swmr=swmr_mode,
+            journaled=journaled,
+            **kwargs,
         )
         self._h5file = file
         if mode in ("w", "w-", "x"):
@@ -147,7 +196,7 @@ class FileAccess:
         file = self._h5file
         self._swmr_enabled = False
         self._h5file = None
-        if file is not None and file.id.valid:
+        if file is not None and is_open(file):
             self._engine.close(file)
 
     def let_go_of_file(self) -> None:
@@ -156,16 +205,28 @@ class FileAccess:
         file = self._h5file
         self._swmr_enabled = False
         self._h5file = None
-        if file is not None and file.id.valid:
+        if file is not None and is_open(file):
             self._engine.let_go(file)
 
     def flush(self) -> None:
         """Flush the file's buffers to the operating system."""
-        if self._h5file is not None and self._h5file.id.valid and self._h5file.mode != "r":
+        if self._h5file is not None and is_open(self._h5file) and self._h5file.mode != "r":
             self._engine.flush(self._h5file)
 
+    def _publish(self) -> None:
+        """Send what the library holds of the file to where other writers see it (an HSDS
+        domain's service), without a flush to storage; nothing to do for a local file."""
+        if self._h5file is not None and is_open(self._h5file) and self._h5file.mode != "r":
+            self._engine.publish(self._h5file)
+
     def save_file_as(self, filenamepath: Path | str = "h5copy.txt") -> None:
-        """Write a copy of the file, as it is once flushed, to ``filenamepath``."""
+        """Write a copy of the file, as it is once flushed, to ``filenamepath`` (a local file:
+        a domain is copied by ``aioh5saver export``)."""
+        if not self._engine.capabilities.file_size:
+            raise UnsupportedBackendError(
+                f"save_file: expected a local file to copy, got the {self._engine.name} "
+                f"location {self.file_path}; copy it with 'aioh5saver export'"
+            )
         source = Path(self.filename)
         target = Path(filenamepath)
         if target.exists() and os.path.samefile(source, target):
@@ -194,8 +255,9 @@ class FileAccess:
 
     def enable_swmr(self) -> None:
         """Start SWMR writing (idempotent). Structure must be created before: HDF5 forbids
-        new groups, datasets and attributes while SWMR is on."""
-        if self._swmr_enabled:
+        new groups, datasets and attributes while SWMR is on. A no-op on an engine without
+        SWMR (HSDS: readers see a domain while it is written)."""
+        if self._swmr_enabled or not self._engine.capabilities.swmr:
             return
         if not self._swmr_mode:
             raise SwmrModeError(
@@ -239,9 +301,9 @@ class FileAccess:
         journaled = self._swmr_mode and self._engine.capabilities.journal
         if self.file_path is None:
             raise ClosedFileError("reopen: expected a file to reopen, got none")
-        file_path = Path(self.file_path)
+        file_path = as_location(self.file_path)
         file = self._h5file
-        if file is None or not file.id.valid:
+        if file is None or not is_open(file):
             self.close_file()
             self._open_file(
                 file_path, "a", DEFAULT_TITLE, self._swmr_mode, journaled, locking=False

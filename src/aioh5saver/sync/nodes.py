@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import h5py
 import numpy as np
 
+from aioh5saver.engine.appenders import append_variable_rows, open_appender
 from aioh5saver.engine.boundary import check_fits_in_memory, h5_errors, require_writable
 from aioh5saver.engine.external import (
     UnresolvedPathError,
@@ -28,7 +29,15 @@ from aioh5saver.engine.external import (
     resolve_inside_file,
     stored_outside,
 )
-from aioh5saver.engine.h5py_append import ArrayWriter, record_shape
+from aioh5saver.engine.h5py_append import record_shape
+from aioh5saver.engine.objects import (
+    child_names,
+    identity_key,
+    is_dataset,
+    is_group,
+    is_open,
+    set_attribute,
+)
 from aioh5saver.errors import (
     InvalidNameError,
     NodeKindError,
@@ -85,7 +94,7 @@ class Attributes:
             try:
                 stored = obj.attrs[name]
             except KeyError:
-                if obj.id.valid and name not in obj.attrs:
+                if is_open(obj) and name not in obj.attrs:
                     raise NodeNotFoundError(
                         f"{obj.name} has no attribute {name!r}; it has {sorted(obj.attrs)}"
                     ) from None
@@ -104,7 +113,7 @@ class Attributes:
         require_writable(obj, f"set attribute {name!r}")
         encoded = encode_attr(value)
         with h5_errors(obj, f"set attribute {name!r}"):
-            obj.attrs[name] = encoded
+            set_attribute(obj, name, encoded)
 
     def __contains__(self, name: object) -> bool:
         return name in self.attrs_name
@@ -224,7 +233,7 @@ class Node:
         return bool(self._node == other._node)
 
     def __hash__(self) -> int:
-        return hash(self._node)
+        return hash(identity_key(self._node))
 
     def __str__(self) -> str:
         return f"{self.path} ({type(self).__name__}) {self.attrs.get('TITLE', '')!r}"
@@ -241,10 +250,10 @@ class GROUP(Node):
         group = self._node
         with h5_errors(group, f"list the children of {self.path}", reading=True):
             prefix = self.path.rstrip("/")
-            for name in group.id:  # the names as stored: bytes
+            for name in child_names(group):  # the names as stored: bytes
                 child = resolve_inside_file(group, name)
                 # Committed datatypes are not nodes of PyMoDAQ's tree either.
-                if isinstance(child, h5py.Group | h5py.Dataset):
+                if is_group(child) or is_dataset(child):
                     key = name.decode("utf-8", "surrogateescape")
                     children[key] = wrap_node(child, self.backend, f"{prefix}/{key}")
         return children
@@ -358,12 +367,12 @@ class EARRAY(CARRAY):
 
     def append_backend(self, data: np.ndarray) -> None:
         """Write a checked batch of rows (of the array's row shape and dtype) at the end of the
-        array, as the writer thread does (:class:`ArrayWriter`), and update its ``shape``
+        array, as the writer thread does (:func:`open_appender`), and update its ``shape``
         attribute (deferred while SWMR is on: readers cannot see attribute changes then)."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
         self._require_stored_here(f"append to {self.path}")
-        writer = ArrayWriter(self)
+        writer = open_appender(self)
         writer.append([data])
         with h5_errors(dataset, f"append to {self.path}"):
             swmr = dataset.file.swmr_mode
@@ -400,10 +409,7 @@ class VLARRAY(EARRAY):
         require_writable(dataset, f"append to {self.path}")
         self._require_stored_here(f"append to {self.path}")
         with h5_errors(dataset, f"append to {self.path}"):
-            start = dataset.shape[0]
-            dataset.resize(start + len(rows), axis=0)
-            for index, row in enumerate(rows):
-                dataset[start + index] = row
+            append_variable_rows(dataset, rows)
             if not dataset.file.swmr_mode:
                 record_shape(dataset)
 
@@ -466,9 +472,9 @@ _WRAPPERS: dict[str, type[Node]] = {
 def node_kind(obj: Any) -> str:
     """The kind of an h5py object, read from the object itself, not from its ``CLASS`` label:
     ``GROUP``, ``CARRAY``, ``EARRAY``, ``VLARRAY`` or ``StringARRAY``."""
-    if isinstance(obj, h5py.Group):
+    if is_group(obj):
         return "GROUP"
-    if not isinstance(obj, h5py.Dataset):
+    if not is_dataset(obj):
         raise NodeKindError(f"expected a group or a dataset, got {describe(obj)}")
     with h5_errors(obj, "inspect a node", reading=True):
         base = h5py.check_vlen_dtype(obj.dtype)

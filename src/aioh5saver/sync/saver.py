@@ -20,6 +20,7 @@ from aioh5saver.errors import (
     InvalidArgumentError,
     MissingFileError,
     NodeKindError,
+    SharedNodeConflictError,
     describe,
 )
 from aioh5saver.format.checks import check_count
@@ -33,6 +34,7 @@ from aioh5saver.format.layout import (
     incremental_type,
 )
 from aioh5saver.sync.channels import ChannelSaver
+from aioh5saver.sync.file_access import as_location, file_to_open
 from aioh5saver.sync.nodes import GROUP, Node, StringARRAY
 from aioh5saver.sync.staging import fold_staged_strings
 
@@ -107,7 +109,7 @@ class H5SaverLowLevel(ChannelSaver):
         """A saver with the file at ``path`` open (created if ``new_file``)."""
         saver = cls(save_type)
         saver.init_file(
-            file_name=Path(path),
+            file_name=as_location(path),
             new_file=new_file,
             metadata=metadata,
             swmr_mode=swmr_mode,
@@ -143,9 +145,7 @@ class H5SaverLowLevel(ChannelSaver):
         group with its ``type`` and ``metadata``, and the ``Logger``. Returns True if a new
         file was created.
         """
-        if isinstance(file_name, str):
-            file_name = Path(file_name)
-        if not isinstance(file_name, Path):
+        if not isinstance(file_name, str | Path):
             raise InvalidArgumentError(
                 f"file_name: expected a pathlib.Path or str, got {describe(file_name)}"
             )
@@ -156,35 +156,47 @@ class H5SaverLowLevel(ChannelSaver):
             raise InvalidArgumentError(
                 f"metadata: expected None or a mapping with str keys, got {describe(metadata)}"
             )
-        if not file_name.parent.is_dir():
+        fullpath, name, folder = file_to_open(file_name)
+        engine = self._select_engine(fullpath)
+        if not engine.folder_exists(fullpath):
             raise MissingFileError(
                 f"file_name: expected a file in an existing folder, got {file_name}, whose "
                 "folder does not exist"
             )
+        # Without the capability SWMR calls are no-ops: a file is readable as it grows.
+        swmr_mode = swmr_mode and engine.capabilities.swmr
         now = datetime.datetime.now()
-        name = file_name.name if "h5" in file_name.suffix else f"{file_name.stem}.h5"
-        fullpath = file_name.parent / name
-        if not fullpath.is_file():
+        replace = new_file
+        if not engine.file_exists(fullpath):
             if mode == "r" and not new_file:
                 raise MissingFileError(
                     f"file_name: expected an existing file to open read-only, got {fullpath}, "
                     "which does not exist"
                 )
             new_file = True
-        elif swmr_mode and not new_file and not self._engine.is_swmr_compatible(fullpath):
+        elif swmr_mode and not new_file and not engine.is_swmr_compatible(Path(fullpath)):
             raise InvalidArgumentError(
                 f"swmr_mode: expected a file created SWMR-capable, got {fullpath}, which was "
                 "not; open it with swmr_mode=False, or pass new_file=True to replace it"
             )
         elif swmr_mode and not new_file and mode != "r":
-            _refuse_swmr_before_the_110_format(fullpath)
+            _refuse_swmr_before_the_110_format(Path(fullpath))
         self.h5_file_name = name
-        self.h5_file_path = file_name.parent
+        self.h5_file_path = folder
         self._raw_group_name = raw_group_name
         self.close_file()
-        self.open_file(
-            fullpath, "w" if new_file else mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode
-        )
+        try:
+            create = "w" if replace else "w-"  # never replace a file not asked to
+            self.open_file(
+                fullpath, create if new_file else mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode
+            )
+        except FileExistsError:
+            if replace or not new_file:
+                raise
+            # Created since it was looked for, by another writer (another host writing the
+            # same HSDS domain): continued, as if it had been there.
+            new_file = False
+            self.open_file(fullpath, mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode)
         read_only = not new_file and mode == "r"
         if not new_file and not read_only:
             self._finish_interrupted_swmr()
@@ -193,10 +205,20 @@ class H5SaverLowLevel(ChannelSaver):
             logger = self.get_children(self._raw_group).get(LOGGER_NAME)
             self._logger_array = logger if isinstance(logger, StringARRAY) else None
         else:
-            self._raw_group = self.get_set_group(
-                self.root(), raw_group_name, title="Data from PyMoDAQ modules"
-            )
-            self.get_set_logger(self._raw_group)
+            try:
+                self._raw_group = self.get_set_group(
+                    self.root(), raw_group_name, title="Data from PyMoDAQ modules"
+                )
+                self.get_set_logger(self._raw_group)
+                self._publish()  # other writers of a shared domain see the skeleton now
+            except SharedNodeConflictError:
+                if replace:
+                    raise
+                # Another writer created the skeleton meanwhile: opened again as it is now.
+                self.let_go_of_file()
+                return self.init_file(
+                    file_name, raw_group_name, False, metadata, swmr_mode=swmr_mode, mode=mode
+                )
         if new_file:
             self._raw_group.attrs["type"] = self.save_type.name
             root = self.root()

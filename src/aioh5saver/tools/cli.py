@@ -1,5 +1,5 @@
 """The ``aioh5saver`` command line: ``demo``, ``inspect``, ``follow``, ``recover``, ``bench``,
-``view``.
+``view``, ``export`` (an HSDS domain to a local file).
 
 Whatever the user can fix (a bad argument, a missing or unreadable file, an error the library
 raises) ends with exactly one line on stderr, ``aioh5saver <command>: error: ...``, and exit
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_recover(commands)
     _add_bench(commands)
     _add_view(commands)
+    _add_export(commands)
     return parser
 
 
@@ -163,6 +164,32 @@ def _add_view(commands: argparse._SubParsersAction[_Parser]) -> None:
     view.set_defaults(handler=_run_view)
 
 
+def _add_export(commands: argparse._SubParsersAction[_Parser]) -> None:
+    export = commands.add_parser(
+        "export",
+        help="copy an HSDS domain to a local HDF5 file",
+        description="Copy an HSDS domain (hsds://host:port/folder/name.h5) to a local HDF5 "
+        "file that PyMoDAQ reads as a file aioh5saver wrote locally: the same tree, attributes, "
+        "data, Logger and hard links. Credentials come from h5pyd's configuration "
+        "(HS_USERNAME, HS_PASSWORD, ~/.hscfg).",
+    )
+    export.add_argument("location", metavar="hsds://HOST:PORT/FOLDER/NAME.h5")
+    export.add_argument("target", type=Path, metavar="PATH", help="the local file to write")
+    export.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    export.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace, extra: list[str]) -> int:
+    from aioh5saver.engine.hsds_copy import export_domain
+
+    summary = export_domain(args.location, args.target, overwrite=args.force)
+    out(
+        f"{args.target}: {summary.groups} groups, {summary.arrays} arrays, "
+        f"{summary.links} hard links, {summary.bytes} bytes of data"
+    )
+    return EXIT_OK
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -175,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             raise UsageError(
                 PROG,
-                "expected a command: demo, inspect, follow, recover, bench or view (see --help)",
+                "expected a command: demo, inspect, follow, recover, bench, view or export "
+                "(see --help)",
             )
         prog = f"{PROG} {args.command}"
         if extra and not getattr(args, "passes_unknown", False):
