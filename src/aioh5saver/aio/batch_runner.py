@@ -289,11 +289,6 @@ class BatchRunner:
         raise TypeError(f"expected a writer operation, got {type(op).__name__}")
 
     @property
-    def swmr_active(self) -> bool:
-        """True while SWMR is on."""
-        return self._swmr.active
-
-    @property
     def swmr_switch(self) -> SwmrSwitch:
         """SWMR's switch; the event loop reads its pause figures (plain numbers)."""
         return self._swmr
@@ -378,12 +373,14 @@ class BatchRunner:
             parts.extend(op.parts())
         if not parts:
             return
-        growth = (
-            sum(part.nbytes for part in parts) + writer.chunk_bytes + self.tuning.array_growth_bytes
+        nbytes = sum(part.nbytes for part in parts)
+        self._claim_space(
+            nbytes + writer.chunk_bytes + self.tuning.array_growth_bytes, f"append to {node.path}"
         )
-        self._claim_space(growth, f"append to {node.path}")
         writer.append(parts)
-        self._count_rows(sum(part.shape[0] for part in parts), sum(part.nbytes for part in parts))
+        rows = sum(part.shape[0] for part in parts)
+        self.rows_appended += rows
+        self._count_written(rows, nbytes)
 
     def _append_strings(self, node: StringARRAY, ops: list[AppendOp]) -> None:
         texts: list[str] = []
@@ -412,10 +409,6 @@ class BatchRunner:
             node.extend(texts)
         self.strings_appended += len(texts)
         self._count_written(len(texts), sum(len(text) for text in texts))
-
-    def _count_rows(self, rows: int, nbytes: int) -> None:
-        self.rows_appended += rows
-        self._count_written(rows, nbytes)
 
     def _count_written(self, rows: int, nbytes: int) -> None:
         """Count rows or strings written, towards the next flush by count too."""

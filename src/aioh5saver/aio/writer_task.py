@@ -135,7 +135,7 @@ class WriterTask:
             bytes_written=runner.bytes_written,
             batches=runner.batches,
             flushes=runner.flushes,
-            swmr_active=runner.swmr_active,
+            swmr_active=swmr.active,
             swmr_pauses=swmr.pauses,
             swmr_paused_seconds=swmr.paused_seconds,
             swmr_longest_pause_seconds=swmr.longest_pause_seconds,
