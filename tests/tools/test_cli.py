@@ -275,7 +275,7 @@ def _rows_by_path(lines: list[str]) -> dict[str, list[tuple[int, str]]]:
     """For each array path in follow's update lines: (rows, the rest of the line), in order."""
     found: dict[str, list[tuple[int, str]]] = {}
     for line in lines:
-        match = re.match(r"\s*[\d.]+ s  (/\S+)  (\d+) rows  \+\d+  (.*)$", line)
+        match = re.match(r"\s*[\d.]+ s  (/\S+)  (\d+) rows?  \+\d+  (.*)$", line)
         if match:
             found.setdefault(match[1], []).append((int(match[2]), match[3]))
     return found

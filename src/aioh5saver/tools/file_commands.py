@@ -227,7 +227,7 @@ async def _follow(path: Path, seconds: float | None, interval: float, header: st
                 out(f"{event.elapsed:7.2f} s  {what} rows:")
                 width = max((len(name) for name in event.arrays), default=0)
                 for name, rows in sorted(event.arrays.items()):
-                    out(f"  {name:<{width}}  {rows} rows")
+                    out(f"  {name:<{width}}  {_rows(rows)}")
                 return "closed" if closed else "gone"
             first_poll = event.elapsed if first_poll is None else first_poll
             if event.appeared:
@@ -238,7 +238,7 @@ async def _follow(path: Path, seconds: float | None, interval: float, header: st
             else:
                 rate = f"{event.rows_per_s:.1f} rows/s"
             out(
-                f"{event.elapsed:7.2f} s  {event.path}  {event.rows} rows  +{event.new_rows}  "
+                f"{event.elapsed:7.2f} s  {event.path}  {_rows(event.rows)}  +{event.new_rows}  "
                 f"{rate}"
             )
     if header:
@@ -280,3 +280,7 @@ def run_recover(args: argparse.Namespace, extra: list[str]) -> int:
             )
         out(render_finish(finished))
     return EXIT_OK
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
