@@ -41,7 +41,8 @@ def add_inspect(commands: Subcommands) -> None:
         help="print the tree of a PyMoDAQ/aioh5saver file",
         description="Print the tree of a PyMoDAQ/aioh5saver file: groups, datasets with shape "
         "and dtype, decoded attributes (never evaluated) and the last log lines. Safe to run "
-        "while another process writes the file.",
+        "while another process writes the file. PATH may be an HSDS domain, "
+        "hsds://HOST:PORT/FOLDER/NAME.h5 (credentials from h5pyd's configuration).",
         epilog="By default the tree shows each node's kind, shape, dtype and how many "
         "attributes it has, but not the attributes: PyMoDAQ puts ten or more on every array, "
         "most of them bookkeeping the tree line already says (CLASS, EXTDIM, dtype, shape...), "
