@@ -170,3 +170,32 @@ async def test_save_file_of_a_domain_points_to_export(hsds_location: str, tmp_pa
             await saver.save_file(tmp_path / "copy.h5")
         await saver.add_log("still writing")
     assert not (tmp_path / "copy.h5").exists()
+
+
+async def test_on_a_domain_the_queue_has_no_time_bound_unless_asked(
+    hsds_location: str, h5_path: Path
+) -> None:
+    """By default the queue on a domain may hold the whole budget (a request to HSDS costs a
+    round trip: only large batches pay), while on a local disk it is capped at what the
+    writer writes in 0.05 s; a ``max_pending_seconds`` given is kept on a domain too."""
+    budget = 1 << 30
+    async with AsyncH5Saver.open(hsds_location, max_pending_bytes=budget) as saver:
+        assert saver.statistics().pending_cap_bytes == budget
+    async with AsyncH5Saver.open(h5_path, max_pending_bytes=budget) as saver:
+        assert saver.statistics().pending_cap_bytes < budget
+    async with AsyncH5Saver.open(
+        hsds_location, new_file=True, max_pending_bytes=budget, max_pending_seconds=0.05
+    ) as saver:
+        assert saver.statistics().pending_cap_bytes < budget
+
+
+async def test_a_flush_period_shorter_than_the_service_flush_is_refused(
+    hsds_location: str,
+) -> None:
+    """A ``flush_period`` below the ~2 s a durable flush of HSDS takes cannot be kept: opening
+    a domain with one raises InvalidArgumentError naming the least accepted and the given;
+    2 s is accepted."""
+    with pytest.raises(h5s.InvalidArgumentError, match=r"at least 2 s .* got float 0\.5"):
+        AsyncH5Saver.open(hsds_location, flush_period=0.5)
+    async with AsyncH5Saver.open(hsds_location, flush_period=2.0) as saver:
+        await saver.add_log("kept every 2 s")

@@ -8,6 +8,7 @@ the saver that made them: one made by another saver is refused (its path string 
 
 from __future__ import annotations
 
+import enum
 import os
 import warnings
 from collections.abc import Mapping
@@ -40,7 +41,7 @@ from aioh5saver.errors import (
 )
 from aioh5saver.format.checks import check_count, check_positive_int, check_seconds
 from aioh5saver.format.enums import SaveType
-from aioh5saver.sync.file_access import as_location
+from aioh5saver.sync.file_access import as_location, engine_for
 from aioh5saver.sync.saver import H5SaverLowLevel
 
 __all__ = ["AsyncH5Saver", "SaverStatistics"]
@@ -48,9 +49,16 @@ __all__ = ["AsyncH5Saver", "SaverStatistics"]
 # The GIL switch interval while a saver is open: see switch_interval.py.
 DEFAULT_SWITCH_INTERVAL_S = 0.001
 
-# The queue holds at most what the writer writes in this many seconds: see
-# WriterTask._bound_backlog.
-DEFAULT_MAX_PENDING_SECONDS = 0.05
+
+class EngineDefault(enum.Enum):
+    """The default of an option whose value depends on the file's engine."""
+
+    ENGINE = "the engine's default"
+
+
+#: ``max_pending_seconds`` unless the caller gives one: the engine's
+#: ``capabilities.default_queue_seconds`` (see WriterTask._bound_backlog).
+ENGINE_DEFAULT = EngineDefault.ENGINE
 
 
 def _check_file_path(path: object) -> Path | str:
@@ -92,7 +100,7 @@ class AsyncH5Saver(NodeCreation):
         flush_interval: int = 0,
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
-        max_pending_seconds: float | None = DEFAULT_MAX_PENDING_SECONDS,
+        max_pending_seconds: float | EngineDefault | None = ENGINE_DEFAULT,
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
         tuning: WriterTuning | None = None,
     ) -> None:
@@ -101,7 +109,16 @@ class AsyncH5Saver(NodeCreation):
         check_count(flush_interval, "flush_interval", expected="a non-negative int")
         _check_optional_seconds(switch_interval, "switch_interval")
         _check_optional_seconds(flush_period, "flush_period")
+        capabilities = engine_for(file_path).capabilities
+        if max_pending_seconds is ENGINE_DEFAULT:
+            max_pending_seconds = capabilities.default_queue_seconds
         _check_optional_seconds(max_pending_seconds, "max_pending_seconds")
+        if flush_period is not None and flush_period < capabilities.min_flush_period:
+            raise InvalidArgumentError(
+                f"flush_period: expected at least {capabilities.min_flush_period:g} s for "
+                f"{file_path} (a durable flush there takes about that long), got "
+                f"{describe(flush_period)}"
+            )
         check_positive_int(max_pending_bytes, "max_pending_bytes")
         if metadata is not None and not (
             isinstance(metadata, Mapping) and all(isinstance(key, str) for key in metadata)
@@ -150,7 +167,7 @@ class AsyncH5Saver(NodeCreation):
         flush_interval: int = 0,
         flush_period: float | None = None,
         max_pending_bytes: int = 256 * 2**20,
-        max_pending_seconds: float | None = DEFAULT_MAX_PENDING_SECONDS,
+        max_pending_seconds: float | EngineDefault | None = ENGINE_DEFAULT,
         switch_interval: float | None = DEFAULT_SWITCH_INTERVAL_S,
         tuning: WriterTuning | None = None,
     ) -> AsyncH5Saver:
@@ -165,12 +182,15 @@ class AsyncH5Saver(NodeCreation):
         - ``swmr``: create the file SWMR-capable; SWMR starts at :meth:`start_swmr` or before
           the first append.
         - ``flush_interval``: flush every N appended rows (0: not by count).
-        - ``flush_period``: no appended row stays unflushed longer than this many seconds. To
+        - ``flush_period``: no appended row stays unflushed longer than this many seconds (on
+          HSDS at least 2 s, the service's flush: a shorter one raises). To
           keep that promise when producers outrun the disk, the queue then holds at most what
           the writer writes in a quarter of the period.
         - ``max_pending_bytes``: the back-pressure budget of queued data.
         - ``max_pending_seconds``: the queue also holds at most what the writer writes in this
           many seconds, at its recent rate (256 KiB at least; ``None``: the whole budget).
+          By default, the engine's: 0.05 s on a local disk, ``None`` on HSDS (a request
+          there costs a round trip: large batches pay).
           More only makes producers wait later, and costs memory and event-loop time. The cap
           in force is ``statistics().pending_cap_bytes``.
         - ``switch_interval``: while the saver is open, the interpreter's thread switch interval

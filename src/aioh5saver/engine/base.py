@@ -38,6 +38,12 @@ class EngineCapabilities:
     file_lock: bool
     #: Writes outside SWMR go through a rollback journal, which ``recover`` undoes after a kill.
     journal: bool
+    #: The time bound on the async writer's queue when the caller gives none
+    #: (``max_pending_seconds``): small batches suit a local disk; an engine whose every
+    #: request costs a round trip says None (batches as large as the budget allows).
+    default_queue_seconds: float | None = 0.05
+    #: The shortest ``flush_period`` the engine can keep: a durable flush takes about this long.
+    min_flush_period: float = 0.0
 
 
 @runtime_checkable

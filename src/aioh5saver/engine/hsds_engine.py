@@ -49,6 +49,9 @@ _FILE_MODES = frozenset({"r", "r+", "a", "w", "w-", "x"})
 DEFAULT_TIMEOUT = 10.0
 #: Retries of a failed request (h5pyd's default, 10 with exponential back-off, waits minutes).
 DEFAULT_RETRIES = 1
+#: The shortest flush period kept: the service's own flush, waited for by every flush, runs
+#: on a cycle of about this many seconds.
+MIN_FLUSH_PERIOD = 2.0
 
 
 def is_hsds_location(location: object) -> bool:
@@ -128,7 +131,15 @@ class HsdsEngine:
 
     name = "hsds"
     capabilities = EngineCapabilities(
-        swmr=False, direct_chunk_write=False, file_size=False, file_lock=False, journal=False
+        swmr=False,
+        direct_chunk_write=False,
+        file_size=False,
+        file_lock=False,
+        journal=False,
+        # Each batch costs two requests per array: only batches as large as the budget allows
+        # pay for them.
+        default_queue_seconds=None,
+        min_flush_period=MIN_FLUSH_PERIOD,
     )
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> None:

@@ -1,5 +1,5 @@
 """The ``aioh5saver`` command line: ``demo``, ``inspect``, ``follow``, ``recover``, ``bench``,
-``view``, ``export`` (an HSDS domain to a local file).
+``view``, ``export`` (an HSDS domain to a local file), ``import`` (a local file to a domain).
 
 Whatever the user can fix (a bad argument, a missing or unreadable file, an error the library
 raises) ends with exactly one line on stderr, ``aioh5saver <command>: error: ...``, and exit
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(commands)
     _add_view(commands)
     _add_export(commands)
+    _add_import(commands)
     return parser
 
 
@@ -190,6 +191,33 @@ def _run_export(args: argparse.Namespace, extra: list[str]) -> int:
     return EXIT_OK
 
 
+def _add_import(commands: argparse._SubParsersAction[_Parser]) -> None:
+    imported = commands.add_parser(
+        "import",
+        help="copy a local HDF5 file to a new HSDS domain",
+        description="Copy a local PyMoDAQ/aioh5saver HDF5 file to a new HSDS domain "
+        "(hsds://host:port/folder/name.h5) that the savers, inspect and export read as one "
+        "aioh5saver wrote there: the same tree, attributes, data, Logger and hard links "
+        "(h5pyd's hsload fails on a PyMoDAQ file). Credentials come from h5pyd's configuration "
+        "(HS_USERNAME, HS_PASSWORD, ~/.hscfg).",
+    )
+    imported.add_argument("source", type=Path, metavar="PATH", help="the local file to copy")
+    imported.add_argument("location", metavar="hsds://HOST:PORT/FOLDER/NAME.h5")
+    imported.add_argument("--force", action="store_true", help="replace the domain if it exists")
+    imported.set_defaults(handler=_run_import)
+
+
+def _run_import(args: argparse.Namespace, extra: list[str]) -> int:
+    from aioh5saver.engine.hsds_import import import_file
+
+    summary = import_file(args.source, args.location, overwrite=args.force)
+    out(
+        f"{args.location}: {summary.groups} groups, {summary.arrays} arrays, "
+        f"{summary.links} hard links, {summary.bytes} bytes of data"
+    )
+    return EXIT_OK
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -202,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             raise UsageError(
                 PROG,
-                "expected a command: demo, inspect, follow, recover, bench, view or export "
+                "expected a command: demo, inspect, follow, recover, bench, view, export or import "
                 "(see --help)",
             )
         prog = f"{PROG} {args.command}"

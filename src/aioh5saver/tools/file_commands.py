@@ -41,14 +41,20 @@ def add_inspect(commands: Subcommands) -> None:
         help="print the tree of a PyMoDAQ/aioh5saver file",
         description="Print the tree of a PyMoDAQ/aioh5saver file: groups, datasets with shape "
         "and dtype, decoded attributes (never evaluated) and the last log lines. Safe to run "
-        "while another process writes the file.",
+        "while another process writes the file. PATH may be an HSDS domain, "
+        "hsds://HOST:PORT/FOLDER/NAME.h5 (credentials from h5pyd's configuration).",
         epilog="By default the tree shows each node's kind, shape, dtype and how many "
         "attributes it has, but not the attributes: PyMoDAQ puts ten or more on every array, "
         "most of them bookkeeping the tree line already says (CLASS, EXTDIM, dtype, shape...), "
         "and listing them all buries the tree (the demo's file: a tree of 25 lines with them "
         "hidden, of over 200 with them). --attrs shows every attribute, decoded.",
     )
-    inspect.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    inspect.add_argument(
+        "path",
+        type=file_or_domain,
+        metavar="PATH",
+        help="the HDF5 file, or hsds://HOST:PORT/FOLDER/NAME.h5",
+    )
     inspect.add_argument(
         "--log-lines",
         type=non_negative_int,
@@ -98,9 +104,18 @@ def add_follow(commands: Subcommands) -> None:
         "writer still there; 3 when the writer is gone without closing the file (its "
         "superblock still says a writer has it open, but the file stopped changing and no "
         "process on this machine has it open for writing: a killed writer, whose file "
-        "'aioh5saver recover' makes readable again); 2 for an error; 130 for Ctrl-C.",
+        "'aioh5saver recover' makes readable again); 2 for an error; 130 for Ctrl-C. On an "
+        "HSDS domain (hsds://HOST:PORT/FOLDER/NAME.h5) rows show as its writers send them, "
+        "and the writers have closed it once the arrays seen claimed by an appender (attribute "
+        "aioh5saver_appender) are claimed no more; 3 when every claim left names a process of "
+        "this machine that no longer exists.",
     )
-    follow.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    follow.add_argument(
+        "path",
+        type=file_or_domain,
+        metavar="PATH",
+        help="the HDF5 file, or hsds://HOST:PORT/FOLDER/NAME.h5",
+    )
     follow.add_argument(
         "--seconds",
         type=positive_seconds,
@@ -135,7 +150,7 @@ def add_recover(commands: Subcommands) -> None:
         "so that a failure leaves the file as it was. Exit status: 0 done (or nothing to do), "
         "2 refused or failed (nothing changed).",
     )
-    recover.add_argument("path", type=Path, metavar="PATH", help="the HDF5 file")
+    recover.add_argument("path", type=file_or_domain, metavar="PATH", help="the HDF5 file")
     recover.add_argument(
         "--dry-run",
         action="store_true",
@@ -157,6 +172,11 @@ def add_recover(commands: Subcommands) -> None:
     recover.set_defaults(handler=run_recover)
 
 
+def file_or_domain(text: str) -> Path | str:
+    """A command's PATH: an ``hsds://`` location stays text (a Path would fold its ``//``)."""
+    return text if text.startswith("hsds://") else Path(text)
+
+
 def existing_file(path: Path, prog: str) -> Path:
     if path.is_dir():
         raise UsageError(prog, f"{path} is a folder, not an HDF5 file")
@@ -169,7 +189,8 @@ def run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
     from aioh5saver.tools.inspect import inspect_file
     from aioh5saver.tools.render import render_report
 
-    path = existing_file(args.path, f"{PROG} inspect")
+    # A domain: the reading child says if it is missing.
+    path = args.path if isinstance(args.path, str) else existing_file(args.path, f"{PROG} inspect")
     report = inspect_file(path, log_lines=args.log_lines, timeout=args.timeout)
     out(render_report(report, attrs=args.attrs, depth=args.depth, flat=args.flat))
     return EXIT_OK
@@ -178,13 +199,16 @@ def run_inspect(args: argparse.Namespace, extra: list[str]) -> int:
 def run_follow(args: argparse.Namespace, extra: list[str]) -> int:
     from aioh5saver.tools.writer_state import writer_state
 
-    path = existing_file(args.path, f"{PROG} follow")
+    # A domain: the reading child says if it is missing.
+    path = args.path if isinstance(args.path, str) else existing_file(args.path, f"{PROG} follow")
     seconds: float | None = args.seconds
     until = "until the writer closes it" + ("" if seconds is None else f" or {seconds:g} s pass")
     header = f"following {path} {until}"
     end = anyio.run(_follow, path, seconds, args.interval, header)
     if end == "closed":
         return EXIT_OK
+    if isinstance(path, str):  # a domain: no superblock, no recover
+        return _domain_end(path, end, seconds)
     if end == "gone" or writer_state(str(path)) == "gone":
         if end != "gone":
             out(f"stopped after {seconds:g} s")
@@ -198,7 +222,20 @@ def run_follow(args: argparse.Namespace, extra: list[str]) -> int:
     return EXIT_OK
 
 
-async def _follow(path: Path, seconds: float | None, interval: float, header: str) -> str:
+def _domain_end(location: str, end: str, seconds: float | None) -> int:
+    """The exit status and last line of following a domain that did not end closed."""
+    if end == "gone":
+        out(
+            f"the writer is gone: arrays of {location} are still claimed by processes of this "
+            "machine that no longer exist (killed?); delete their attribute "
+            "'aioh5saver_appender' to append to them again"
+        )
+        return EXIT_WRITER_GONE
+    out(f"stopped after {seconds:g} s; a writer still holds the domain or has not appended yet")
+    return EXIT_OK
+
+
+async def _follow(path: Path | str, seconds: float | None, interval: float, header: str) -> str:
     """Print ``header``, then each update; return how following ended: ``"closed"`` (the
     writer closed the file), ``"gone"`` (its writer is gone without closing it) or
     ``"seconds"``. The header waits for the reader to start (or to end), so that a file it
@@ -250,6 +287,13 @@ def run_recover(args: argparse.Namespace, extra: list[str]) -> int:
     from aioh5saver.tools.finish import finish, planned_finish, render_finish
     from aioh5saver.tools.recover import planned_changes, recover, render_recovery
 
+    if isinstance(args.path, str):
+        raise UsageError(
+            f"{PROG} recover",
+            f"expected a local HDF5 file, got the HSDS domain {args.path}: recover does not "
+            "apply to a domain (it has no superblock, lock or journal; what its writers "
+            "flushed is stored by the service)",
+        )
     path = existing_file(args.path, f"{PROG} recover")
     advised = False
 

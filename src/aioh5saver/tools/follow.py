@@ -39,6 +39,9 @@ How, and why so:
   in.
 - Reads that fail while the writer is between closing and reopening the file are retried; a
   file that stays unreadable for ``timeout`` seconds raises :class:`CorruptFileError`.
+- An HSDS domain (``hsds://...``) is read by h5pyd in the same child, opened afresh every
+  poll: rows show as its writers send them (after each batch); it has been closed when its
+  arrays' appender claims are gone (:mod:`.domain_child` says when, and when a writer is gone).
 """
 
 from __future__ import annotations
@@ -58,8 +61,14 @@ import anyio
 import anyio.to_thread
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from aioh5saver.engine.hsds_engine import HsdsLocation, is_hsds_location
 from aioh5saver.engine.superblock import read_superblock
-from aioh5saver.errors import CorruptFileError, FileInUseError, MissingFileError
+from aioh5saver.errors import (
+    CorruptFileError,
+    FileInUseError,
+    MissingFileError,
+    ServiceError,
+)
 from aioh5saver.format.checks import check_seconds
 from aioh5saver.tools.sandbox import DEFAULT_MAX_MEMORY, child_command, parse_answer
 from aioh5saver.tools.writer_state import dead_writer_hint
@@ -136,8 +145,12 @@ async def follow(
     check_seconds(gone_after, "gone_after")
     where = os.fspath(path)
     start = time.monotonic()
-    # A clear error at once for a missing or non-HDF5 file (a plain read: no HDF5 call).
-    await anyio.to_thread.run_sync(read_superblock, where)
+    domain = is_hsds_location(where)
+    if domain:
+        where = str(HsdsLocation.parse(where))  # a malformed location: one clear error
+    else:
+        # A clear error at once for a missing or non-HDF5 file (a plain read: no HDF5 call).
+        await anyio.to_thread.run_sync(read_superblock, where)
     command, env = child_command(
         [
             "follow",
@@ -178,7 +191,7 @@ async def follow(
             if not line:
                 if seconds is not None and now >= start + seconds:
                     return
-                hint = await anyio.to_thread.run_sync(dead_writer_hint, where)
+                hint = "" if domain else await anyio.to_thread.run_sync(dead_writer_hint, where)
                 raise CorruptFileError(
                     f"{where}: expected HDF5 to read the file within the timeout of {timeout:g} "
                     "s, got no answer; the reading process was killed (a damaged file can make "
@@ -193,9 +206,14 @@ async def follow(
                 continue
             not_swmr_since = None
             if kind == "fatal":
-                hint = await anyio.to_thread.run_sync(dead_writer_hint, where)
-                raise CorruptFileError(f"{where}: {event['message']}{hint}")
+                hint = "" if domain else await anyio.to_thread.run_sync(dead_writer_hint, where)
+                failure = ServiceError if domain else CorruptFileError
+                raise failure(f"{where}: {event['message']}{hint}")
             if kind == "missing":
+                if domain:
+                    raise MissingFileError(
+                        f"{where}: expected an existing domain in an existing folder, got none"
+                    )
                 raise MissingFileError(f"{where}: expected the file to follow, got it removed")
             # The moment the child looked (the same monotonic clock), not when its line was read.
             observed_at = float(event.get("t", now))

@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from aioh5saver.engine.file_users import lock_state, writer_pids
+from aioh5saver.engine.hsds_engine import is_hsds_location
 from aioh5saver.engine.superblock import Superblock, read_superblock
 from aioh5saver.errors import CorruptFileError, FileInUseError
 from aioh5saver.format.checks import check_count, check_seconds
@@ -64,7 +65,8 @@ def inspect_file(
     max_nodes: int = 10_000,
     max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> FileReport:
-    """The tree of the HDF5 file at ``path``: nodes, shapes, dtypes, decoded attributes and the
+    """The tree of the HDF5 file at ``path`` (or of the HSDS domain at an ``hsds://``
+    location, :mod:`.inspect_domain`): nodes, shapes, dtypes, decoded attributes and the
     last ``log_lines`` lines of its Logger, read in a child process limited to ``timeout``
     seconds and ``max_memory`` bytes of address space.
 
@@ -76,6 +78,12 @@ def inspect_file(
     check_count(max_memory, "max_memory", minimum=1 << 26)
     check_seconds(timeout, "timeout")
     where = os.fspath(path)
+    if is_hsds_location(where):
+        from aioh5saver.tools.inspect_domain import inspect_domain
+
+        return inspect_domain(
+            where, log_lines=log_lines, timeout=timeout, max_nodes=max_nodes, max_memory=max_memory
+        )
     deadline = time.monotonic() + timeout
     last_fatal: dict[str, Any] | None = None
     while True:

@@ -28,7 +28,7 @@ from aioh5saver.tools.walk import (
 )
 from aioh5saver.tools.wire import AnswerAllowance, attr_to_json
 
-__all__ = ["inspect_in_child"]
+__all__ = ["dtype_text", "inspect_in_child"]
 
 
 def inspect_in_child(
@@ -91,13 +91,13 @@ def inspect_in_child(
 def _shape_and_dtype(obj: Any) -> tuple[list[int] | None, str | None]:
     if isinstance(obj, h5py.Dataset):
         shape = obj.shape
-        return (list(shape) if shape is not None else None), _dtype_text(obj.dtype)
+        return (list(shape) if shape is not None else None), dtype_text(obj.dtype)
     if isinstance(obj, h5py.Datatype):
-        return None, _dtype_text(obj.dtype)
+        return None, dtype_text(obj.dtype)
     return None, None
 
 
-def _dtype_text(dtype: Any) -> str:
+def dtype_text(dtype: Any) -> str:
     """A dtype as text: numpy's name, ``vlen(uint8)`` for variable-length rows, ``str`` for
     variable-length strings."""
     string = h5py.check_string_dtype(dtype)

@@ -51,6 +51,9 @@ def render_report(
         f"{printable(report.path)}  ({_size(report.size_bytes)}, HDF5 superblock "
         f"v{report.superblock_version}, {_state(report)})"
     ]
+    if report.domain:
+        state = "being written: an appender holds arrays" if report.writing else "no appender"
+        lines = [f"{printable(report.path)}  (HSDS domain, {state})"]
     deeper = 0
     for node in report.nodes:
         if depth is not None and node.depth > depth:

@@ -67,7 +67,8 @@ class FileReport:
     that was killed: see ``notes``); ``swmr``: that writer writes under SWMR. ``log_lines`` are
     the last lines of the ``Logger`` (staged SWMR lines included, last), ``log_total`` all its
     lines, of which ``log_staged`` are still in the SWMR staging array; ``log_error`` says why
-    the log lines could not be read, if they could not.
+    the log lines could not be read, if they could not. ``domain``: an HSDS domain (no size,
+    no superblock; ``writing``: an appender holds one of its arrays).
     """
 
     path: str
@@ -83,3 +84,4 @@ class FileReport:
     log_staged: int = 0
     notes: tuple[str, ...] = field(default=())
     log_error: str | None = None
+    domain: bool = False
