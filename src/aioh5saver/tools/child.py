@@ -36,46 +36,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patches", default=None)
     args = parser.parse_args(argv)
     limit_memory(args.max_memory)
-    if args.path.startswith(HSDS_SCHEME):
-        return _domain(args)
+    domain = args.path.startswith(HSDS_SCHEME)
+    if domain:
+        # Imported only for a domain: it needs h5pyd.
+        from aioh5saver.tools.domain_child import follow_domain_in_child, inspect_domain_in_child
     if args.command == "follow":
-        return follow_in_child(
+        follow = follow_domain_in_child if domain else follow_in_child
+        return follow(
             args.path,
             interval=args.interval,
             max_nodes=args.max_nodes,
             timeout=args.timeout,
             gone_after=args.gone_after,
         )
+    what = "domain" if domain else "file"
     try:
-        answer = inspect_in_child(
-            args.path, args.mode == "swmr", args.log_lines, args.max_nodes, args.patches
-        )
+        if domain:
+            answer = inspect_domain_in_child(args.path, args.log_lines, args.max_nodes)
+        else:
+            answer = inspect_in_child(
+                args.path, args.mode == "swmr", args.log_lines, args.max_nodes, args.patches
+            )
     except MemoryError:
-        answer = {"fatal": "MemoryError", "message": "the file needs more memory than allowed"}
-    except Exception as exc:  # HDF5 failing somewhere unexpected: a clear answer, no traceback
-        answer = {"fatal": type(exc).__name__, "message": str(exc)}
-    sys.stdout.write(json.dumps(answer))
-    sys.stdout.flush()
-    return 0
-
-
-def _domain(args: argparse.Namespace) -> int:
-    """The command on an HSDS domain (:mod:`.domain_child`)."""
-    from aioh5saver.tools.domain_child import follow_domain_in_child, inspect_domain_in_child
-
-    if args.command == "follow":
-        return follow_domain_in_child(
-            args.path,
-            interval=args.interval,
-            max_nodes=args.max_nodes,
-            timeout=args.timeout,
-            gone_after=args.gone_after,
-        )
-    try:
-        answer = inspect_domain_in_child(args.path, args.log_lines, args.max_nodes)
-    except MemoryError:
-        answer = {"fatal": "MemoryError", "message": "the domain needs more memory than allowed"}
-    except Exception as exc:  # the service failing somewhere unexpected: a clear answer
+        answer = {"fatal": "MemoryError", "message": f"the {what} needs more memory than allowed"}
+    except Exception as exc:  # HDF5 or the service failing unexpectedly: a clear answer
         answer = {"fatal": type(exc).__name__, "message": str(exc)}
     sys.stdout.write(json.dumps(answer))
     sys.stdout.flush()
