@@ -269,7 +269,6 @@ async def soak(config: dict[str, Any]) -> dict[str, Any]:
     accepted = dict.fromkeys(DATASETS, 0)
     paths: dict[str, str] = {LOGGER: LOGGER}
     samples: list[list[Any]] = []
-    watch = {"passes": 0, "passes_with_waiters": 0}
     async with AsyncH5Saver.open(
         config["path"],
         swmr=swmr,
@@ -328,15 +327,6 @@ async def soak(config: dict[str, Any]) -> dict[str, Any]:
                 with anyio.move_on_after(SAMPLE_PERIOD_S):
                     await run_done.wait()
 
-        async def watcher() -> None:
-            """Look at the budget on every pass of the event loop: counts the passes (the loop
-            kept running) and those in which a producer waited for room (back-pressure)."""
-            while not run_done.is_set():
-                watch["passes"] += 1
-                if saver.statistics().producers_waiting:
-                    watch["passes_with_waiters"] += 1
-                await anyio.lowlevel.checkpoint()
-
         async def produce(producer: Producer) -> None:
             pid, title, batch = producer.pid, producer.dataset, producer.batch
             minimum = 0
@@ -373,7 +363,6 @@ async def soak(config: dict[str, Any]) -> dict[str, Any]:
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(sampler)
-            tasks.start_soon(watcher)
             async with anyio.create_task_group() as producers:
                 for producer in PRODUCERS:
                     producers.start_soon(produce, producer)
@@ -392,7 +381,6 @@ async def soak(config: dict[str, Any]) -> dict[str, Any]:
     # Closed, but still referenced: whatever the saver (or the file layer) kept is counted.
     report["closed_rss"] = live_rss_bytes()
     report["closed"] = asdict(saver.statistics())
-    report["watch"] = watch
     report["counts"] = {str(pid): count for pid, count in counts.items()}
     report["paths"] = paths
     report["samples"] = samples
@@ -606,7 +594,7 @@ def describe_run(report: dict[str, Any], figures: MemoryFigures) -> str:
         f"samples per quarter {figures.samples_per_quarter} "
         f"(live {figures.live_samples_per_quarter})",
         f"max gap {figures.max_gap_s * 1000:.0f} ms",
-        f"loop {report['watch']}",
+        f"samples with producers waiting {sum(1 for sample in report['samples'] if sample[4])}",
         f"late camera joined at {report['late_join_s']:.2f} s, "
         f"ready at {report['late_ready_s']:.2f} s",
         f"statistics {stats}",
@@ -755,7 +743,8 @@ async def test_64_producers_lose_nothing_and_memory_stays_flat(
         assert report["swmr_back_on"] is True, "SWMR did not start again after the late camera"
         assert report["flushed"]["flushes"] > 1, "flush_period made no flush during the run"
 
-    assert report["watch"]["passes_with_waiters"] > 0, "no producer ever waited for the budget"
+    # Back-pressure was exercised: some sample saw producers waiting for room.
+    assert any(sample[4] for sample in report["samples"]), "no producer ever waited for room"
     # The event loop kept running (loosely: a 2-core machine shared with other work stalls it
     # at times): the sampler took samples until the end (producers stop at their first row
     # due after ``seconds``, which may come a little before it), at least a tenth of those due.
@@ -765,11 +754,6 @@ async def test_64_producers_lose_nothing_and_memory_stays_flat(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky since the room-with-turns change: one CI run wrote only 4,486 rows (244 rows/s, "
-    "an 11.4 s SWMR pause) and kept too little to be caught; to investigate (issue 14)",
-)
 @pytest.mark.timeout(TIMEOUT_S)
 async def test_soak_memory_check_catches_a_saver_that_keeps_every_segment(
     tmp_path: Path, anyio_backend: str, stress_size: Callable[[int, int], int]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aioh5saver import H5SaverLowLevel
-from aioh5saver.engine.h5py_append import ArrayWriter
+from aioh5saver.engine.h5py_append import ArrayWriter, append_variable_rows_h5py
 from aioh5saver.sync.nodes import EARRAY
 
 
@@ -140,3 +140,37 @@ def test_gathered_rows_are_copies_whatever_their_dtype_and_layout(dtype: str) ->
     for value in source[0]:
         scalars.add_row(value)
     np.testing.assert_array_equal(np.concatenate(scalars.parts()), source[0])
+
+
+VARIABLE_ROW_SETS = {
+    "equal lengths": [np.arange(5, dtype=np.uint8) + i % 200 for i in range(300)],
+    "lengths 0 to 6": [np.full(i % 7, i, dtype=np.uint8) for i in range(50)],
+    "one row": [np.frombuffer(b"one line", dtype=np.uint8)],
+    "only empty rows": [np.zeros(0, dtype=np.uint8)] * 3,
+}
+
+
+@pytest.mark.parametrize("base", ["uint8", "float64"])
+@pytest.mark.parametrize("row_set", sorted(VARIABLE_ROW_SETS))
+def test_variable_rows_appended_in_one_write_read_back_whole_and_in_order(
+    tmp_path: Path, row_set: str, base: str
+) -> None:
+    """append_variable_rows_h5py writes a batch of variable-length rows after those already
+    there, each row whole and in order, equal-length rows included (which h5py's own slice
+    assignment refuses), and h5py reads them back with the base type they were written with."""
+    rows = [row.astype(base) for row in VARIABLE_ROW_SETS[row_set]]
+    path = tmp_path / "vlen.h5"
+    with h5py.File(path, "w") as file:
+        dataset = file.create_dataset(
+            "rows", shape=(1,), maxshape=(None,), dtype=h5py.vlen_dtype(np.dtype(base))
+        )
+        dataset[0] = np.array([7, 7], dtype=base)
+        append_variable_rows_h5py(dataset, rows)
+        append_variable_rows_h5py(dataset, [])
+    with h5py.File(path, "r") as file:
+        stored = list(file["rows"][...])
+    assert len(stored) == 1 + len(rows)
+    assert stored[0].tolist() == [7, 7]
+    for index, (got, want) in enumerate(zip(stored[1:], rows, strict=True)):
+        assert got.dtype == np.dtype(base), index
+        assert got.tolist() == want.tolist(), index

@@ -7,7 +7,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aioh5saver.engine.h5py_append import ArrayWriter, EnlargeableNode
+from aioh5saver.engine.h5py_append import (
+    ArrayWriter,
+    EnlargeableNode,
+    append_variable_rows_h5py,
+)
 from aioh5saver.engine.hsds_append import HsdsArrayWriter, append_rows_on_service
 from aioh5saver.engine.objects import is_h5py
 
@@ -54,13 +58,10 @@ def open_appender(node: EnlargeableNode) -> RowAppender:
 
 
 def append_variable_rows(dataset: Any, rows: list[np.ndarray]) -> None:
-    """Append variable-length ``rows`` to ``dataset`` with one extent change: row by row for
-    h5py (which cannot slice-write equal-length variable-length rows), with the service's own
-    append for h5pyd (several hosts may log to one domain's ``Logger``)."""
-    if not is_h5py(dataset):
+    """Append variable-length ``rows`` to ``dataset`` with one extent change and one write:
+    h5py's low-level writer for a local file, the service's own append for h5pyd (several
+    hosts may log to one domain's ``Logger``)."""
+    if is_h5py(dataset):
+        append_variable_rows_h5py(dataset, rows)
+    else:
         append_rows_on_service(dataset, rows)
-        return
-    start = dataset.shape[0]
-    dataset.resize(start + len(rows), axis=0)
-    for index, row in enumerate(rows):
-        dataset[start + index] = row

@@ -27,7 +27,7 @@ from aioh5saver.engine.objects import set_attribute
 from aioh5saver.format.layout import encode_shape
 from aioh5saver.format.rows_copy import copy_rows
 
-__all__ = ["ArrayWriter", "EnlargeableNode", "record_shape"]
+__all__ = ["ArrayWriter", "EnlargeableNode", "append_variable_rows_h5py", "record_shape"]
 
 
 class EnlargeableNode(Protocol):
@@ -48,6 +48,26 @@ def record_shape(dataset: h5py.Dataset, shape: tuple[int, ...] | None = None) ->
     """Write the ``shape`` attribute PyMoDAQ reads: ``shape``, or the dataset's own. Not
     allowed while SWMR is on: the shapes are reconciled when SWMR ends."""
     set_attribute(dataset, "shape", encode_shape(dataset.shape if shape is None else shape))
+
+
+def append_variable_rows_h5py(dataset: h5py.Dataset, rows: list[np.ndarray]) -> None:
+    """Append variable-length ``rows`` to ``dataset`` with one extent change and one write.
+
+    The rows go in through the low-level writer, as an object array of the dataset's own vlen
+    type: h5py's ``__setitem__`` would turn equal-length rows into a 2-D array it cannot
+    broadcast, and writing row by row costs a selection and a write per row (a fold of a few
+    hundred log lines then kept SWMR paused for most of a second)."""
+    if not rows:
+        return
+    base = h5t.check_vlen_dtype(dataset.dtype)
+    column = np.empty(len(rows), dtype=dataset.dtype)
+    for index, row in enumerate(rows):
+        column[index] = np.ascontiguousarray(row, dtype=base).reshape(-1)
+    start = dataset.shape[0]
+    dataset.resize(start + len(rows), axis=0)
+    file_space = dataset.id.get_space()
+    file_space.select_hyperslab((start,), (len(rows),))
+    dataset.id.write(h5s.create_simple((len(rows),)), file_space, column)
 
 
 class _RowCursor:

@@ -403,8 +403,7 @@ class VLARRAY(EARRAY):
         self._append_rows([data])
 
     def _append_rows(self, rows: list[np.ndarray]) -> None:
-        """Write variable-length rows with one resize and one ``shape`` update (row by row:
-        h5py cannot slice-write equal-length vlen rows)."""
+        """Write variable-length rows with one resize, one write and one ``shape`` update."""
         dataset = self._node
         require_writable(dataset, f"append to {self.path}")
         self._require_stored_here(f"append to {self.path}")
