@@ -17,6 +17,10 @@ that ask for room; a turn that asks for none goes ahead of it), one turn per loo
 and a producer woken after waiting for room gets a whole slice like any other. Woken for its
 own row alone, a producer would cost a loop iteration per row whenever the budget is full, and
 get a smaller share than those whose turn came while there was room.
+
+The next turn is given only once the producer of the last one has run: an event loop may run
+the tasks of one iteration in any order (trio does), and a turn given before the last one's
+producer ran would take room from that producer's slice, so shares would depend on that order.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Room(Protocol):
 class Turn:
     """One producer's wait for its turn, and the bytes of room that come with it."""
 
-    __slots__ = ("event", "number", "queued", "size")
+    __slots__ = ("event", "number", "queued", "resumed", "size")
 
     def __init__(self, size: int, number: int) -> None:
         self.size = size
@@ -62,6 +66,8 @@ class Turn:
         self.event = anyio.Event()
         # In the queue of turns; once given, its room (if any) was taken for it.
         self.queued = True
+        # Given, and its producer has run since (its slice started, or it left).
+        self.resumed = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,7 @@ class ProducerTurns:
         try:
             await turn.event.wait()
         except BaseException:
+            turn.resumed = True
             if turn.queued:
                 queue.remove(turn)
                 turn.queued = False
@@ -136,6 +143,7 @@ class ProducerTurns:
             elif size and self.room is not None:
                 self.room.release(size)
             raise
+        turn.resumed = True
         self.ends_at = self.clock() + self.slice_s
 
     def room_freed(self) -> None:
@@ -160,16 +168,21 @@ class ProducerTurns:
 
     async def run(self) -> None:
         """Give out the queued turns until :meth:`stop`: one per loop iteration, in order, each
-        once its room is free; then give every turn still queued (with its room), so that no
-        producer is left waiting."""
+        once its room is free and the producer of the last one has run; then give every turn
+        still queued (with its room), so that no producer is left waiting."""
+        given: Turn | None = None
         try:
             while not self._stopped:
                 if self._next_turn() is not None:
                     await anyio.lowlevel.checkpoint()
+                    if given is not None and not given.resumed:
+                        # Its producer runs in this iteration, after this task: next time.
+                        continue
                     # The queues or the room may have changed meanwhile.
                     queue = self._next_turn()
                     if queue is not None:
-                        self._give(queue.popleft())
+                        given = queue.popleft()
+                        self._give(given)
                 else:
                     work = self._work = anyio.Event()
                     await work.wait()
