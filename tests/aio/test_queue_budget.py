@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.lowlevel
 import pytest
+from counted_drain import TickClock
 
 from aioh5saver.aio.producer_turns import ProducerTurns
 from aioh5saver.aio.queue_budget import QueueBudget
@@ -114,17 +115,6 @@ async def test_a_cap_holds_new_requests_below_the_limit_and_raising_it_wakes_wai
         assert budget.statistics().held == 40
         budget.set_cap(10**9)
         assert budget.statistics().cap == 100
-
-
-class TickClock:
-    """A clock that advances one tick (1 s) at every reading."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 async def test_a_waiter_granted_room_starts_a_slice_of_its_own() -> None:
