@@ -67,7 +67,7 @@ def test_hsds_rows_go_into_every_report_and_survive_a_rewrite(tmp_path: Path) ->
     table, written = write_reports(tmp_path, [], None, _CONTEXT, hsds=_figures())
     assert [path.name for path in written] == ["report.json", "report.md"]
     (w1_line,) = [line for line in table.splitlines() if line.startswith("W1 AsyncH5Saver")]
-    assert w1_line.split()[4:6] == ["16,000", "rows/s"]
+    assert w1_line.split()[4:8] == ["16,000", "rows/s", "0.13", "2.5"]
     assert "NOT MET  HSDS W2 AsyncH5Saver vs h5pyd hand-batched: 0.76x (target >= 0.8x)" in table
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["hsds"]["medians"]["w1_saver"] == 16_000.0
@@ -75,8 +75,9 @@ def test_hsds_rows_go_into_every_report_and_survive_a_rewrite(tmp_path: Path) ->
     assert [t["met"] for t in data["targets"]] == [True, True, False]
     markdown = (tmp_path / "report.md").read_text()
     assert "## HSDS" in markdown
-    assert "| W2 AsyncH5Saver (4 producers) | 310 | rows/s | 5.08 | 300, 310, 320 |  | 0.76 |" in (
-        markdown
+    assert (
+        "| W2 AsyncH5Saver (4 producers) | 310 | rows/s | 5.08 | 3.2 | 300, 310, 320 |  | 0.76 |"
+        in (markdown)
     )
     assert "| HSDS W2 AsyncH5Saver vs h5pyd hand-batched | >= 0.8x | 0.76x | **no** |" in markdown
     rewrite_from_json(tmp_path)

@@ -49,7 +49,9 @@ class HsdsSizes:
     w2_batch: int
 
 
-FULL_SIZES = HsdsSizes(100, 8, 5_000, 1_000, 4, 250, 2048, 100)
+# Each rate ends with the service's flush (about 2 s): the writes should take longer than it,
+# so that the rates compare the appends, not the flush.
+FULL_SIZES = HsdsSizes(300, 8, 25_000, 1_000, 4, 1_000, 2048, 100)
 # A smoke test: each measure is mostly the service's flush (about 2 s).
 QUICK_SIZES = HsdsSizes(10, 8, 250, 1_000, 4, 25, 2048, 100)
 

@@ -56,6 +56,15 @@ class HsdsFigures:
         below = self.median(baseline)
         return self.median(subject) / below if below > 0 else float("nan")
 
+    def rows_written(self, key: str) -> int:
+        """The rows a rate measure writes."""
+        s = self.sizes
+        if key == "per_row":
+            return s["per_row_rows"]
+        if key.startswith("w1"):
+            return s["w1_producers"] * s["w1_rows"]
+        return s["w2_producers"] * s["w2_rows"]
+
     def mb_per_s(self, key: str) -> float:
         """Megabytes (10^6 bytes) a second of a rate measure."""
         points = self.sizes["w2_points"] if key.startswith("w2") else 1
@@ -84,7 +93,16 @@ class HsdsFigures:
 
     def rows(self) -> tuple[list[str], list[list[str]]]:
         """The table's header and rows (one per measure)."""
-        header = ["measure", "median", "unit", "MB/s", "per round", "x per-row", "x hand-batched"]
+        header = [
+            "measure",
+            "median",
+            "unit",
+            "MB/s",
+            "seconds",
+            "per round",
+            "x per-row",
+            "x hand-batched",
+        ]
         rows = []
         for key, (_, unit) in MEASURES.items():
             if key not in self.samples:
@@ -100,7 +118,10 @@ class HsdsFigures:
                 if key == "w1_saver":
                     versus_row = f"{self.ratio(key, 'per_row'):,.0f}"
             mb = f"{self.mb_per_s(key):,.2f}" if rate else ""
-            rows.append([self._label(key), value, unit, mb, per_round, versus_row, versus_batch])
+            seconds = f"{self.rows_written(key) / self.median(key):.1f}" if rate else ""
+            rows.append(
+                [self._label(key), value, unit, mb, seconds, per_round, versus_row, versus_batch]
+            )
         return header, rows
 
     def notes(self) -> list[str]:
@@ -111,7 +132,8 @@ class HsdsFigures:
             f"temporary folder; {self.rounds} rounds, measures interleaved (their order rotates "
             f"each round); every figure is the median over rounds; {self.versions}.",
             "Every rate counts its rows and one durable flush at the end (a server flush, "
-            "about 2 s: rows then survive a kill of the whole service).",
+            "about 2 s: rows then survive a kill of the whole service); `seconds` is the "
+            "median run's time, that flush included.",
             f"W1: {s['w1_producers']} producers x {s['w1_rows']:,} scalar float64 rows "
             f"({s['w1_producers'] * s['w1_rows']:,} rows); per-row: {s['per_row_rows']:,} rows, "
             f"each a resize, a write and h5pyd's flush; W2: {s['w2_producers']} producers x "
