@@ -249,6 +249,8 @@ def markdown(
     ]
     if summaries:
         out += _local_markdown(summaries, context)
+    else:
+        out.append(f"- Mode: {context['mode']}; event loop: {context['backend']}")
     out += ["", *(hsds.markdown() if hsds is not None else [])]
     out += ["## Targets", ""]
     if context.get("mode") == "quick":
