@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from aioh5saver.errors import ServiceError
+from aioh5saver.errors import SaverError
 from aioh5saver.tools.arguments import positive_int
 from aioh5saver.tools.bench.contenders import CONTENDERS, RunResult, pymodaq_available, run
 from aioh5saver.tools.bench.hsds_report import HsdsFigures
@@ -158,8 +158,9 @@ def run_bench(args: argparse.Namespace) -> int:
         if args.hsds or args.hsds_only:
             try:
                 hsds = run_hsds(folder, quick=args.quick, rounds=args.rounds, backend=args.backend)
-            except ServiceError as exc:
-                # The local figures are written all the same.
+            except (SaverError, OSError) as exc:
+                # The service or a write through it failed: the local figures are written
+                # all the same.
                 print(f"aioh5saver bench: error: --hsds: {exc}", file=sys.stderr)
                 status = 1
     table, written = write_reports(args.out, results, outrun, context(args, rounds), hsds=hsds)
