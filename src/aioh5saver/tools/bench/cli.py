@@ -17,8 +17,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from aioh5saver.errors import SaverError
 from aioh5saver.tools.arguments import positive_int
 from aioh5saver.tools.bench.contenders import CONTENDERS, RunResult, pymodaq_available, run
+from aioh5saver.tools.bench.hsds_report import HsdsFigures
+from aioh5saver.tools.bench.hsds_run import add_hsds_options, check_hsds_options, run_hsds
 from aioh5saver.tools.bench.report import QUICK_NOTE, write_reports
 from aioh5saver.tools.bench.sweep_cli import add_sweep_options, sweep_main
 from aioh5saver.tools.bench.workloads import FULL, QUICK, Workload
@@ -29,7 +32,8 @@ DESCRIPTION = (
     "Benchmark aioh5saver against pymodaq_data, lock+to_thread h5py and raw os.write, "
     "interleaved, with an idle event loop's lag as the machine's own, and write report.json, "
     "report.md and report.png. Workloads: W1, 8 producers x scalar float64 rows; W2, 4 "
-    "producers x 2048-float64 rows; W3, 2 producers x 1024x1024 uint16 frames."
+    "producers x 2048-float64 rows; W3, 2 producers x 1024x1024 uint16 frames. --hsds adds "
+    "W1 and W2 on a loopback HSDS beside h5pyd's own appends."
 )
 
 
@@ -79,6 +83,7 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
         help="folder for the files written (default: a temporary folder inside --out)",
     )
     add_sweep_options(parser)
+    add_hsds_options(parser)
 
 
 # Each contender without SWMR, then aioh5saver with it (baselines run without SWMR).
@@ -122,28 +127,43 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed options ask for; returns the exit status."""
+    check_hsds_options(args)
     if args.sweep:
         return sweep_main(args, context)
-    workloads = _select(QUICK if args.quick else FULL, args.workloads)
+    workloads: list[Workload] = []
+    if not args.hsds_only:
+        workloads = _select(QUICK if args.quick else FULL, args.workloads)
+        plan = _plan(args.contenders, pymodaq=pymodaq_available())
     rounds = args.rounds or (3 if args.quick else 5)
-    plan = _plan(args.contenders, pymodaq=pymodaq_available())
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    results: list[RunResult] = []
+    outrun = None
+    hsds: HsdsFigures | None = None
+    status = 0
     with tempfile.TemporaryDirectory(dir=args.data_dir or args.out, prefix="data-") as data:
         folder = Path(data)
-        _warm_up(workloads, folder, args.backend)
-        total = rounds * len(workloads) * len(plan)
-        results: list[RunResult] = []
-        for round_index in range(rounds):
-            for workload in workloads:
-                # Rotate the order each round, so that no contender always runs first.
-                shift = round_index % len(plan)
-                for contender, swmr in plan[shift:] + plan[:shift]:
-                    result = run(contender, workload, folder, swmr=swmr, backend=args.backend)
-                    results.append(result)
-                    _progress(len(results), total, result, started)
-        outrun = _outrun(folder, quick=args.quick)
-    table, written = write_reports(args.out, results, outrun, context(args, rounds))
+        if workloads:
+            _warm_up(workloads, folder, args.backend)
+            total = rounds * len(workloads) * len(plan)
+            for round_index in range(rounds):
+                for workload in workloads:
+                    # Rotate the order each round, so that no contender always runs first.
+                    shift = round_index % len(plan)
+                    for contender, swmr in plan[shift:] + plan[:shift]:
+                        result = run(contender, workload, folder, swmr=swmr, backend=args.backend)
+                        results.append(result)
+                        _progress(len(results), total, result, started)
+            outrun = _outrun(folder, quick=args.quick)
+        if args.hsds or args.hsds_only:
+            try:
+                hsds = run_hsds(folder, quick=args.quick, rounds=args.rounds, backend=args.backend)
+            except (SaverError, OSError) as exc:
+                # The service or a write through it failed: the local figures are written
+                # all the same.
+                print(f"aioh5saver bench: error: --hsds: {exc}", file=sys.stderr)
+                status = 1
+    table, written = write_reports(args.out, results, outrun, context(args, rounds), hsds=hsds)
     print()
     print(table)
     if args.quick:
@@ -152,7 +172,7 @@ def run_bench(args: argparse.Namespace) -> int:
     print()
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return status
 
 
 def _warm_up(workloads: list[Workload], folder: Path, backend: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aioh5saver.tools.bench.contenders import SWMR_FLUSH_PERIOD_S, RunResult
+from aioh5saver.tools.bench.hsds_report import HsdsFigures
 from aioh5saver.tools.bench.plot import WORKLOAD_TITLES, plot
 from aioh5saver.tools.bench.probes import percentiles
 
@@ -210,29 +211,63 @@ def _rows(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def terminal_table(summaries: list[Summary], targets: list[Target]) -> str:
-    """The figures and the targets as aligned plain text."""
-    header, rows = _rows(summaries)
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-        for line in (header, *rows)
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    lines.append("")
+def terminal_table(
+    summaries: list[Summary], targets: list[Target], hsds: HsdsFigures | None = None
+) -> str:
+    """The figures (the HSDS rows after the local ones) and the targets as aligned plain
+    text."""
+    lines = []
+    if summaries:
+        header, rows = _rows(summaries)
+        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+        lines += [
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            for line in (header, *rows)
+        ]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        lines.append("")
+    if hsds is not None:
+        lines += [hsds.table(), ""]
     for target in targets:
         mark = "met    " if target.met else "NOT MET"
         lines.append(f"{mark}  {target.name}: {target.measured} (target {target.required})")
     return "\n".join(lines)
 
 
-def markdown(summaries: list[Summary], targets: list[Target], context: dict[str, Any]) -> str:
-    """The report as Markdown: how it was run, the figures, and the targets."""
-    header, rows = _rows(summaries)
+def markdown(
+    summaries: list[Summary],
+    targets: list[Target],
+    context: dict[str, Any],
+    hsds: HsdsFigures | None = None,
+) -> str:
+    """The report as Markdown: how it was run, the figures (local, then HSDS), and the
+    targets."""
     out = [
         "# aioh5saver benchmark",
         "",
         f"- When: {context['when']}; machine: {context['machine']}",
+    ]
+    if summaries:
+        out += _local_markdown(summaries, context)
+    else:
+        out.append(f"- Mode: {context['mode']}; event loop: {context['backend']}")
+    out += ["", *(hsds.markdown() if hsds is not None else [])]
+    out += ["## Targets", ""]
+    if context.get("mode") == "quick":
+        out += [QUICK_NOTE, ""]
+    out += ["| target | required | measured | met |", "|---|---|---|---|"]
+    out += [
+        f"| {target.name} | {target.required} | {target.measured} | "
+        f"{'yes' if target.met else '**no**'} |"
+        for target in targets
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _local_markdown(summaries: list[Summary], context: dict[str, Any]) -> list[str]:
+    """How the local workloads were run, and their figures."""
+    header, rows = _rows(summaries)
+    out = [
         f"- Mode: {context['mode']}, {context['rounds']} rounds, contenders interleaved in each "
         f"round; every figure is the median over rounds; event loop: {context['backend']}",
         f"- Versions: {context['versions']}",
@@ -250,16 +285,7 @@ def markdown(summaries: list[Summary], targets: list[Target], context: dict[str,
         "|" + "|".join("---" for _ in header) + "|",
     ]
     out += ["| " + " | ".join(row) + " |" for row in rows]
-    out += ["", "## Targets", ""]
-    if context.get("mode") == "quick":
-        out += [QUICK_NOTE, ""]
-    out += ["| target | required | measured | met |", "|---|---|---|---|"]
-    out += [
-        f"| {target.name} | {target.required} | {target.measured} | "
-        f"{'yes' if target.met else '**no**'} |"
-        for target in targets
-    ]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _nan_to_null(value: Any) -> Any:
@@ -278,11 +304,14 @@ def write_reports(
     results: list[RunResult],
     outrun: dict[str, Any] | None,
     context: dict[str, Any],
+    hsds: HsdsFigures | None = None,
 ) -> tuple[str, list[Path]]:
-    """Write ``report.json``, ``report.md`` and ``report.png`` in ``folder``; return the
-    terminal table and the files written."""
+    """Write ``report.json``, ``report.md`` and ``report.png`` (of the local workloads, if
+    any ran) in ``folder``; return the terminal table and the files written."""
     summaries = summarize(results)
     targets = evaluate_targets(summaries, outrun)
+    if hsds is not None:
+        targets += [Target(t.name, t.required, t.measured, t.met) for t in hsds.targets()]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     data = {
@@ -295,6 +324,7 @@ def write_reports(
             for t in targets
         ],
         "outrun": outrun,
+        "hsds": None if hsds is None else hsds.as_json(),
         "runs": [
             {
                 "workload": run.workload,
@@ -316,12 +346,13 @@ def write_reports(
     json_path.write_text(json.dumps(_nan_to_null(data), indent=2, allow_nan=False) + "\n")
     written.append(json_path)
     markdown_path = folder / "report.md"
-    markdown_path.write_text(markdown(summaries, targets, context))
+    markdown_path.write_text(markdown(summaries, targets, context, hsds))
     written.append(markdown_path)
     png_path = folder / "report.png"
-    if plot(summaries, png_path, context, lag_target_ms=LAG_P99_TARGET_MS):
+    png_path.unlink(missing_ok=True)  # an earlier run's: not this report's figures
+    if summaries and plot(summaries, png_path, context, lag_target_ms=LAG_P99_TARGET_MS):
         written.append(png_path)
-    return terminal_table(summaries, targets), written
+    return terminal_table(summaries, targets, hsds), written
 
 
 def rewrite_from_json(folder: Path) -> list[Path]:
@@ -335,10 +366,13 @@ def rewrite_from_json(folder: Path) -> list[Path]:
         }
         summaries.append(Summary(**fields))
     targets = [Target(**item) for item in data["targets"]]
+    hsds = HsdsFigures.from_json(data["hsds"]) if data.get("hsds") else None
     markdown_path = folder / "report.md"
-    markdown_path.write_text(markdown(summaries, targets, data["context"]))
+    markdown_path.write_text(markdown(summaries, targets, data["context"], hsds))
     written = [markdown_path]
-    if plot(summaries, folder / "report.png", data["context"], lag_target_ms=LAG_P99_TARGET_MS):
+    if summaries and plot(
+        summaries, folder / "report.png", data["context"], lag_target_ms=LAG_P99_TARGET_MS
+    ):
         written.append(folder / "report.png")
     return written
 
