@@ -316,7 +316,7 @@ class _Parser:
 
     def _signs(self, depth: int) -> tuple[list[str], int]:
         """The signs before a value (read in a loop, not recursively) and the value's depth."""
-        signs = []
+        signs: list[str] = []
         while True:
             kind, sign, _ = self.tokens[self.index]
             if kind != "op" or sign not in ("+", "-"):

@@ -103,7 +103,7 @@ def tokenize(text: str) -> list[Token]:
     while pos < size:
         found = match_token(text, pos)
         if found is None:
-            raise refuse("a value repr's character", text, pos)
+            raise refuse("a character of a value repr (no operator but a sign)", text, pos)
         kind = found.lastgroup
         end = found.end()
         if kind == "space":
@@ -211,7 +211,8 @@ def _decode_str_escapes(content: str, text: str, start: int) -> str:
         if (octal := found.group("octal")) is not None:
             return chr(_octal(octal, text, start))
         if (other := found.group("other")) is not None:
-            return _simple_escape(other, text, start)
+            # Python keeps a backslash before a non-ASCII character, without a warning.
+            return "\\" + other if not other.isascii() else _simple_escape(other, text, start)
         if (name := found.group("name")) is not None:
             return _named_character(name, text, start)
         code = int(found.group("hex") or found.group("u4") or found.group("u8"), 16)
