@@ -422,19 +422,6 @@ def test_huge_or_deep_text_is_refused_quickly(text: str) -> None:
         parse_literal(text)
 
 
-@pytest.fixture
-def no_python_parser(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ast.parse, compile, eval and exec fail if called."""
-
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("parse_literal must not parse or run Python code")
-
-    for name in ("compile", "eval", "exec"):
-        monkeypatch.setattr(builtins, name, forbidden)
-    monkeypatch.setattr(ast, "parse", forbidden)
-    monkeypatch.setattr(ast, "literal_eval", forbidden)
-
-
 TYPICAL = [
     "'Detector 1'",
     "1.5",
@@ -454,11 +441,26 @@ TYPICAL = [
 
 
 @pytest.mark.parametrize("text", [*TYPICAL, *HOSTILE[:10]])
-def test_parse_literal_uses_no_python_parser(no_python_parser: None, text: str) -> None:
-    """parse_literal gives values and refusals with ast.parse, compile, eval and exec
-    unavailable: it does not use the ast module, whose parser is not thread-safe on 3.11."""
-    with contextlib.suppress(UnsafeContentError):
-        parse_literal(text)
+def test_parse_literal_uses_no_python_parser(text: str) -> None:
+    """parse_literal gives values and refusals without calling ast.parse, compile, eval or
+    exec: it does not use the ast module, whose parser is not thread-safe on CPython 3.11."""
+    calls: list[str] = []
+
+    def forbidden(name: str) -> Callable[..., Any]:
+        def record(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            raise AssertionError(f"parse_literal called {name}")
+
+        return record
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("compile", "eval", "exec"):
+            patch.setattr(builtins, name, forbidden(name))
+        patch.setattr(ast, "parse", forbidden("ast.parse"))
+        patch.setattr(ast, "literal_eval", forbidden("ast.literal_eval"))
+        with contextlib.suppress(UnsafeContentError, AssertionError):
+            parse_literal(text)
+    assert calls == []
 
 
 @pytest.mark.parametrize(
