@@ -355,6 +355,7 @@ TOKEN_SOUP = st.lists(st.sampled_from(_SOUP_TOKENS) | _STRINGS, max_size=12).map
 @example("# c\n \x0c1")
 @example("# c\n\x0c 1")
 @example("datetime.timedelta(days=1, days=2)")
+@example("set(")
 @example("datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)")
 def test_parse_literal_agrees_with_the_former_ast_whitelist_on_grammar_text(text: str) -> None:
     """On text drawn from a grammar of accepted and near-miss reprs (every number, string,
@@ -387,6 +388,7 @@ HOSTILE = [
     *["not 1", "1 < 2", "1 == 1", "1 and 2", "1 or 2", "1 in [1]", "...", "await x", "yield"],
     *["[x for x in ()]", "{x: 1 for x in ()}", "frozenset(x for x in 'ab')", "set([1])"],
     *["globals()", "vars()", "getattr(np, 'save')", "type('X', (), {})", "1; 2", "1\n2"],
+    *["set(", "datetime.date(", "np.float64(1", "datetime.date(year=", "set(x", "(", "[1,"],
     *["None.__class__", "True()", "set().add", "frozenset.__new__", "b''.decode()", "x.y.z"],
 ]
 HUGE = {

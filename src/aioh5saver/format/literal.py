@@ -410,8 +410,8 @@ class _Parser:
         inner = depth + 1
         while not self._is_op(")"):
             kind, keyword, _ = self.tokens[self.index]
-            after = self.tokens[self.index + 1]
-            if kind == "name" and after[0] == "op" and after[1] == "=":
+            # A name is never the last token (``end`` is), so the one after it exists.
+            if kind == "name" and self.tokens[self.index + 1][:2] == ("op", "="):
                 self.index += 2
                 kwargs[keyword] = self._expression(inner)
             elif kwargs:
