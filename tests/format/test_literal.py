@@ -340,6 +340,7 @@ def _grammar(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 GRAMMAR = st.recursive(_ATOMS, _grammar, max_leaves=12)
 _SOUP_TOKENS = [*_NUMBERS[:30], *_NAMES, *_CALLEES, *_SEPARATORS, *"()[]{},:.+-=*'\"\\#jJe_"]
+_SOUP_TOKENS += [*(f"{callee}(" for callee in _CALLEES), *(f"{key}=" for key in _KEYWORDS)]
 TOKEN_SOUP = st.lists(st.sampled_from(_SOUP_TOKENS) | _STRINGS, max_size=12).map("".join)
 
 
