@@ -357,6 +357,10 @@ TOKEN_SOUP = st.lists(st.sampled_from(_SOUP_TOKENS) | _STRINGS, max_size=12).map
 @example("# c\n\x0c 1")
 @example("datetime.timedelta(days=1, days=2)")
 @example("set(")
+@example("\\\n 0, [0]")
+@example("\\\n\x0c \\\n0")
+@example("# a\n\\\n\x0c0")
+@example("1\n \\\n# c")
 @example("datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc)")
 def test_parse_literal_agrees_with_the_former_ast_whitelist_on_grammar_text(text: str) -> None:
     """On text drawn from a grammar of accepted and near-miss reprs (every number, string,

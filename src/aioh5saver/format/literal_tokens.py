@@ -54,8 +54,8 @@ _STRING_BODIES = {
     '"""': re.compile(r'(?:[^"\\]++|\\.|"(?!""))*+"""', re.DOTALL),
 }
 # Only blank and comment lines may follow the value's line.
-_BLANK_LINES = re.compile(r"(?:[ \t\f]*(?:\#[^\n]*)?\n)*[ \t\f]*(?:\#[^\n]*)?")
-_INDENT = re.compile(r"[ \t\f]*")
+_BLANK_LINES = re.compile(r"(?:(?:[ \t\f]|\\\n)*(?:\#[^\n]*)?\n)*(?:[ \t\f]|\\\n)*(?:\#[^\n]*)?")
+_LINE_START = re.compile(r"(?:[ \t\f]|\\\n)*")
 _KEYWORD_CONSTANTS = {"None": None, "True": True, "False": False}
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
@@ -97,7 +97,7 @@ def tokenize(text: str) -> list[Token]:
     """The tokens of ``text`` (stripped, newlines already ``\\n``), ending with ``end``."""
     tokens: list[Token] = []
     level = 0
-    pos = 0
+    pos = _line_start(text, 0)
     size = len(text)
     match_token = _TOKEN.match
     while pos < size:
@@ -116,7 +116,7 @@ def tokenize(text: str) -> list[Token]:
                     raise refuse("one value (only comments after its line)", text, end)
                 break
             else:
-                _check_not_indented(text, end)
+                end = _line_start(text, end)
         elif kind == "string":
             end = _string(text, found, tokens)
         elif kind == "number":
@@ -141,14 +141,21 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _check_not_indented(text: str, pos: int) -> None:
-    """Refuse an indented first line of code after leading comment lines, as Python does (a
-    form feed sets the column back to zero)."""
-    run = _INDENT.match(text, pos)
+def _line_start(text: str, pos: int) -> int:
+    """Where the tokens of the line at ``pos`` start, before the value's first token; an
+    indented line of code is refused as Python refuses it.
+
+    As in Python's tokenizer, a line's indentation runs over backslash continuations, a form
+    feed sets the column back to zero, and a line holding only a comment is blank.
+    """
+    run = _LINE_START.match(text, pos)
     assert run is not None  # it matches the empty string
-    rest = text[run.end() : run.end() + 1]
-    if run.group() and not run.group().endswith("\f") and rest not in ("", "\n", "#"):
+    if text[run.end() : run.end() + 1] in ("", "\n", "#"):
+        return run.end()
+    indent = run.group().replace("\\\n", "")
+    if indent and not indent.endswith("\f"):
         raise refuse("an unindented line", text, pos)
+    return run.end()
 
 
 def _number(found: re.Match[str]) -> int | float | complex:
