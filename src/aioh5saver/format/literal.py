@@ -88,8 +88,9 @@ def parse_literal(text: str) -> Any:
     a call to anything but a numpy scalar or ``datetime`` constructor, an operator other than
     the sign of a number or the ``+`` of a complex literal, text over
     :data:`MAX_LITERAL_CHARS` characters, or nesting deeper than :data:`MAX_LITERAL_DEPTH`.
-    It accepts exactly the text that ``ast.literal_eval``-style parsing with that whitelist
-    accepts (what Python parses without a warning), without using the :mod:`ast` module.
+    It accepts exactly the text that Python's own parser (without a warning) and that
+    whitelist accepted, but does not use :mod:`ast`, whose parser is not thread-safe on
+    CPython 3.11.
     """
     if not isinstance(text, str):
         raise UnsafeContentError(f"expected the repr of a value as str, got {type(text).__name__}")
@@ -243,7 +244,7 @@ class _Parser:
 
     ``depth`` counts the syntax-tree nodes above a value as Python's parser builds them (a
     tuple, list, set, dict, call, sign or complex literal; not the parentheses around a value),
-    so the bound is the one the syntax-tree walker had.
+    so that MAX_LITERAL_DEPTH bounds the nesting of that tree.
     """
 
     __slots__ = ("deepest", "index", "text", "tokens")
