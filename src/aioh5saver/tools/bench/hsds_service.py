@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from aioh5saver.errors import ServiceError
@@ -102,6 +102,7 @@ class HsdsService:
         *,
         username: str = USERNAME,
         password: str | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.root = root.resolve()  # the launcher runs in it: relative paths would double
         self.storage = self.root / "storage"
@@ -116,6 +117,9 @@ class HsdsService:
         self.process: subprocess.Popen[bytes] | None = None
         self._log = self.root / "hsds.out"
         self._home_made = False
+        # HSDS reads each of its configuration keys from an environment variable of the same
+        # name in upper case: settings other than its defaults go to its processes that way.
+        self.settings = dict(settings or {})
 
     def location(self, name: str) -> str:
         """The ``hsds://`` location of the domain ``name`` in the home folder."""
@@ -163,6 +167,7 @@ class HsdsService:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.settings},
                 start_new_session=True,  # its own process group, stopped whole
             )
         try:
