@@ -4,9 +4,7 @@ pymodaq_data reads the export as it reads the local file."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -109,50 +107,3 @@ def test_save_file_of_a_domain_points_to_export(hsds_location: str, tmp_path: Pa
         assert not (tmp_path / "copy.h5").exists()
     finally:
         saver.close_file()
-
-
-def test_of_two_savers_finding_no_domain_at_once_one_creates_it(
-    hsds_location: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two savers on two threads (two hosts) that both find no domain, then both create it:
-    ``init_file`` says True (created) for exactly one, the other continues the domain, and
-    both write their line."""
-    import h5pyd
-
-    looked = threading.Barrier(2)
-    looks = threading.local()
-    real_is_hdf5 = h5pyd.is_hdf5
-
-    def is_hdf5_together(domain: str, **client: Any) -> bool:
-        found = bool(real_is_hdf5(domain, **client))
-        looks.count = getattr(looks, "count", 0) + 1
-        if looks.count <= 2:  # each host's look(s) before creating wait for the other's
-            looked.wait(30.0)
-        return found
-
-    created: list[bool] = []
-    failures: list[BaseException] = []
-
-    def host(name: str) -> None:
-        saver = h5s.H5SaverLowLevel(save_type="scan")
-        try:
-            created.append(saver.init_file(hsds_location, new_file=False))
-            saver.add_log(f"{name} started")
-            saver.close_file()
-        except BaseException as exc:  # reported by the test's thread
-            failures.append(exc)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(h5pyd, "is_hdf5", is_hdf5_together)
-        hosts = [threading.Thread(target=host, args=(name,)) for name in "ab"]
-        for thread in hosts:
-            thread.start()
-        for thread in hosts:
-            thread.join()
-    assert failures == []
-    assert sorted(created) == [False, True]
-    reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
-    try:
-        assert sorted(reader.get_set_logger().read()) == ["a started", "b started"]
-    finally:
-        reader.close_file()
