@@ -4,6 +4,9 @@ its own arrays; a second appender to one array is refused with AppenderConflictE
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import anyio
 import numpy as np
 import pytest
@@ -11,8 +14,13 @@ import pytest
 import aioh5saver as h5s
 from aioh5saver import AppenderConflictError, AsyncH5Saver, NodeRef
 from aioh5saver.engine.hsds_claims import CLAIM_ATTRIBUTE
+from aioh5saver.engine.hsds_engine import HsdsEngine
 
 pytestmark = pytest.mark.anyio
+
+#: Seconds a held writer waits for the other one at most (a broken ordering fails the test
+#: instead of hanging it).
+_HOLD_SECONDS = 30.0
 
 
 async def _instrument(saver: AsyncH5Saver, host: str) -> NodeRef:
@@ -96,5 +104,76 @@ async def test_hosts_starting_at_once_share_one_skeleton(hsds_location: str) -> 
     reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
     try:
         assert sorted(reader.get_set_logger().read()) == ["a started", "b started"]
+    finally:
+        reader.close_file()
+
+
+def _hold_two_writers_at_the_worst_moment(patch: pytest.MonkeyPatch) -> None:
+    """Order two writers opening one new domain (each on its own thread) as hosts starting at
+    the same moment may run: both look for the domain before either creates it (their first
+    two looks wait for each other), and the one that did not create it publishes its skeleton
+    before the creator publishes its own (each writer's first publish)."""
+    import h5pyd
+
+    looked = threading.Barrier(2)
+    continuer_published = threading.Event()
+    mine = threading.local()
+    real_is_hdf5, real_open, real_publish = h5pyd.is_hdf5, HsdsEngine.open, HsdsEngine.publish
+
+    def is_hdf5_together(domain: str, **client: Any) -> bool:
+        found = bool(real_is_hdf5(domain, **client))
+        mine.looks = getattr(mine, "looks", 0) + 1
+        if mine.looks <= 2:
+            looked.wait(_HOLD_SECONDS)
+        return found
+
+    def open_noting_the_continuer(self: HsdsEngine, *args: Any, **options: Any) -> Any:
+        try:
+            return real_open(self, *args, **options)
+        except FileExistsError:
+            mine.continuer = True
+            raise
+
+    def publish_continuer_first(self: HsdsEngine, file: Any) -> None:
+        first = not getattr(mine, "published", False)
+        mine.published = True
+        continuer = getattr(mine, "continuer", False)
+        if first and not continuer:
+            continuer_published.wait(_HOLD_SECONDS)
+        try:
+            real_publish(self, file)
+        finally:
+            if first and continuer:
+                continuer_published.set()
+
+    patch.setattr(h5pyd, "is_hdf5", is_hdf5_together)
+    patch.setattr(HsdsEngine, "open", open_noting_the_continuer)
+    patch.setattr(HsdsEngine, "publish", publish_continuer_first)
+
+
+async def test_hosts_finding_no_domain_at_once_create_it_once(
+    hsds_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers that both find no domain, then both create it, at the same moment: exactly
+    one creates it, the other continues it, even when the other's skeleton is published
+    first; both write their line, and the domain has every attribute of a new file, written
+    once (the creator's), with no conflict between the writers."""
+
+    async def host(name: str) -> None:
+        async with AsyncH5Saver.open(hsds_location, new_file=False) as saver:
+            await saver.add_log(f"{name} started")
+
+    with monkeypatch.context() as patch:
+        _hold_two_writers_at_the_worst_moment(patch)
+        async with anyio.create_task_group() as group:
+            group.start_soon(host, "a")
+            group.start_soon(host, "b")
+    reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
+    try:
+        assert sorted(reader.get_set_logger().read()) == ["a started", "b started"]
+        root = reader.root().attrs
+        for name in ("TITLE", "CLASS", "pymodaq_data_version", "file", "date", "time"):
+            assert name in root, f"the new domain's root has no {name!r} attribute"
+        assert reader.get_node("/RawData").attrs["type"] == "scan"
     finally:
         reader.close_file()

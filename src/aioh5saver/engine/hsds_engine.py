@@ -126,6 +126,23 @@ def _status(exc: BaseException) -> str:
     return f"{kind} {code}" if isinstance(code, int) else f"{kind}: {str(exc)[:200]}"
 
 
+def _create_domain(location: HsdsLocation, client: dict[str, Any]) -> None:
+    """Create the empty domain at ``location`` in one request, which the service refuses
+    (HTTP 409) if the domain exists: FileExistsError then, as for an existing local file."""
+    from h5pyd.httpconn import HttpConn
+
+    connection = HttpConn(location.domain, mode="a", **client)
+    connection.open()
+    try:
+        answer = connection.PUT("/", body={})
+    finally:
+        connection.close()
+    if answer.status_code == 409:
+        raise FileExistsError(409, f"cannot create {location}: expected no domain there, got one")
+    if answer.status_code != 201:
+        raise OSError(answer.status_code, f"create {location}: HTTP {answer.status_code}")
+
+
 class HsdsEngine:
     """HSDS domains through h5pyd: no SWMR, direct chunk write, file size, lock or journal."""
 
@@ -186,15 +203,13 @@ class HsdsEngine:
         try:
             if mode in ("w-", "x"):
                 # h5pyd 1.0.0 creates with these modes by deleting a domain that appeared
-                # since it looked (another host's, created at the same moment): created here
-                # with mode 'a', which never deletes. A domain created by another host between
-                # the look and the creation is continued.
-                if h5pyd.is_hdf5(location.domain, **client):
-                    raise FileExistsError(
-                        409,
-                        f"cannot create {location} (mode {mode!r}): expected no domain there, "
-                        "got one",
-                    )
+                # since it looked (another host's, created at the same moment), and its mode
+                # 'a' does not say whether it created the domain or opened another host's:
+                # the domain is created here with the service's own exclusive creation, then
+                # opened with mode 'a'. Of hosts creating one domain at once, exactly one is
+                # its creator (it alone writes the new file's attributes); the others get
+                # FileExistsError, and continue it.
+                _create_domain(location, client)
                 mode = "a"
             try:
                 file = h5pyd.File(location.domain, mode, **client)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from aioh5saver.engine.boundary import h5_errors
 from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.errors import (
     ClosedFileError,
@@ -32,6 +33,7 @@ from aioh5saver.format.layout import (
     group_type_name,
     incremental_group,
     incremental_type,
+    root_attrs,
 )
 from aioh5saver.sync.channels import ChannelSaver
 from aioh5saver.sync.file_access import as_location, file_to_open
@@ -185,50 +187,75 @@ class H5SaverLowLevel(ChannelSaver):
         self.h5_file_path = folder
         self._raw_group_name = raw_group_name
         self.close_file()
-        try:
-            create = "w" if replace else "w-"  # never replace a file not asked to
-            self.open_file(
-                fullpath, create if new_file else mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode
-            )
-        except FileExistsError:
-            if replace or not new_file:
-                raise
-            # Created since it was looked for, by another writer (another host writing the
-            # same HSDS domain): continued, as if it had been there.
-            new_file = False
+        created = False
+        if new_file:
+            try:
+                create = "w" if replace else "w-"  # never replace a file not asked to
+                self.open_file(fullpath, create, title=DEFAULT_TITLE, swmr_mode=swmr_mode)
+                created = True
+            except FileExistsError:
+                if replace:
+                    raise
+                # Created since it was looked for, by another writer (another host creating
+                # the same HSDS domain at the same moment): continued, as if it had been there.
+        if not created:
             self.open_file(fullpath, mode, title=DEFAULT_TITLE, swmr_mode=swmr_mode)
-        read_only = not new_file and mode == "r"
-        if not new_file and not read_only:
-            self._finish_interrupted_swmr()
-        if read_only:
+        if not created and mode == "r":
             self._raw_group = self._get_group(f"/{raw_group_name}")
             logger = self.get_children(self._raw_group).get(LOGGER_NAME)
             self._logger_array = logger if isinstance(logger, StringARRAY) else None
         else:
-            try:
-                self._raw_group = self.get_set_group(
-                    self.root(), raw_group_name, title="Data from PyMoDAQ modules"
-                )
-                self.get_set_logger(self._raw_group)
-                self._publish()  # other writers of a shared domain see the skeleton now
-            except SharedNodeConflictError:
-                if replace:
-                    raise
-                # Another writer created the skeleton meanwhile: opened again as it is now.
-                self.let_go_of_file()
-                return self.init_file(
-                    file_name, raw_group_name, False, metadata, swmr_mode=swmr_mode, mode=mode
-                )
-        if new_file:
+            if not created:
+                self._finish_interrupted_swmr()
+            self._build_skeleton(created, replace, now, metadata)
+        self.file_loaded = True
+        return created
+
+    def _build_skeleton(
+        self,
+        created: bool,
+        replace: bool,
+        now: datetime.datetime,
+        metadata: dict[str, Any] | None,
+        reopened: bool = False,
+    ) -> None:
+        """Get or create the raw group and the ``Logger`` of the file just opened (``created``
+        if this writer created it) and show them to other writers; a created file gets its
+        attributes, from this writer only: several hosts writing one domain all get or create
+        the skeleton, but exactly one created the domain. If another writer created the
+        skeleton first, the file is opened again (``reopened``) and the skeleton taken as it
+        is."""
+        if created and reopened:
+            # The root's attributes the creation wrote were let go of with the first opening.
+            file = self.h5file
+            assert file is not None
+            for key, value in root_attrs(DEFAULT_TITLE, self._swmr_mode).items():
+                with h5_errors(file, f"set attribute {key!r}"):
+                    file.attrs[key] = value
+        try:
+            self._raw_group = self.get_set_group(
+                self.root(), self._raw_group_name, title="Data from PyMoDAQ modules"
+            )
+            self.get_set_logger(self._raw_group)
+            self._publish()  # other writers of a shared domain see the skeleton now
+        except SharedNodeConflictError:
+            if replace:
+                raise
+            # Another writer created the skeleton meanwhile: opened again as it is now.
+            location, swmr_mode = self.file_path, self._swmr_mode
+            assert location is not None
+            self.let_go_of_file()
+            self.open_file(location, "a", title=DEFAULT_TITLE, swmr_mode=swmr_mode)
+            self._build_skeleton(created, replace, now, metadata, reopened=True)
+            return
+        if created:
             self._raw_group.attrs["type"] = self.save_type.name
             root = self.root()
-            root.attrs["file"] = name
+            root.attrs["file"] = self.h5_file_name
             root.attrs["date"] = now.date().isoformat()
             root.attrs["time"] = now.time().isoformat()
             for key, value in (metadata or {}).items():
                 self._raw_group.attrs[key] = value
-        self.file_loaded = True
-        return new_file
 
     def _finish_interrupted_swmr(self) -> None:
         """A writer killed under SWMR leaves ``shape`` attributes behind and log lines in
