@@ -46,7 +46,7 @@ ROWS_SCRIPT = r"""() => {
 }"""
 MORE_ROWS_SCRIPT = r"""(before) => {
     const found = document.querySelector('main').innerText.match(/\nn\n(\d+)\n2048\n/);
-    return found !== null && Number(found[1]) > before;
+    return found !== null && Number(found[1]) > before ? Number(found[1]) : null;
 }"""
 # Resolves once the browser has drawn two more frames (the plot's last data on the canvas).
 FRAMES_SCRIPT = (
@@ -141,13 +141,13 @@ def test_the_browser_shows_the_demo_live(view: ViewProcess, tmp_path: Path) -> N
             for name in ("Axis00", "EnlData00", "Actuator000"):
                 expect(sidebar.get_by_text(name, exact=True)).to_be_visible(timeout=WAIT_MS)
             expect(page.locator("main canvas").first).to_be_visible(timeout=WAIT_MS)
-            page.wait_for_function(ROWS_SCRIPT, timeout=WAIT_MS)
-            first = page.evaluate(ROWS_SCRIPT)
+            # The counts are those the waits saw: read again, the page may be mid-reload
+            # (showing "Loading..." without a count).
+            first = page.wait_for_function(ROWS_SCRIPT, timeout=WAIT_MS).json_value()
             assert isinstance(first, int)
             assert first > 0
-            page.wait_for_function(MORE_ROWS_SCRIPT, arg=first, timeout=WAIT_MS)
-            later = page.evaluate(ROWS_SCRIPT)
-            assert later > first
+            later = page.wait_for_function(MORE_ROWS_SCRIPT, arg=first, timeout=WAIT_MS)
+            assert later.json_value() > first
             # Live off: the page settles (no reload under way) for the screenshot.
             page.get_by_test_id("live-toggle").uncheck()
             expect(sidebar.get_by_text("EnlData00", exact=True)).to_be_visible(timeout=WAIT_MS)
