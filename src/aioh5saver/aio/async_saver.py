@@ -140,6 +140,7 @@ class AsyncH5Saver(NodeCreation):
             max_pending_bytes=max_pending_bytes,
             flush_period=flush_period,
             max_pending_seconds=max_pending_seconds,
+            batch_fill_seconds=capabilities.batch_fill_seconds,
         )
         self._checks = CallerChecks(self._writer, runner.origin, file_path)
         self._intake = AppendIntake(self._writer, self._checks)

@@ -47,6 +47,8 @@ R = TypeVar("R")
 
 # save_file copies the file in reads of this size.
 _COPY_CHUNK_BYTES = 8 << 20
+# How often the writer looks again at the queue while it lets a batch fill.
+FILL_POLL_SECONDS = 0.005
 
 
 class WriterTask:
@@ -59,8 +61,10 @@ class WriterTask:
         max_pending_bytes: int,
         flush_period: float | None,
         max_pending_seconds: float | None,
+        batch_fill_seconds: float = 0.0,
     ):
         self.runner = runner
+        self.batch_fill_seconds = batch_fill_seconds
         tuning = self.tuning = runner.tuning
         self.turns = ProducerTurns(tuning.loop_slice_s)
         self.budget = QueueBudget(max_pending_bytes, self.turns)
@@ -275,6 +279,7 @@ class WriterTask:
         try:
             while not self.stopped:
                 await self._wait_for_work()
+                await self._let_the_batch_fill()
                 batch = self._take_batch()
                 for op in batch:
                     if op.state is OpState.PENDING:
@@ -331,6 +336,26 @@ class WriterTask:
                 # once the copy is written and the file open again.
                 break
         return batch
+
+    async def _let_the_batch_fill(self) -> None:
+        """Wait up to ``batch_fill_seconds`` (an engine whose requests cost a round trip) for
+        the queued rows to make a whole batch, looking again every ``FILL_POLL_SECONDS``; at
+        once if a call is awaited (a flush, a structure change, the close), if producers wait
+        for room, or if the saver is closing."""
+        if self.batch_fill_seconds <= 0:
+            return
+        deadline = time.monotonic() + self.batch_fill_seconds
+        limit = self.tuning.batch_bytes
+        while (
+            not self.closing
+            and self.budget.held < limit
+            and not self.turns.statistics().waiting_for_room
+            and all(op.waiter is None for op in self._queue)
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await anyio.sleep(min(left, FILL_POLL_SECONDS))
 
     async def _wait_for_work(self) -> None:
         """Wait for queued operations, for the flush period of the oldest unflushed row to run

@@ -44,6 +44,11 @@ class EngineCapabilities:
     default_queue_seconds: float | None = 0.05
     #: The shortest ``flush_period`` the engine can keep: a durable flush takes about this long.
     min_flush_period: float = 0.0
+    #: How long the async writer may wait for a batch of rows to fill before writing it: where
+    #: every request costs a round trip, rows that trickle in would otherwise go out a few at
+    #: a time, each batch paying its requests. No wait while a call is awaited (a flush, a
+    #: structure change) or producers wait for room.
+    batch_fill_seconds: float = 0.0
 
 
 @runtime_checkable

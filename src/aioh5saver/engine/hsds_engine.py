@@ -52,6 +52,9 @@ DEFAULT_RETRIES = 1
 #: The shortest flush period kept: the service's own flush, waited for by every flush, runs
 #: on a cycle of about this many seconds.
 MIN_FLUSH_PERIOD = 2.0
+#: How long the writer lets a batch fill: a few round trips (about 10 ms each), short beside
+#: the service's own flush.
+BATCH_FILL_SECONDS = 0.05
 
 
 def is_hsds_location(location: object) -> bool:
@@ -157,6 +160,7 @@ class HsdsEngine:
         # pay for them.
         default_queue_seconds=None,
         min_flush_period=MIN_FLUSH_PERIOD,
+        batch_fill_seconds=BATCH_FILL_SECONDS,
     )
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES) -> None:
