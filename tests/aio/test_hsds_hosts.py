@@ -89,18 +89,25 @@ async def test_a_second_appender_to_one_array_is_refused(hsds_location: str) -> 
         reader.close_file()
 
 
-async def test_hosts_starting_at_once_share_one_skeleton(hsds_location: str) -> None:
-    """Two writers opening a domain that does not exist yet at the same moment end with one
-    raw group and one Logger holding both their lines (one of them continues the domain the
-    other created)."""
+async def _two_hosts_log_their_start(location: str) -> None:
+    """Hosts a and b open ``location`` at once (continuing it, or creating it if there is none
+    yet) and each logs that it started."""
 
     async def host(name: str) -> None:
-        async with AsyncH5Saver.open(hsds_location, new_file=False) as saver:
+        async with AsyncH5Saver.open(location, new_file=False) as saver:
             await saver.add_log(f"{name} started")
 
     async with anyio.create_task_group() as group:
         group.start_soon(host, "a")
         group.start_soon(host, "b")
+
+
+async def test_hosts_starting_at_once_share_one_skeleton(hsds_location: str) -> None:
+    """Two writers opening a domain that does not exist yet at the same moment end with one
+    raw group and one Logger holding both their lines (one of them continues the domain the
+    other created)."""
+
+    await _two_hosts_log_their_start(hsds_location)
     reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
     try:
         assert sorted(reader.get_set_logger().read()) == ["a started", "b started"]
@@ -159,15 +166,9 @@ async def test_hosts_finding_no_domain_at_once_create_it_once(
     first; both write their line, and the domain has every attribute of a new file, written
     once (the creator's), with no conflict between the writers."""
 
-    async def host(name: str) -> None:
-        async with AsyncH5Saver.open(hsds_location, new_file=False) as saver:
-            await saver.add_log(f"{name} started")
-
     with monkeypatch.context() as patch:
         _hold_two_writers_at_the_worst_moment(patch)
-        async with anyio.create_task_group() as group:
-            group.start_soon(host, "a")
-            group.start_soon(host, "b")
+        await _two_hosts_log_their_start(hsds_location)
     reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
     try:
         assert sorted(reader.get_set_logger().read()) == ["a started", "b started"]

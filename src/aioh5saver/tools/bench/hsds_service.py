@@ -112,7 +112,8 @@ class HsdsService:
         self.host = "127.0.0.1"
         self.endpoint = f"http://{self.host}:{self.port}"
         self.username = username
-        self.password = password or secrets.token_urlsafe(16)
+        # Hex: a token that began with "-" would read as an option on the launcher's command line.
+        self.password = password or secrets.token_hex(16)
         self.home = f"/home/{self.username}/"
         self.process: subprocess.Popen[bytes] | None = None
         self._log = self.root / "hsds.out"
