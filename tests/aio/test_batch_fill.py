@@ -7,7 +7,6 @@ import dataclasses
 from pathlib import Path
 
 import anyio
-import anyio.lowlevel
 import numpy as np
 import pytest
 
@@ -21,6 +20,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 FILL_SECONDS = 30.0
 BOUND_SECONDS = 10.0
 ROWS = 200
+TRICKLE_ROWS = 40
+TRICKLE_SECONDS = 0.01
 
 
 @pytest.fixture
@@ -43,44 +44,29 @@ async def _array(saver: AsyncH5Saver, row_points: int) -> NodeRef:
 
 
 async def _trickle(saver: AsyncH5Saver, array: NodeRef, rows: int, points: int) -> None:
-    """One row at a time, each followed by a pass of the event loop (the writer's chance to
-    take a batch of what is queued)."""
+    """One row every ``TRICKLE_SECONDS``: rows that come slowly (the writer, not waiting for
+    a batch to fill, would write them a few at a time)."""
     for index in range(rows):
         await saver.append(array, np.full(points, float(index)))
-        await anyio.lowlevel.checkpoint()
+        await anyio.sleep(TRICKLE_SECONDS)
 
 
 async def test_rows_that_trickle_in_go_out_in_one_batch_and_a_flush_does_not_wait_for_the_fill(
     tmp_path: Path, filling_engine: None
 ) -> None:
-    """With a fill time, 200 rows appended one per loop pass are written in one batch with the
-    flush that follows them, which returns without waiting for the fill to run out; every row
-    is in the file, in order."""
+    """With a fill time, 40 rows appended 10 ms apart are written in one batch with the flush
+    that follows them, which returns without waiting for the fill to run out; every row is in
+    the file, in order."""
     async with AsyncH5Saver.open(tmp_path / "fill.h5") as saver:
         array = await _array(saver, 4)
         before = saver.statistics().batches
         with anyio.fail_after(BOUND_SECONDS):
-            await _trickle(saver, array, ROWS, 4)
+            await _trickle(saver, array, TRICKLE_ROWS, 4)
             await saver.flush()
         batches = saver.statistics().batches - before
         rows = await saver.read(array)
     assert batches <= 2, f"expected the rows and the flush in at most 2 batches, got {batches}"
-    assert rows[:, 0].tolist() == [float(index) for index in range(ROWS)]
-
-
-async def test_without_a_fill_time_rows_that_trickle_in_go_out_in_many_batches(
-    tmp_path: Path,
-) -> None:
-    """The local engine does not wait: the same trickle is written in several batches (what
-    the fill saves on an engine whose requests cost a round trip)."""
-    assert H5pyEngine.capabilities.batch_fill_seconds == 0
-    async with AsyncH5Saver.open(tmp_path / "nofill.h5") as saver:
-        array = await _array(saver, 4)
-        before = saver.statistics().batches
-        await _trickle(saver, array, ROWS, 4)
-        await saver.flush()
-        batches = saver.statistics().batches - before
-    assert batches > 2
+    assert rows[:, 0].tolist() == [float(index) for index in range(TRICKLE_ROWS)]
 
 
 async def test_producers_waiting_for_room_end_the_fill(

@@ -64,6 +64,12 @@ class QueueBudget:
         if self._room_queue:
             self._turns.room_freed()
 
+    def lacks_room(self) -> bool:
+        """True if the first producer waiting for room waits because it is not free (room
+        that is free goes out with the next turn)."""
+        queue = self._room_queue
+        return bool(queue) and not self.fits(queue[0].size)
+
     def fits(self, size: int) -> bool:
         """True if ``size`` bytes may be taken now."""
         return self.held + size <= self.cap or self.held == 0

@@ -312,7 +312,7 @@ class WriterTask:
         batch: list[Op] = []
         size = 0
         rows_taken = False
-        limit = min(self.tuning.batch_bytes, self._batch_limit)
+        limit = self._batch_bytes_now()
         queue = self._queue
         while queue and (not batch or size < limit):
             if (
@@ -337,6 +337,16 @@ class WriterTask:
                 break
         return batch
 
+    def _batch_bytes_now(self) -> int:
+        """How many bytes of rows a batch takes now: ``batch_bytes``, and on a local disk no
+        more than the writer writes in ``batch_seconds`` (short batches keep SWMR readers and
+        awaited calls waiting briefly); where batches fill (requests cost a round trip), the
+        whole ``batch_bytes``, or a batch would hold one array's rows and pay for its round
+        trips alone."""
+        if self.batch_fill_seconds > 0:
+            return self.tuning.batch_bytes
+        return min(self.tuning.batch_bytes, self._batch_limit)
+
     async def _let_the_batch_fill(self) -> None:
         """Wait up to ``batch_fill_seconds`` (an engine whose requests cost a round trip) for
         the queued rows to make a whole batch, looking again every ``FILL_POLL_SECONDS``; at
@@ -345,11 +355,11 @@ class WriterTask:
         if self.batch_fill_seconds <= 0:
             return
         deadline = time.monotonic() + self.batch_fill_seconds
-        limit = self.tuning.batch_bytes
+        limit = self._batch_bytes_now()
         while (
             not self.closing
             and self.budget.held < limit
-            and not self.turns.statistics().waiting_for_room
+            and not self.budget.lacks_room()
             and all(op.waiter is None for op in self._queue)
         ):
             left = deadline - time.monotonic()
