@@ -338,20 +338,16 @@ class WriterTask:
         return batch
 
     def _batch_bytes_now(self) -> int:
-        """How many bytes of rows a batch takes now: ``batch_bytes``, and on a local disk no
-        more than the writer writes in ``batch_seconds`` (short batches keep SWMR readers and
-        awaited calls waiting briefly); where batches fill (requests cost a round trip), the
-        whole ``batch_bytes``, or a batch would hold one array's rows and pay for its round
-        trips alone."""
+        """Bytes of rows a batch takes: on a local disk what the writer writes in
+        ``batch_seconds`` (SWMR readers and awaited calls wait briefly), where batches fill
+        the whole ``batch_bytes`` (a batch of one array's rows pays its round trips alone)."""
         if self.batch_fill_seconds > 0:
             return self.tuning.batch_bytes
         return min(self.tuning.batch_bytes, self._batch_limit)
 
     async def _let_the_batch_fill(self) -> None:
-        """Wait up to ``batch_fill_seconds`` (an engine whose requests cost a round trip) for
-        the queued rows to make a whole batch, looking again every ``FILL_POLL_SECONDS``; at
-        once if a call is awaited (a flush, a structure change, the close), if producers wait
-        for room, or if the saver is closing."""
+        """Wait up to ``batch_fill_seconds`` for the queued rows to make a whole batch; not
+        while a call is awaited (flush, structure change, close) or producers lack room."""
         if self.batch_fill_seconds <= 0:
             return
         deadline = time.monotonic() + self.batch_fill_seconds
