@@ -312,7 +312,7 @@ class WriterTask:
         batch: list[Op] = []
         size = 0
         rows_taken = False
-        limit = self._batch_bytes_now()
+        limit = min(self.tuning.batch_bytes, self._batch_limit)
         queue = self._queue
         while queue and (not batch or size < limit):
             if (
@@ -337,24 +337,15 @@ class WriterTask:
                 break
         return batch
 
-    def _batch_bytes_now(self) -> int:
-        """Bytes of rows a batch takes: on a local disk what the writer writes in
-        ``batch_seconds`` (SWMR readers and awaited calls wait briefly), where batches fill
-        the whole ``batch_bytes`` (a batch of one array's rows pays its round trips alone)."""
-        if self.batch_fill_seconds > 0:
-            return self.tuning.batch_bytes
-        return min(self.tuning.batch_bytes, self._batch_limit)
-
     async def _let_the_batch_fill(self) -> None:
         """Wait up to ``batch_fill_seconds`` for the queued rows to make a whole batch; not
         while a call is awaited (flush, structure change, close) or producers lack room."""
         if self.batch_fill_seconds <= 0:
             return
         deadline = time.monotonic() + self.batch_fill_seconds
-        limit = self._batch_bytes_now()
         while (
             not self.closing
-            and self.budget.held < limit
+            and self.budget.held < self._batch_limit
             and not self.budget.lacks_room()
             and all(op.waiter is None for op in self._queue)
         ):
@@ -421,7 +412,10 @@ class WriterTask:
         self._recent_seconds = self._recent_seconds / 2 + seconds
         rate = self._recent_bytes / max(self._recent_seconds, 1e-6)
         floor = self.tuning.min_backlog_bytes
-        self._batch_limit = max(floor, int(rate * self.tuning.batch_seconds))
+        if not self.batch_fill_seconds:
+            # Where batches fill (requests cost a round trip), they stay whole: a batch of
+            # one array's rows would pay its round trips alone.
+            self._batch_limit = max(floor, int(rate * self.tuning.batch_seconds))
         if self._backlog_seconds is not None:
             self.budget.set_cap(max(floor, int(rate * self._backlog_seconds)))
 
