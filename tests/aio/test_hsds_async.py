@@ -16,6 +16,7 @@ import requests
 import aioh5saver as h5s
 from aioh5saver import AsyncH5Saver
 from aioh5saver.engine.hsds_append import HsdsArrayWriter
+from aioh5saver.engine.hsds_engine import HsdsEngine
 from aioh5saver.errors import ExistingFileError
 
 pytestmark = pytest.mark.anyio
@@ -92,6 +93,27 @@ async def test_an_existing_domain_is_not_replaced_by_default(hsds_location: str)
     reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
     try:
         assert reader.get_set_logger().read() == ["first", "second"]
+    finally:
+        reader.close_file()
+
+
+async def test_a_domain_created_after_the_look_is_refused_not_replaced(
+    hsds_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``new_file=None`` creates a domain exclusively: one that another host created after
+    this saver looked (here, every look says "absent") is refused with ExistingFileError,
+    and the other host's rows stay as they were, not replaced by an empty file."""
+    async with AsyncH5Saver.open(hsds_location) as other_host:
+        await other_host.add_log("the other host's line")
+    monkeypatch.setattr(HsdsEngine, "file_exists", lambda self, path: False)
+    with pytest.raises(ExistingFileError, match="exists") as caught:
+        async with AsyncH5Saver.open(hsds_location):
+            pass
+    assert "new_file=False" in str(caught.value)
+    monkeypatch.undo()
+    reader = h5s.H5SaverLowLevel.from_file(hsds_location, mode="r")
+    try:
+        assert reader.get_set_logger().read() == ["the other host's line"]
     finally:
         reader.close_file()
 

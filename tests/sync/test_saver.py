@@ -35,6 +35,29 @@ def test_init_file_reports_whether_it_created_the_file(h5_path: Path) -> None:
     second.close_file()
 
 
+@pytest.mark.parametrize("new_file", [True, False])
+def test_init_file_exclusive_creates_and_never_replaces_nor_continues(
+    h5_path: Path, new_file: bool
+) -> None:
+    """``exclusive=True`` creates a missing file, and refuses an existing one with
+    ExistingFileError (also a FileExistsError) whatever ``new_file`` says, leaving it as
+    it was."""
+    first = H5SaverLowLevel()
+    assert first.init_file(h5_path, new_file=new_file, exclusive=True) is True
+    first.add_log("kept")
+    first.close_file()
+    second = H5SaverLowLevel()
+    with pytest.raises(aioh5saver.ExistingFileError, match="which exists") as caught:
+        second.init_file(h5_path, new_file=new_file, exclusive=True)
+    assert isinstance(caught.value, FileExistsError)
+    assert str(h5_path) in str(caught.value)
+    assert not second.isopen()
+    third = H5SaverLowLevel()
+    third.init_file(h5_path, new_file=False, mode="r")
+    assert third.get_set_logger().read() == ["kept"]
+    third.close_file()
+
+
 def test_init_file_gives_a_non_h5_suffix_the_h5_suffix(tmp_path: Path) -> None:
     """A file name whose suffix has no 'h5' is written as <stem>.h5, as in PyMoDAQ."""
     s = H5SaverLowLevel()

@@ -103,8 +103,10 @@ class BatchRunner:
         """Open or create the file; returns the raw group."""
         path, new_file, metadata, swmr = self._open_args
         if new_file is None:
-            with claimed_new_file(path):
-                self.saver.init_file(path, new_file=True, metadata=metadata, swmr_mode=swmr)
+            with claimed_new_file(path) as exclusive:
+                self.saver.init_file(
+                    path, new_file=True, metadata=metadata, swmr_mode=swmr, exclusive=exclusive
+                )
         else:
             self.saver.init_file(path, new_file=new_file, metadata=metadata, swmr_mode=swmr)
         # An engine without SWMR (HSDS) opened the file without it: SWMR calls are no-ops.

@@ -2,8 +2,8 @@
 
 An existing file (an acquisition, or anything else) at the path is refused with
 :class:`ExistingFileError` before anything is written. The name is claimed with
-``O_CREAT | O_EXCL``, so a file that appears between a check and the creation is refused too,
-not truncated.
+``O_CREAT | O_EXCL`` (a domain: with its service's exclusive creation), so a file that appears
+between a check and the creation is refused too, not truncated.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aioh5saver.errors import ExistingFileError, InvalidArgumentError, describe
-from aioh5saver.sync.file_access import engine_for, file_to_open
+from aioh5saver.sync.file_access import file_to_open
 
 __all__ = ["check_new_file", "claimed_new_file", "written_path"]
 
@@ -39,23 +39,15 @@ def written_path(path: Path | str) -> Path | str:
 
 
 @contextmanager
-def claimed_new_file(path: Path | str) -> Iterator[Path | str]:
-    """Claim the name of the new file for ``path`` (created empty, exclusively) and yield it;
-    raise :class:`ExistingFileError` if something is there already. If the body fails, the
-    claimed file is removed: it held nothing but what the body wrote. A domain (an
-    ``hsds://`` location) is looked for on its service: one created by another host between
-    that look and the creation is replaced (HSDS has no exclusive creation through h5pyd that
-    the saver's ``init_file`` uses)."""
+def claimed_new_file(path: Path | str) -> Iterator[bool]:
+    """Claim the name of the new file for ``path`` (created empty, exclusively); raise
+    :class:`ExistingFileError` if something is there already. Yields whether the saver must
+    still create the file exclusively (``init_file(..., exclusive=True)``): a domain (an
+    ``hsds://`` location) is not claimed here, its service's exclusive creation is the claim.
+    If the body fails, a claimed file is removed: it held nothing but what the body wrote."""
     target = written_path(path)
     if not isinstance(target, Path):
-        if engine_for(target).file_exists(target):
-            raise ExistingFileError(
-                errno.EEXIST,
-                f"path: expected a location where no domain exists yet (new_file=None creates "
-                f"a new one), got {target}, which exists; pass new_file=True to replace it or "
-                "new_file=False to continue it",
-            )
-        yield target
+        yield True
         return
     try:
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -71,7 +63,7 @@ def claimed_new_file(path: Path | str) -> Iterator[Path | str]:
         raise ExistingFileError(errno.EEXIST, message) from exc
     os.close(descriptor)
     try:
-        yield target
+        yield False
     except BaseException:
         target.unlink(missing_ok=True)
         raise

@@ -8,6 +8,7 @@ nothing of async: :mod:`aioh5saver.aio` runs it on one worker thread.
 from __future__ import annotations
 
 import datetime
+import errno
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from aioh5saver.engine.boundary import h5_errors
 from aioh5saver.engine.superblock import read_superblock
 from aioh5saver.errors import (
     ClosedFileError,
+    ExistingFileError,
     InvalidArgumentError,
     MissingFileError,
     NodeKindError,
@@ -139,9 +141,14 @@ class H5SaverLowLevel(ChannelSaver):
         metadata: dict[str, Any] | None = None,
         swmr_mode: bool = False,
         mode: str = "a",
+        *,
+        exclusive: bool = False,
     ) -> bool:
         """Open ``file_name`` (a suffix without ``h5`` becomes ``.h5``), creating it when
-        ``new_file`` or when it does not exist (except with ``mode='r'``).
+        ``new_file`` or when it does not exist (except with ``mode='r'``). With ``exclusive``,
+        a file that exists is never replaced nor continued: :class:`ExistingFileError`, also
+        for one another writer created after this one looked (another host creating the same
+        HSDS domain).
 
         A new file gets PyMoDAQ's root attributes (``file``, ``date``, ``time``), the raw-data
         group with its ``type`` and ``metadata``, and the ``Logger``. Returns True if a new
@@ -168,7 +175,8 @@ class H5SaverLowLevel(ChannelSaver):
         # Without the capability SWMR calls are no-ops: a file is readable as it grows.
         swmr_mode = swmr_mode and engine.capabilities.swmr
         now = datetime.datetime.now()
-        replace = new_file
+        replace = new_file and not exclusive
+        new_file = new_file or exclusive
         if not engine.file_exists(fullpath):
             if mode == "r" and not new_file:
                 raise MissingFileError(
@@ -193,7 +201,14 @@ class H5SaverLowLevel(ChannelSaver):
                 create = "w" if replace else "w-"  # never replace a file not asked to
                 self.open_file(fullpath, create, title=DEFAULT_TITLE, swmr_mode=swmr_mode)
                 created = True
-            except FileExistsError:
+            except FileExistsError as exc:
+                if exclusive:
+                    raise ExistingFileError(
+                        errno.EEXIST,
+                        f"file_name: expected a location where no file exists yet (it is "
+                        f"created exclusively), got {fullpath}, which exists; to replace it "
+                        "pass new_file=True, to continue it new_file=False",
+                    ) from exc
                 if replace:
                     raise
                 # Created since it was looked for, by another writer (another host creating
