@@ -71,9 +71,15 @@ def _same_default(ours: Any, theirs: Any) -> bool:
 )
 def test_method_has_pymodaq_data_parameters_in_order_with_same_defaults(name: str) -> None:
     """Each method takes the same parameters as pymodaq_data's, in the same order, with the
-    same defaults (enum defaults compare by name)."""
+    same defaults (enum defaults compare by name); any parameter of ours beyond those is
+    keyword-only with a default, so that no call written for pymodaq_data means another
+    thing here."""
     theirs = _signature(_public_members(pmd_saving.H5SaverLowLevel)[name])
     ours = _signature(_public_members(aioh5saver.H5SaverLowLevel)[name])
+    ours, additions = ours[: len(theirs)], ours[len(theirs) :]
+    for param, kind, default in additions:
+        assert kind is inspect.Parameter.KEYWORD_ONLY, param
+        assert default is not inspect.Parameter.empty, param
     assert [p[0] for p in ours] == [p[0] for p in theirs]
     assert [p[1] for p in ours] == [p[1] for p in theirs]
     for (param, _, our_default), (_, _, their_default) in zip(ours, theirs, strict=True):
