@@ -59,11 +59,11 @@ class Turn:
 
     __slots__ = ("event", "number", "queued", "resumed", "size")
 
-    def __init__(self, size: int, number: int) -> None:
+    def __init__(self, size: int, number: int, event: anyio.Event) -> None:
         self.size = size
         # Its place in the order of arrival.
         self.number = number
-        self.event = anyio.Event()
+        self.event = event
         # In the queue of turns; once given, its room (if any) was taken for it.
         self.queued = True
         # Given, and its producer has run since (its slice started, or it left).
@@ -101,6 +101,7 @@ class ProducerTurns:
         self._work: anyio.Event | None = None
         self._stopped = False
         self._given = 0
+        self._new_event: type[anyio.Event] | None = None
 
     def statistics(self) -> TurnStatistics:
         """How many producers wait for a turn (and for room with it), and how many turns were
@@ -127,7 +128,12 @@ class ProducerTurns:
                 self.room.take(size)
             return
         self._asked += 1
-        turn = Turn(size, self._asked)
+        new_event = self._new_event
+        if new_event is None:
+            # The running backend's own Event class: anyio.Event() looks the backend up at
+            # every call, a sizeable share of a turn's cost.
+            new_event = self._new_event = type(anyio.Event())
+        turn = Turn(size, self._asked, new_event())
         queue = self.room_queue if size else self._plain
         queue.append(turn)
         self.room_freed()

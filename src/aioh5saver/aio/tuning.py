@@ -20,7 +20,10 @@ class WriterTuning:
     - ``loop_slice_s``: the event-loop time that all the producers share per loop iteration.
       Appends are accepted at once (without yielding to the loop) while the slice lasts; once
       it is spent, producers take turns, one slice per loop iteration (see
-      :mod:`~.producer_turns`). Longer slices cost fewer turns; the loop's lag grows with them.
+      :mod:`~.producer_turns`). Longer slices cost fewer turns; the loop's lag grows with them:
+      a timer on the loop runs about two iterations late (asyncio wakes a sleeping task one
+      iteration after its timer fires), so a lag of 0.5 ms at most most of the time needs
+      iterations of about 0.2 ms, slice and turn included.
     - ``large_copy_bytes``: rows at least this large (camera frames) are copied a piece at a
       time, yielding to the event loop between pieces. A frame copied in one go stalls every
       other task for as long as the copy takes (memory not touched for a while is written
@@ -62,7 +65,7 @@ class WriterTuning:
       closed; the next append opens them again.
     """
 
-    loop_slice_s: float = 0.00025
+    loop_slice_s: float = 0.00012
     large_copy_bytes: int = 1 << 20
     first_segment_bytes: int = 64 << 10
     segment_bytes: int = 1 << 20
