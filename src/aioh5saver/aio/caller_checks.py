@@ -103,10 +103,6 @@ class CallerChecks:
         every call that waits: a wait in a foreign loop would never end."""
         if threading.get_ident() != self.thread:
             self.foreign_thread(action)
-        if self.asyncio_loop is not None and asyncio._get_running_loop() is self.asyncio_loop:
-            # The owner's own asyncio loop: anyio's token (a lookup costlier than the rest of a
-            # turn's checks) can only be the owner's too.
-            return
         owner = self.loop
         loop = current_loop()
         if loop[0] != owner[0] or loop[1] is not owner[1]:
