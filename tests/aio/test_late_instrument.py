@@ -321,3 +321,42 @@ async def test_swmr_resume_delay_runs_from_the_answer_of_the_last_change(
         assert stats.swmr_active
         assert (stats.swmr_pauses, stats.swmr_paused_seconds) == (1, 95.0)
     assert _read(h5_path, "/RawData/Steady")[:, 0].tolist() == [0, 1, 2]
+
+
+async def test_producers_get_no_turn_while_a_creation_is_awaited(tmp_path: Path) -> None:
+    """While 16 producers push rows as fast as they can, each awaited creation (a late
+    instrument's group and arrays) holds their turns from its call to its answer: the writer
+    thread does not share the GIL with their slices meanwhile. No turn is given during the
+    calls; turns go on after them, and every row is written."""
+    rows_each = 2000
+    async with AsyncH5Saver.open(tmp_path / "late.h5") as saver:
+        arrays = [await _array(saver, saver.raw_group, f"a{index}") for index in range(4)]
+        started = anyio.Event()
+        finished = [0]
+
+        async def produce(index: int) -> None:
+            for row in range(rows_each):
+                await saver.append(arrays[index % 4], np.array([index, row]))
+                if row == 100:
+                    started.set()
+            finished[0] += 1
+
+        given_during_calls = []
+        async with anyio.create_task_group() as tg:
+            for index in range(16):
+                tg.start_soon(produce, index)
+            with anyio.fail_after(_GUARD_S):
+                await started.wait()
+            for instrument in range(3):
+                before = saver.statistics().turns_given
+                det = await saver.add_det_group(saver.raw_group, title=f"late {instrument}")
+                await _array(saver, det, "data")
+                given_during_calls.append(saver.statistics().turns_given - before)
+            # The producers were still pushing when the last call returned.
+            assert finished[0] < 16
+        assert given_during_calls == [0, 0, 0]
+        assert saver.statistics().turns_given > 0
+        await saver.flush()
+    for index in range(4):
+        rows = _read(tmp_path / "late.h5", arrays[index].path)
+        assert len(rows) == 4 * rows_each

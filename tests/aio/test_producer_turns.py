@@ -273,3 +273,38 @@ async def test_room_freed_at_once_goes_out_one_turn_per_loop_iteration(
     # As above: at most two loop iterations' turns between two runs of the drain.
     bound = 2 * SLICE_TICKS + 2
     assert max(drain.gains) <= bound, max(drain.gains)
+
+
+async def test_no_turn_is_given_while_turns_are_held() -> None:
+    """While turns are held (an awaited creation is in flight) the slice in force ends and no
+    turn is given, however many loop iterations pass; once every hold is released, the
+    waiting producers get their turns in the order they asked."""
+    turns = ProducerTurns(SLICE_TICKS, TickClock())
+    woken: list[int] = []
+
+    async def producer(index: int) -> None:
+        await turns.take_turn()
+        woken.append(index)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(turns.run)
+        tg.start_soon(producer, 0)
+        await _until(lambda: woken == [0])
+        assert turns.slice_left()
+        turns.hold_turns()
+        turns.hold_turns()
+        assert not turns.slice_left()
+        for index in range(1, 4):
+            tg.start_soon(producer, index)
+            await _until(lambda index=index: turns.statistics().waiting == index)
+        for _ in range(50):
+            await anyio.lowlevel.checkpoint()
+        assert woken == [0]
+        turns.release_turns()
+        for _ in range(50):
+            await anyio.lowlevel.checkpoint()
+        assert woken == [0]
+        turns.release_turns()
+        await _until(lambda: len(woken) == 4)
+        turns.stop()
+    assert woken == [0, 1, 2, 3]

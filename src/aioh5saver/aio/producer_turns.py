@@ -102,6 +102,8 @@ class ProducerTurns:
         self._stopped = False
         self._given = 0
         self._new_event: type[anyio.Event] | None = None
+        # Awaited creations in flight (see hold_turns): no turn is given meanwhile.
+        self._holds = 0
 
     def statistics(self) -> TurnStatistics:
         """How many producers wait for a turn (and for room with it), and how many turns were
@@ -159,9 +161,26 @@ class ProducerTurns:
             self._work = None
             work.set()
 
+    def hold_turns(self) -> None:
+        """Give no turn, and end the slice in force, until as many :meth:`release_turns`:
+        an awaited creation (a late instrument's group or array) is in flight. The writer
+        thread then has the GIL to itself instead of taking turns with the producers' slices
+        for it, a millisecond at a time, while their rows wait a few milliseconds more."""
+        self._holds += 1
+        self.ends_at = -math.inf
+
+    def release_turns(self) -> None:
+        """End one :meth:`hold_turns`; turns go out again once none is left."""
+        self._holds -= 1
+        if not self._holds:
+            self.room_freed()
+
     def _next_turn(self) -> deque[Turn] | None:
         """The queue whose first turn goes next: the earlier of the first turn that asks for
-        no room and the first that asks for room, if its room is free; None if none may go."""
+        no room and the first that asks for room, if its room is free; None if none may go
+        (also while turns are held)."""
+        if self._holds:
+            return None
         plain, for_room = self._plain, self.room_queue
         room = self.room
         if (

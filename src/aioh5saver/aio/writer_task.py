@@ -256,6 +256,9 @@ class WriterTask:
                 "the saver closed before this operation ran: expected an open saver"
             )
         op.waiter = anyio.Event()
+        creates = isinstance(op, CallOp) and op.creates
+        if creates:
+            self.turns.hold_turns()
         self.submit(op)
         try:
             await op.waiter.wait()
@@ -263,6 +266,9 @@ class WriterTask:
             if op.state is OpState.PENDING:
                 op.state = OpState.DROPPED
             raise
+        finally:
+            if creates:
+                self.turns.release_turns()
         if op.error is not None:
             raise op.error
         return op.result
