@@ -259,8 +259,8 @@ class WriterTask:
         creates = isinstance(op, CallOp) and op.creates
         if creates:
             self.turns.hold_turns()
-        self.submit(op)
         try:
+            self.submit(op)
             await op.waiter.wait()
         except BaseException:
             if op.state is OpState.PENDING:
