@@ -129,14 +129,18 @@ class Instrument(ABC):
         else:
             self.joined_at = start
         assert self.array is not None
-        await self._acquire_until(saver, self.array, stop)
+        await self._acquire_until(saver, self.array, self.joined_at, stop)
 
-    async def _acquire_until(self, saver: AsyncH5Saver, array: NodeRef, stop: float) -> None:
-        t0 = anyio.current_time()
+    async def _acquire_until(
+        self, saver: AsyncH5Saver, array: NodeRef, t0: float, stop: float
+    ) -> None:
+        """Acquire the ticks ``t0 + k * period`` due before ``stop``: from ``t0``, not from
+        when this task first runs, so that a task started late owes the ticks it missed."""
         if t0 >= stop:
             return
-        # The ticks due strictly before stop: 0 .. last_tick.
-        last_tick = math.ceil((stop - t0) / self.period) - 1
+        # The ticks due strictly before stop: 0 .. last_tick (a rounding error in stop - t0
+        # must not add a tick).
+        last_tick = math.ceil((stop - t0) / self.period - 1e-6) - 1
         tick = 0
         while tick <= last_tick:
             await anyio.sleep_until(t0 + tick * self.period)
