@@ -22,7 +22,7 @@ class WriterTuning:
       it is spent, producers take turns, one slice per loop iteration (see
       :mod:`~.producer_turns`). Longer slices cost fewer turns; the loop's lag grows with them:
       a timer on the loop runs about two iterations late (asyncio wakes a sleeping task one
-      iteration after its timer fires), so a lag of 0.5 ms at most most of the time needs
+      iteration after its timer fires), so a median lag of 0.5 ms at most needs
       iterations of about 0.2 ms, slice and turn included.
     - ``large_copy_bytes``: rows at least this large (camera frames) are copied a piece at a
       time, yielding to the event loop between pieces. A frame copied in one go stalls every
