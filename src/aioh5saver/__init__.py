@@ -3,9 +3,6 @@
 The public names are re-exported here once; ``__all__`` is checked by a test.
 """
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
-
 from aioh5saver.aio.async_saver import AsyncH5Saver, SaverStatistics
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.aio.tuning import WriterTuning
@@ -41,6 +38,7 @@ from aioh5saver.errors import (
 )
 from aioh5saver.format.attrs import decode_attr, encode_attr
 from aioh5saver.format.enums import DataDim, DataType, FileType, GroupType, SaveType
+from aioh5saver.format.layout import package_version as _package_version
 from aioh5saver.sync.backend import H5Backend
 from aioh5saver.sync.channels import ChannelAxis
 from aioh5saver.sync.nodes import CARRAY, EARRAY, GROUP, VLARRAY, Attributes, Node, StringARRAY
@@ -51,11 +49,13 @@ from aioh5saver.tools.recover import RecoveryReport, recover, render_recovery
 from aioh5saver.tools.render import render_report
 from aioh5saver.tools.report import FileReport, NodeInfo
 
-try:
-    # The version lives in the package metadata only (pyproject.toml), never copied here.
-    __version__ = _version("aioh5saver")
-except _PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    # __version__ is looked up when asked for: see package_version.
+    if name == "__version__":
+        return _package_version()
+    raise AttributeError(f"module 'aioh5saver' has no attribute {name!r}")
+
 
 __all__ = [
     "CARRAY",

@@ -4,10 +4,10 @@ from what it is (variable-length, resizable) rather than from its label alone.""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from enum import Enum
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = [
     "incremental_group",
     "incremental_type",
     "node_marks",
+    "package_version",
     "root_attrs",
     "vlen_kind",
 ]
@@ -139,13 +140,25 @@ def encode_shape(shape: Iterable[int]) -> str:
     return encode_attr(tuple(shape))
 
 
+@functools.cache
+def package_version() -> str:
+    """The installed package's version, from its metadata (pyproject.toml), never copied
+    into the source; "0+unknown" for a source tree that was never installed."""
+    # Imported here: importlib.metadata costs every process that imports aioh5saver tens of
+    # milliseconds, and most never ask for the version.
+    from importlib import metadata
+
+    try:
+        return metadata.version("aioh5saver")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def format_version() -> str:
     """What the ``pymodaq_data_version`` attribute records: the pymodaq_data file format this
     package writes, marked as written by aioh5saver (a PEP 440 local version)."""
-    try:
-        own = importlib_metadata.version("aioh5saver")
-    except importlib_metadata.PackageNotFoundError:
-        own = "0"
+    own = package_version()
+    own = "0" if own == "0+unknown" else own
     return f"5.3.0+aioh5saver{own.replace('.', '_').replace('-', '_')}"
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 import anyio
 
 from aioh5saver.errors import SaverError
+from aioh5saver.format.layout import package_version
 from aioh5saver.tools.arguments import UsageError, positive_seconds
 from aioh5saver.tools.console import out, say
 from aioh5saver.tools.demo.display import Display, make_display, summary_lines
@@ -44,7 +44,6 @@ __all__ = [
     "UsageError",
     "build_parser",
     "main",
-    "package_version",
 ]
 
 PROG = "aioh5saver"
@@ -69,6 +68,26 @@ class _Parser(argparse.ArgumentParser):
 # -- the parser --------------------------------------------------------------------------------
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: prints the installed package's version (what ``aioh5saver.__version__``
+    says too), looked up only when asked for, and exits."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        out(f"{PROG} {package_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``aioh5saver`` parser and its subcommands (each sets ``handler``)."""
     parser = _Parser(
@@ -76,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write, inspect, follow and recover PyMoDAQ HDF5 files with aioh5saver.",
         epilog="Errors: one line on stderr and exit status 2; Ctrl-C: exit status 130.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {package_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_demo(commands)
     add_inspect(commands)
@@ -87,15 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_import(commands)
     return parser
-
-
-def package_version() -> str:
-    """The installed package's version, from its metadata (what ``aioh5saver.__version__``
-    says too)."""
-    try:
-        return importlib.metadata.version("aioh5saver")
-    except importlib.metadata.PackageNotFoundError:  # a source tree never installed
-        return "0+unknown"
 
 
 def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
