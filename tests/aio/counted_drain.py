@@ -144,12 +144,18 @@ class BatchDrain(_Drain):
         self.batch_bytes = batch_bytes
         self._unwritten = writer.fill_budget()
         self._writing = 0
+        #: Batches before which the producers ran out of room (in at least one iteration).
+        self.starved_batches = 0
+        self._full_iterations_then = 0
 
     def step(self) -> None:
         writer = self.writer
         self._unwritten += writer.take_queued()
         if self.iterations % self.every:
             return
+        if self.full_iterations > self._full_iterations_then:
+            self.starved_batches += 1
+        self._full_iterations_then = self.full_iterations
         written = self._writing
         self._writing = min(self.batch_bytes, self._unwritten)
         self._unwritten -= self._writing

@@ -8,6 +8,8 @@ results depend neither on the machine's speed nor on a writer thread's pace."""
 from __future__ import annotations
 
 import itertools
+import math
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from counted_drain import (
 )
 
 from aioh5saver import AsyncH5Saver, WriterTuning
-from aioh5saver.aio.producer_turns import ProducerTurns
+from aioh5saver.aio.producer_turns import SLICE_TIME_CAP, ProducerTurns
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -206,11 +208,12 @@ async def test_producers_get_equal_shares_when_they_wait_for_room_before_every_t
     """With the budget full whenever room is freed (a writer slower than the producers frees
     the room of half a slice's rows, or of two slices', only once they all wait), each of 64
     or 512 producers pushing scalar rows as fast as they can gets a share within 20% of the
-    mean, and each turn takes all the room there is, up to a slice: a producer woken after
-    waiting for room gets more than the row it waited for, and no turn takes room from the
-    slice of the one before (trio runs an iteration's tasks in either order)."""
+    mean: a slice cut short for lack of room goes on first once room is freed, whatever room
+    was left when its turn came. A producer woken after waiting for room gets more than the
+    row it waited for, and no turn takes room from the slice of the one before (trio runs an
+    iteration's tasks in either order)."""
     rows_per_turn = min(room_rows, SLICE_TICKS)
-    rounds = 4
+    rounds = 8
     total = producers * rounds * rows_per_turn
     writer = CountedWriter(SMALL_BUDGET, SLICE_TICKS)
     drain = FullBudgetDrain(writer, producers, room_rows * ROW_COST)
@@ -219,8 +222,9 @@ async def test_producers_get_equal_shares_when_they_wait_for_room_before_every_t
     shares = sorted(count / mean for count in pushed.accepted)
     assert shares[0] >= 0.8, shares[:10]
     assert shares[-1] <= 1.2, shares[-10:]
+    # A slice split by the room freed comes in two turns, at worst: not a turn per row.
     rows_per_given_turn = total / pushed.turns_given
-    assert rows_per_given_turn >= 0.8 * rows_per_turn, rows_per_given_turn
+    assert rows_per_given_turn >= 0.5 * rows_per_turn, rows_per_given_turn
 
 
 @pytest.mark.parametrize("producers", [16, 64])
@@ -249,8 +253,9 @@ async def test_the_appends_run_in_one_loop_iteration_do_not_grow_with_the_produc
     async with AsyncH5Saver.open(h5_path, **_tuning(256 << 20)) as saver:  # type: ignore[arg-type]
         await _push(saver, producers, 40 * SLICE_TICKS * 8, iterations)
     # Between two runs of the counting task, at most two loop iterations' turns ran (trio
-    # may run it first in one batch and last in the next), a slice each.
-    bound = 2 * SLICE_TICKS + 2
+    # may run it first in one batch and last in the next), a slice each, which lasts up to
+    # SLICE_TIME_CAP times its time to accept its quantum.
+    bound = 2 * SLICE_TIME_CAP * SLICE_TICKS + 2
     assert max(iterations.gains) <= bound, max(iterations.gains)
 
 
@@ -259,19 +264,19 @@ async def test_the_appends_run_in_one_loop_iteration_do_not_grow_with_the_produc
 async def test_room_freed_at_once_goes_out_one_turn_per_loop_iteration(
     producers: int, max_pending_bytes: int
 ) -> None:
-    """When a writer slower than the producers frees the room of three slices' rows at once
-    (every 6 loop iterations) and 8 or 512 producers wait for it, one loop iteration still
+    """When a writer slower than the producers frees the room of two slices' rows at once
+    (every 8 loop iterations) and 8 or 512 producers wait for it, one loop iteration still
     accepts about one slice of appends: the waiting producers get the room with their turns,
     one per loop iteration, not all in the iteration that frees it."""
     writer = CountedWriter(max_pending_bytes, SLICE_TICKS)
-    every = 6
-    drain = BatchDrain(writer, every, batch_bytes=3 * SLICE_TICKS * ROW_COST)
+    every = 8
+    drain = BatchDrain(writer, every, batch_bytes=2 * SLICE_TICKS * ROW_COST)
     await push_rows(writer, drain, producers, 40 * SLICE_TICKS * 8)
     # The producers ran out of room between most of the writer's batches, and waited for it.
     batches = drain.iterations // every
-    assert drain.full_iterations >= batches / 2, (drain.full_iterations, batches)
+    assert drain.starved_batches >= batches / 2, (drain.starved_batches, batches)
     # As above: at most two loop iterations' turns between two runs of the drain.
-    bound = 2 * SLICE_TICKS + 2
+    bound = 2 * SLICE_TIME_CAP * SLICE_TICKS + 2
     assert max(drain.gains) <= bound, max(drain.gains)
 
 
@@ -308,3 +313,155 @@ async def test_no_turn_is_given_while_turns_are_held() -> None:
         await _until(lambda: len(woken) == 4)
         turns.stop()
     assert woken == [0, 1, 2, 3]
+
+
+async def _spend_slice(turns: ProducerTurns, calls: int | None = None) -> tuple[int, int]:
+    """Take a turn, then count appends into its slice as the intake's hot path does (a clock
+    reading each, kept as the end of the last append), until the slice ends or ``calls`` were
+    counted; the slice's allowance of appends, and the appends counted."""
+    await turns.take_turn()
+    allowance = turns.calls_left
+    counted = 0
+    while calls is None or counted < calls:
+        now = turns.last_call_at = turns.clock()
+        if now >= turns.ends_at:
+            break
+        turns.calls_left -= 1
+        if not turns.calls_left:
+            turns.ends_at = -math.inf
+        counted += 1
+    return allowance, counted
+
+
+async def test_a_slice_ends_at_its_quantum_and_a_short_one_is_owed_the_rest() -> None:
+    """Once the rate of appends is learnt from a slice, a slice ends after a quantum of
+    appends (what a slice of ``slice_s`` accepts), before its time is up; a slice that
+    accepted fewer (its producer stopped appending) is owed the rest in its producer's next
+    turn; and a slice stalled well past its end (its producer waited in the middle of an
+    append) teaches nothing about the rate."""
+    slice_ticks = 40
+    clock = TickClock()
+    turns = ProducerTurns(slice_ticks, clock)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(turns.run)
+        _, first = await _spend_slice(turns)
+        assert first > 1
+        assert turns.statistics().quantum is None
+        allowance, full = await _spend_slice(turns)
+        quantum = turns.statistics().quantum
+        assert quantum is not None
+        assert quantum > 3
+        assert allowance == full == quantum
+        # Ended by its quantum, with time left.
+        assert turns.ends_at == -math.inf
+        assert clock.now < turns._slice_deadline
+        allowance, spent = await _spend_slice(turns, calls=3)
+        assert spent == 3
+        owed = allowance - 3
+        # Ten readings pass before the producer appends again: short of the slice's end.
+        for _ in range(10):
+            clock()
+        allowance, spent = await _spend_slice(turns)
+        assert allowance == turns.statistics().quantum + owed
+        assert spent == allowance
+        quantum = turns.statistics().quantum
+        await _spend_slice(turns, calls=2)
+        clock.now += 1000 * slice_ticks
+        turns.spend_call()
+        await _spend_slice(turns, calls=0)
+        assert turns.statistics().quantum == quantum
+        turns.stop()
+
+
+async def test_a_quantum_of_one_append_grows_back_once_appends_are_fast() -> None:
+    """A quantum learnt from slow appends (one append a slice) grows back once appends are
+    fast again: a slice of a single append still tells how long that append took."""
+    turns = ProducerTurns(SLICE_TICKS, TickClock())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(turns.run)
+        await _spend_slice(turns)
+        # As if the appends had been slow: one per slice (and the slice in force forgotten).
+        turns._mean_calls, turns._mean_seconds = 1.0, float(SLICE_TICKS)
+        turns._learn(1, SLICE_TICKS)
+        turns._owner = None
+        assert turns.statistics().quantum == 1
+        for _ in range(100):
+            await _spend_slice(turns)
+        quantum = turns.statistics().quantum
+        assert quantum is not None
+        assert quantum >= SLICE_TICKS // 4
+        turns.stop()
+
+
+async def test_only_the_producer_of_a_slice_is_owed_what_it_fell_short_of() -> None:
+    """Appends a slice fell short of are owed to its own producer's next turn, not to another
+    producer that asks for a turn as it ends."""
+    turns = ProducerTurns(SLICE_TICKS, TickClock())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(turns.run)
+        await _spend_slice(turns)
+        await _spend_slice(turns)
+        assert await _spend_slice(turns, calls=1) == (turns.statistics().quantum, 1)
+        allowances: list[int] = []
+
+        async def other_producer() -> None:
+            allowance, _ = await _spend_slice(turns)
+            allowances.append(allowance)
+
+        tg.start_soon(other_producer)
+        await _until(lambda: allowances)
+        assert allowances == [turns.statistics().quantum]
+        turns.stop()
+
+
+class SlowTurnsClock:
+    """A counting clock for ``turns`` that advances one tick at a reading, but ``slow`` ticks
+    during a ``share`` of the turns drawn at random (seeded): as if the loop's thread copied the
+    rows of those turns into memory the writer thread was reading at the same moment. Some
+    producers get more slow turns than others."""
+
+    def __init__(self, turns: ProducerTurns, share: float = 0.3, slow: float = 4.0) -> None:
+        self.turns = turns
+        self.share = share
+        self.slow = slow
+        self.now = 0.0
+        self._random = random.Random(14)
+        self._slow_turns: dict[int, bool] = {}
+
+    def __call__(self) -> float:
+        given = self.turns.statistics().given
+        slow = self._slow_turns.get(given)
+        if slow is None:
+            slow = self._slow_turns[given] = self._random.random() < self.share
+        self.now += self.slow if slow else 1.0
+        return self.now
+
+
+async def _shares_with_slow_turns(producers: int) -> list[float]:
+    writer = CountedWriter(64 << 20, SLICE_TICKS)
+    writer.turns.clock = SlowTurnsClock(writer.turns)
+    drain = BatchDrain(writer, every=1, batch_bytes=64 << 20)
+    pushed = await push_rows(writer, drain, producers, producers * 12 * SLICE_TICKS)
+    mean = sum(pushed.accepted) / producers
+    return sorted(count / mean for count in pushed.accepted)
+
+
+async def test_slow_turns_skew_shares_when_slices_end_by_time_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The setting of the next test is a real hazard: when slices end by time alone (the
+    rate of appends is never learnt, so there is no quantum), the producers that got more
+    slow turns than others get far smaller shares."""
+    monkeypatch.setattr(ProducerTurns, "_learn", lambda self, calls, seconds: None)
+    shares = await _shares_with_slow_turns(64)
+    assert shares[0] < 0.75, shares[:10]
+
+
+async def test_producers_get_equal_shares_when_some_turns_run_slow() -> None:
+    """With 30% of the turns at a quarter speed, drawn at random, 64 producers pushing
+    as fast as they can still get shares within 20% of the mean: a slice ends at its quantum
+    of appends, may run to twice its time to reach it, and what it still falls short of is
+    owed to its producer's next turn."""
+    shares = await _shares_with_slow_turns(64)
+    assert shares[0] >= 0.8, shares[:10]
+    assert shares[-1] <= 1.2, shares[-10:]

@@ -12,6 +12,7 @@ them finish first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,7 +91,9 @@ class AppendIntake:
         append's cost; and the same for a call, hence _small_row inlined here."""
         self._checks.open("append")
         turns = self._turns
-        if turns.clock() >= turns.ends_at:
+        # The end of the producer's last append, for the slice's rate (ProducerTurns).
+        now = turns.last_call_at = turns.clock()
+        if now >= turns.ends_at:
             return False
         if isinstance(where, NodeRef):
             ref = where if where.origin is self._origin else None
@@ -115,6 +118,11 @@ class AppendIntake:
         except BaseException:
             self._budget.release(cost)
             raise
+        # ProducerTurns.spend_call, inlined.
+        left = turns.calls_left - 1
+        turns.calls_left = left
+        if left <= 0:
+            turns.ends_at = -math.inf
         return True
 
     def _small_row(self, where: NodeRef | str, data: Any, copy: bool) -> NodeRef | None:
@@ -176,12 +184,14 @@ class AppendIntake:
             self._appends_finished.set()
 
     def _accept(self, accept: Callable[..., None], cost: int, *args: Any) -> None:
-        """``accept(*args)`` with ``cost`` bytes of the budget held: given back if it fails."""
+        """``accept(*args)`` with ``cost`` bytes of the budget held: given back if it fails.
+        Counted in the slice's appends."""
         try:
             accept(*args)
         except BaseException:
             self._budget.release(cost)
             raise
+        self._turns.spend_call()
 
     async def _append(self, where: NodeRef | str, data: Any, copy: bool) -> None:
         """The rest of :meth:`append`, in the count of appends under way."""
@@ -253,6 +263,7 @@ class AppendIntake:
                     await turns.take_turn()
             self._checks.running("append")
             writer.accept_handed_over(path, segment, cost, pool=writer.segments)
+            turns.spend_call()
         except BaseException:
             self._budget.release(cost)
             if segment is not None:

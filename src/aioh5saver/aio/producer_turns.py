@@ -16,7 +16,17 @@ taken for it. Room goes out in arrival order (a turn waiting for room holds up t
 that ask for room; a turn that asks for none goes ahead of it), one turn per loop iteration,
 and a producer woken after waiting for room gets a whole slice like any other. Woken for its
 own row alone, a producer would cost a loop iteration per row whenever the budget is full, and
-get a smaller share than those whose turn came while there was room.
+get a smaller share than those whose turn came while there was room. For the same reason, a
+slice cut short for lack of room goes on first once room is freed, until it has what it was
+allowed.
+
+A slice ends by time, or once it has accepted its share of appends (its quantum): the appends
+that start within ``slice_s`` at the rate slices accept them, learnt as they end. To reach its
+share a slice may run to twice ``slice_s``, and a producer whose slice still fell short is owed
+the rest in its next turn (deficit round robin, counted in appends). Ended by time alone,
+slices would be fair in loop time, not in rows: the time an append takes varies several-fold
+from one moment to the next (its copy competes for memory with the writer thread), and a
+producer whose turns came at slow moments would get a fraction of the others' rows.
 
 The next turn is given only once the producer of the last one has run: an event loop may run
 the tasks of one iteration in any order (trio does), and a turn given before the last one's
@@ -25,6 +35,7 @@ producer ran would take room from that producer's slice, so shares would depend 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 from collections.abc import Callable
@@ -35,7 +46,16 @@ from typing import Protocol
 import anyio
 import anyio.lowlevel
 
-__all__ = ["ProducerTurns", "Room", "Turn", "TurnStatistics"]
+__all__ = ["SLICE_TIME_CAP", "ProducerTurns", "Room", "Turn", "TurnStatistics"]
+
+#: A slice may last this many times ``slice_s`` to accept its quantum.
+SLICE_TIME_CAP = 2.0
+# The weight of the latest slice in the learnt rate of appends.
+_RATE_WEIGHT = 0.05
+# A producer is owed this many quanta at most: with the time cap, a debt is repaid about a
+# quantum a turn, and one that could not be repaid (the producer's appends are all slower)
+# must not grow without bound.
+_MAX_OWED_QUANTA = 4
 
 
 class Room(Protocol):
@@ -57,10 +77,16 @@ class Room(Protocol):
 class Turn:
     """One producer's wait for its turn, and the bytes of room that come with it."""
 
-    __slots__ = ("event", "number", "queued", "resumed", "size")
+    __slots__ = ("event", "number", "owed", "queued", "resumed", "resumes", "size")
 
-    def __init__(self, size: int, number: int, event: anyio.Event) -> None:
+    def __init__(
+        self, size: int, number: int, event: anyio.Event, owed: int = 0, resumes: bool = False
+    ) -> None:
         self.size = size
+        # Appends its producer's last slice fell short of its allowance by; with ``resumes``,
+        # that slice was cut short for lack of room and this turn is the rest of it.
+        self.owed = owed
+        self.resumes = resumes
         # Its place in the order of arrival.
         self.number = number
         self.event = event
@@ -80,6 +106,8 @@ class TurnStatistics:
     waiting_for_room: int
     #: Turns given out since the saver opened.
     given: int
+    #: The appends a slice accepts at most, owed appends aside (None until learnt).
+    quantum: int | None
 
 
 class ProducerTurns:
@@ -104,6 +132,21 @@ class ProducerTurns:
         self._new_event: type[anyio.Event] | None = None
         # Awaited creations in flight (see hold_turns): no turn is given meanwhile.
         self._holds = 0
+        # The appends the current slice may still accept (the intake counts them down, and
+        # ends the slice at none), its producer's task, and what it started with.
+        self.calls_left = 0
+        # When the slice's last append ended (the clock reading of the producer's next call,
+        # or of the end of an append the intake counted with spend_call).
+        self.last_call_at = -math.inf
+        self._owner: object = None
+        self._allowance = 0
+        self._slice_started = -math.inf
+        self._slice_deadline = -math.inf
+        # The appends a slice accepts and the time it takes, averaged over the slices.
+        self._mean_calls = 0.0
+        self._mean_seconds = 0.0
+        self._quantum: int | None = None
+        self._current_task: Callable[[], object] | None = None
 
     def statistics(self) -> TurnStatistics:
         """How many producers wait for a turn (and for room with it), and how many turns were
@@ -112,6 +155,7 @@ class ProducerTurns:
             waiting=len(self._plain) + len(self.room_queue),
             waiting_for_room=len(self.room_queue),
             given=self._given,
+            quantum=self._quantum,
         )
 
     def slice_left(self) -> bool:
@@ -120,7 +164,8 @@ class ProducerTurns:
 
     async def take_turn(self, size: int = 0) -> None:
         """Wait for a turn, behind the producers already waiting, and with ``size`` > 0 until
-        that many bytes of room are free, taken for the caller; then start a new slice.
+        that many bytes of room are free, taken for the caller; then start a new slice, with
+        the appends the caller's last slice fell short of (if it asks as that slice ends).
 
         Cancelled meanwhile, it takes nothing (room taken in the meantime is given back). Once
         :meth:`stop` was called, it returns at once with the room taken (the caller, which
@@ -131,13 +176,27 @@ class ProducerTurns:
             return
         self._asked += 1
         new_event = self._new_event
-        if new_event is None:
-            # The running backend's own Event class: anyio.Event() looks the backend up at
-            # every call, a sizeable share of a turn's cost.
+        current_task = self._current_task
+        if new_event is None or current_task is None:
+            # The running backend's own Event class and task look-up: anyio's look the backend
+            # up at every call, a sizeable share of a turn's cost.
             new_event = self._new_event = type(anyio.Event())
-        turn = Turn(size, self._asked, new_event())
+            current_task = self._current_task = _task_lookup()
+        task = current_task()
+        now = self.clock()
+        # The caller's slice, cut short for lack of room (neither its time nor its quantum is
+        # spent): the rest of it goes first once room is freed, so that a producer's share
+        # does not depend on the room left when its turn came.
+        resumes = (
+            size > 0 and task is self._owner and now < self.ends_at and self._quantum is not None
+        )
+        owed = self._end_slice(task, now)
+        turn = Turn(size, 0 if resumes else self._asked, new_event(), owed, resumes)
         queue = self.room_queue if size else self._plain
-        queue.append(turn)
+        if resumes:
+            queue.appendleft(turn)
+        else:
+            queue.append(turn)
         self.room_freed()
         try:
             await turn.event.wait()
@@ -152,7 +211,61 @@ class ProducerTurns:
                 self.room.release(size)
             raise
         turn.resumed = True
-        self.ends_at = self.clock() + self.slice_s
+        self._start_slice(task, turn)
+
+    def spend_call(self) -> None:
+        """Count one append accepted in the current slice, and end it at its last."""
+        left = self.calls_left - 1
+        self.calls_left = left
+        self.last_call_at = self.clock()
+        if left <= 0:
+            self.ends_at = -math.inf
+
+    def _start_slice(self, task: object, turn: Turn) -> None:
+        now = self._slice_started = self.clock()
+        self._owner = task
+        quantum = self._quantum
+        if quantum is None:
+            self._allowance = self.calls_left = 1 << 62
+            deadline = now + self.slice_s
+        else:
+            allowance = turn.owed if turn.resumes else quantum + turn.owed
+            self._allowance = self.calls_left = allowance
+            deadline = now + SLICE_TIME_CAP * self.slice_s
+        self.ends_at = self._slice_deadline = deadline
+
+    def _end_slice(self, task: object, now: float) -> int:
+        """End the current slice if ``task`` is its producer, asking for its next turn: learn
+        from the slice the rate of appends, and return the appends it fell short of its
+        allowance by (a quantum at most); else 0."""
+        if task is not self._owner:
+            return 0
+        self._owner = None
+        calls_left = self.calls_left
+        used = self._allowance - calls_left
+        # The quantum the slice started with: none (the rate was not learnt yet), none owed.
+        quantum = self._quantum
+        # Timed to the end of its last append (the turn's own cost is not the rate of
+        # appends); not at all if it ran well past its end: it stalled in an append (the
+        # loop's thread waited for the GIL, or for a collection).
+        if used > 0 and now <= self._slice_deadline + self.slice_s:
+            self._learn(used, self.last_call_at - self._slice_started)
+        if quantum is None or calls_left <= 0:
+            return 0
+        return min(_MAX_OWED_QUANTA * quantum, calls_left)
+
+    def _learn(self, calls: int, seconds: float) -> None:
+        """Update the quantum with a slice that accepted ``calls`` appends in ``seconds``."""
+        mean_calls = self._mean_calls
+        if mean_calls:
+            mean_calls += _RATE_WEIGHT * (calls - mean_calls)
+            self._mean_seconds += _RATE_WEIGHT * (seconds - self._mean_seconds)
+        else:
+            mean_calls = calls
+            self._mean_seconds = seconds
+        self._mean_calls = mean_calls
+        if self._mean_seconds > 0:
+            self._quantum = max(1, math.ceil(mean_calls / self._mean_seconds * self.slice_s))
 
     def room_freed(self) -> None:
         """Wake :meth:`run` if it waits: room was freed, or the queue changed."""
@@ -228,3 +341,13 @@ class ProducerTurns:
         """Give every queued turn and end :meth:`run`: the saver takes no more appends."""
         self._stopped = True
         self.room_freed()
+
+
+def _task_lookup() -> Callable[[], object]:
+    """The running backend's own function for the current task (anyio's builds a TaskInfo)."""
+    native = getattr(anyio.lowlevel.current_token(), "native_token", None)
+    if type(native).__module__.startswith("trio"):
+        import trio.lowlevel
+
+        return trio.lowlevel.current_task
+    return asyncio.current_task

@@ -20,10 +20,12 @@ class WriterTuning:
     - ``loop_slice_s``: the event-loop time that all the producers share per loop iteration.
       Appends are accepted at once (without yielding to the loop) while the slice lasts; once
       it is spent, producers take turns, one slice per loop iteration (see
-      :mod:`~.producer_turns`). Longer slices cost fewer turns; the loop's lag grows with them:
-      a timer on the loop runs about two iterations late (asyncio wakes a sleeping task one
-      iteration after its timer fires), so a median lag of 0.5 ms at most needs
-      iterations of about 0.2 ms, slice and turn included.
+      :mod:`~.producer_turns`: a slice ends once it has accepted the appends that start in
+      this time at the rate slices accept them, and may run to twice this time to reach
+      them). Longer slices cost fewer turns;
+      the loop's lag grows with them: a timer on the loop runs about two iterations late
+      (asyncio wakes a sleeping task one iteration after its timer fires), so a median lag of
+      0.5 ms at most needs iterations of about 0.2 ms, slice and turn included.
     - ``large_copy_bytes``: rows at least this large (camera frames) are copied a piece at a
       time, yielding to the event loop between pieces. A frame copied in one go stalls every
       other task for as long as the copy takes (memory not touched for a while is written
