@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,13 @@ import pytest
 
 from hsds_server import HsdsServer, skip_or_fail_without_hsds
 from reference import write_scenario
+
+# A run started as a shell's background job (nohup, '&', a CI runner's) ignores SIGINT, and
+# every child it starts inherits that: Python then installs no KeyboardInterrupt handler, and
+# the commands that tests stop with Ctrl-C (view, demo) would never stop. A handler here
+# makes the children start with the default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

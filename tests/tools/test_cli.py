@@ -44,12 +44,6 @@ def run_cli(*args: str | Path, cwd: Path, timeout: float = 60) -> subprocess.Com
     )
 
 
-def _default_sigint() -> None:
-    # A child started from a shell's background job inherits SIGINT ignored, and Python then
-    # installs no KeyboardInterrupt handler: give it the default disposition.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_cli(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*COMMAND, *map(str, args)],
@@ -58,7 +52,6 @@ def start_cli(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_default_sigint,
     )
 
 
