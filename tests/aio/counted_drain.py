@@ -64,8 +64,10 @@ class CountedWriter:
         self.turns = ProducerTurns(slice_ticks, TickClock())
         self.budget = QueueBudget(max_pending_bytes, self.turns)
         self.origin = RefOrigin("counted")
-        # What CallerChecks reads: the writer is running and not broken.
+        # What CallerChecks reads: the writer is running and not broken (a writer task's
+        # runner holds ``broken``: this stand-in is its own).
         self.broken: BaseException | None = None
+        self.runner = self
         self.closing = False
         self.stopped = False
         #: Bytes of rows accepted that no drain has taken yet.
@@ -77,6 +79,9 @@ class CountedWriter:
         """Queue one row: its ``cost`` stays held in the budget until a drain gives it back."""
         self.queued_bytes += cost
         self.rows += 1
+
+    # A row of no shape, checked by its type alone, is queued the same way.
+    accept_scalar = accept_row
 
     def take_queued(self) -> int:
         """The bytes queued since the last call: a batch for the drain to write."""

@@ -488,7 +488,7 @@ async def test_a_file_renamed_during_save_file_is_not_reopened_by_its_old_path(
 
     path = tmp_path / "run.h5"
     moved = tmp_path / "moved.h5"
-    copy_file = aioh5saver.aio.writer_task._copy_file
+    copy_file = aioh5saver.aio.writer_task.copy_file
 
     async def copy_then_replace(source: Path, target: Path) -> None:
         await copy_file(source, target)
@@ -496,7 +496,7 @@ async def test_a_file_renamed_during_save_file_is_not_reopened_by_its_old_path(
         with h5py.File(path, "w") as other:
             other["x"] = np.arange(3)
 
-    monkeypatch.setattr(aioh5saver.aio.writer_task, "_copy_file", copy_then_replace)
+    monkeypatch.setattr(aioh5saver.aio.writer_task, "copy_file", copy_then_replace)
     broken: list[BaseException] = []
     with pytest.raises(aioh5saver.WriterBrokenError) as left:
         async with aioh5saver.AsyncH5Saver.open(path, swmr=swmr) as saver:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import anyio.lowlevel
 
@@ -18,6 +18,13 @@ from aioh5saver.aio.writer_task import WriterTask
 from aioh5saver.errors import ForeignEventLoopError, InvalidArgumentError, SaverClosedError
 
 __all__ = ["CallerChecks", "current_loop"]
+
+# trio marks its runs here (trio needs sniffio; without it, no trio run can be nested).
+_sniffio_thread: Any
+try:
+    from sniffio import thread_local as _sniffio_thread
+except ImportError:  # pragma: no cover - anyio does not need sniffio
+    _sniffio_thread = None
 
 
 def current_loop() -> tuple[object, object]:
@@ -53,6 +60,8 @@ class CallerChecks:
 
     def __init__(self, writer: WriterTask, origin: RefOrigin, file: object) -> None:
         self.writer = writer
+        # Whose ``broken`` the writer's property reads: read here directly, on every append.
+        self._runner = writer.runner
         self.origin = origin
         self.file = file
         # The thread and event loop that opened the saver (None until opened); the running
@@ -72,10 +81,10 @@ class CallerChecks:
     def open(self, action: str) -> None:
         """Raise unless the saver takes calls (entered, not closing, writer running and not
         broken) and this call comes from its thread."""
-        writer = self.writer
-        broken = writer.broken
+        broken = self._runner.broken
         if broken is not None:
             raise broken
+        writer = self.writer
         if self.thread is None:
             raise SaverClosedError(
                 f"{action}: expected an open saver, got one not yet opened (enter it "
@@ -101,6 +110,16 @@ class CallerChecks:
     def owner(self, action: str) -> None:
         """Raise unless called from the thread and event loop that opened the saver. Run before
         every call that waits: a wait in a foreign loop would never end."""
+        asyncio_loop = self.asyncio_loop
+        if (
+            asyncio_loop is not None
+            and asyncio._get_running_loop() is asyncio_loop
+            and (_sniffio_thread is None or _sniffio_thread.name is None)
+        ):
+            # The owner's own asyncio loop runs this call, in the owner's thread, and no trio
+            # run nested in it (which would leave that loop running): anyio's look-up, several
+            # microseconds on every turn of an append, would find the owner's token.
+            return
         if threading.get_ident() != self.thread:
             self.foreign_thread(action)
         owner = self.loop

@@ -70,6 +70,10 @@ class AppendIntake:
         self._origin = checks.origin
         self._turns = writer.turns
         self._large_copy_bytes = writer.tuning.large_copy_bytes
+        # The hot path's calls, bound once.
+        self._try_acquire = writer.budget.try_acquire
+        self._accept_scalar = writer.accept_scalar
+        self._accept_row = writer.accept_row
         # The refs of the arrays appended to by path, looked up once each.
         self._arrays: dict[str, NodeRef] = {}
         # Appends under way that await (a checkpoint, room in the budget, a large copy, a
@@ -99,22 +103,34 @@ class AppendIntake:
             ref = where if where.origin is self._origin else None
         else:
             ref = self._arrays.get(where) if isinstance(where, str) else None
-        if (
-            ref is None
-            or ref.kind != "EARRAY"
-            or not copy
+        if ref is None or not copy:
+            return False
+        dtype = ref.dtype
+        accept: Callable[[str, Any, np.dtype[Any], int], None]
+        if type(data) is ref.scalar_type:
+            # One value of the array's own type (checked by the type alone: see NodeRef).
+            assert dtype is not None
+            nbytes = dtype.itemsize
+            cost = nbytes + CALL_OVERHEAD_BYTES
+            if nbytes >= self._large_copy_bytes or not self._try_acquire(cost):
+                return False
+            accept = self._accept_scalar
+        elif (
+            ref.kind != "EARRAY"
             or not isinstance(data, _ARRAY_TYPES)
             or data.shape != ref.row_shape
-            or data.dtype != ref.dtype
+            or data.dtype != dtype
             or data.nbytes >= self._large_copy_bytes
         ):
             return False
-        assert ref.dtype is not None
-        cost = data.nbytes + CALL_OVERHEAD_BYTES
-        if not self._budget.try_acquire(cost):
-            return False
+        else:
+            assert dtype is not None
+            cost = data.nbytes + CALL_OVERHEAD_BYTES
+            if not self._try_acquire(cost):
+                return False
+            accept = self._accept_row
         try:
-            self._writer.accept_row(ref.path, data, ref.dtype, cost)
+            accept(ref.path, data, dtype, cost)
         except BaseException:
             self._budget.release(cost)
             raise

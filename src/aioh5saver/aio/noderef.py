@@ -44,12 +44,24 @@ class NodeRef:
     row_shape: tuple[int, ...] | None = field(default=None, compare=False)
     dtype: np.dtype[Any] | None = field(default=None, compare=False)
     origin: RefOrigin | None = field(default=None, compare=False, repr=False)
+    #: For an array of one-value rows of a native numeric dtype, the numpy scalar type of its
+    #: rows (``numpy.float64`` for float64), else None: such a row is checked by its type
+    #: alone (numpy's scalars of that type all have that dtype and no shape).
+    scalar_type: type | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in NODE_KINDS:
             raise InvalidArgumentError(
                 f"kind: expected one of {sorted(NODE_KINDS)}, got {describe(self.kind)}"
             )
+        dtype = self.dtype
+        if (
+            self.row_shape == ()
+            and dtype is not None
+            and dtype.kind in "biufc"
+            and dtype == np.dtype(dtype.type)
+        ):
+            object.__setattr__(self, "scalar_type", dtype.type)
 
     @property
     def name(self) -> str:

@@ -128,6 +128,7 @@ class RowsAppend(AppendOp):
 
     __slots__ = (
         "_bytewise",
+        "_capacity",
         "_fill",
         "_max_segment_bytes",
         "_pool",
@@ -151,7 +152,9 @@ class RowsAppend(AppendOp):
         self.dtype = dtype
         self.segments: list[np.ndarray] = []
         self._pool = pool
+        # The rows filled in the last segment, and its rows (0: no segment yet).
         self._fill = 0
+        self._capacity = 0
         self._row_nbytes = max(1, dtype.itemsize * math.prod(row_shape))
         sizes = DEFAULT_TUNING if pool is None else pool.tuning
         self._segment_rows = max(1, sizes.first_segment_bytes // self._row_nbytes)
@@ -176,13 +179,13 @@ class RowsAppend(AppendOp):
         written, if they came from it); nothing is added to it."""
         op = cls(path, rows.shape[1:], rows.dtype, pool)
         op.segments.append(rows)
-        op._fill = op.rows = rows.shape[0]
+        op._fill = op.rows = op._capacity = rows.shape[0]
         return op
 
     def add_row(self, row: Any) -> None:
         """Copy one row of the segments' shape and dtype after the others."""
         segments = self.segments
-        if not segments or self._fill == segments[-1].shape[0]:
+        if self._fill == self._capacity:
             self._start_segment(self._new_segment(self._next_segment_rows()))
         if row.ndim and self._bytewise and row.flags.c_contiguous:
             offset = self._fill * self._row_nbytes
@@ -190,6 +193,17 @@ class RowsAppend(AppendOp):
         else:
             segments[-1][self._fill] = row
         self._fill += 1
+        self.rows += 1
+
+    def add_value(self, value: Any) -> None:
+        """Copy the one value of a row of no shape (a numpy scalar of the segments' dtype) after
+        the others: :meth:`add_row` without what rows of several values need."""
+        fill = self._fill
+        if fill == self._capacity:
+            self._start_segment(self._new_segment(self._next_segment_rows()))
+            fill = 0
+        self.segments[-1][fill] = value
+        self._fill = fill + 1
         self.rows += 1
 
     def add(self, rows: np.ndarray) -> None:
@@ -216,6 +230,7 @@ class RowsAppend(AppendOp):
     def _start_segment(self, segment: np.ndarray) -> None:
         self.segments.append(segment)
         self._fill = 0
+        self._capacity = segment.shape[0]
         if self._bytewise:
             self._segment_bytes = segment.data.cast("B")
 

@@ -38,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import Protocol
 
@@ -74,13 +75,39 @@ class Room(Protocol):
         ...
 
 
+class Event(Protocol):
+    """The running backend's own event (asyncio's or trio's)."""
+
+    def set(self) -> None:
+        """Wake every task waiting, and those that wait later."""
+        ...
+
+    def is_set(self) -> bool:
+        """True once set."""
+        ...
+
+    def wait(self) -> Awaitable[object]:
+        """Wait until set."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Natives:
+    """The running backend's own event class, task look-up and checkpoint: anyio's look the
+    backend up at every call, a sizeable share of a turn's cost."""
+
+    new_event: Callable[[], Event]
+    current_task: Callable[[], object]
+    checkpoint: Callable[[], Awaitable[None]]
+
+
 class Turn:
     """One producer's wait for its turn, and the bytes of room that come with it."""
 
     __slots__ = ("event", "number", "owed", "queued", "resumed", "resumes", "size")
 
     def __init__(
-        self, size: int, number: int, event: anyio.Event, owed: int = 0, resumes: bool = False
+        self, size: int, number: int, event: Event, owed: int = 0, resumes: bool = False
     ) -> None:
         self.size = size
         # Appends its producer's last slice fell short of its allowance by; with ``resumes``,
@@ -126,10 +153,10 @@ class ProducerTurns:
         self._plain: deque[Turn] = deque()
         self.room_queue: deque[Turn] = deque()
         self._asked = 0
-        self._work: anyio.Event | None = None
+        self._work: Event | None = None
         self._stopped = False
         self._given = 0
-        self._new_event: type[anyio.Event] | None = None
+        self._natives: _Natives | None = None
         # Awaited creations in flight (see hold_turns): no turn is given meanwhile.
         self._holds = 0
         # The appends the current slice may still accept (the intake counts them down, and
@@ -146,7 +173,6 @@ class ProducerTurns:
         self._mean_calls = 0.0
         self._mean_seconds = 0.0
         self._quantum: int | None = None
-        self._current_task: Callable[[], object] | None = None
 
     def statistics(self) -> TurnStatistics:
         """How many producers wait for a turn (and for room with it), and how many turns were
@@ -175,14 +201,8 @@ class ProducerTurns:
                 self.room.take(size)
             return
         self._asked += 1
-        new_event = self._new_event
-        current_task = self._current_task
-        if new_event is None or current_task is None:
-            # The running backend's own Event class and task look-up: anyio's look the backend
-            # up at every call, a sizeable share of a turn's cost.
-            new_event = self._new_event = type(anyio.Event())
-            current_task = self._current_task = _task_lookup()
-        task = current_task()
+        natives = self._natives or self._look_up_natives()
+        task = natives.current_task()
         now = self.clock()
         # The caller's slice, cut short for lack of room (neither its time nor its quantum is
         # spent): the rest of it goes first once room is freed, so that a producer's share
@@ -191,7 +211,7 @@ class ProducerTurns:
             size > 0 and task is self._owner and now < self.ends_at and self._quantum is not None
         )
         owed = self._end_slice(task, now)
-        turn = Turn(size, 0 if resumes else self._asked, new_event(), owed, resumes)
+        turn = Turn(size, 0 if resumes else self._asked, natives.new_event(), owed, resumes)
         queue = self.room_queue if size else self._plain
         if resumes:
             queue.appendleft(turn)
@@ -267,6 +287,10 @@ class ProducerTurns:
         if self._mean_seconds > 0:
             self._quantum = max(1, math.ceil(mean_calls / self._mean_seconds * self.slice_s))
 
+    def _look_up_natives(self) -> _Natives:
+        natives = self._natives = _natives()
+        return natives
+
     def room_freed(self) -> None:
         """Wake :meth:`run` if it waits: room was freed, or the queue changed."""
         work = self._work
@@ -309,10 +333,11 @@ class ProducerTurns:
         once its room is free and the producer of the last one has run; then give every turn
         still queued (with its room), so that no producer is left waiting."""
         given: Turn | None = None
+        natives = self._natives or self._look_up_natives()
         try:
             while not self._stopped:
                 if self._next_turn() is not None:
-                    await anyio.lowlevel.checkpoint()
+                    await natives.checkpoint()
                     if given is not None and not given.resumed:
                         # Its producer runs in this iteration, after this task: next time.
                         continue
@@ -322,7 +347,7 @@ class ProducerTurns:
                         given = queue.popleft()
                         self._give(given)
                 else:
-                    work = self._work = anyio.Event()
+                    work = self._work = natives.new_event()
                     await work.wait()
         finally:
             self._stopped = True
@@ -343,11 +368,12 @@ class ProducerTurns:
         self.room_freed()
 
 
-def _task_lookup() -> Callable[[], object]:
-    """The running backend's own function for the current task (anyio's builds a TaskInfo)."""
+def _natives() -> _Natives:
+    """The running backend's own event class, task look-up and checkpoint."""
     native = getattr(anyio.lowlevel.current_token(), "native_token", None)
     if type(native).__module__.startswith("trio"):
+        import trio
         import trio.lowlevel
 
-        return trio.lowlevel.current_task
-    return asyncio.current_task
+        return _Natives(trio.Event, trio.lowlevel.current_task, trio.lowlevel.checkpoint)
+    return _Natives(asyncio.Event, asyncio.current_task, partial(asyncio.sleep, 0))

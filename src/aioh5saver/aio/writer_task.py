@@ -10,19 +10,18 @@ operation gets an answer, also when the writer stops.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiofiles
 import anyio
 import anyio.lowlevel
 import numpy as np
 
 from aioh5saver.aio.batch_runner import BatchRunner
+from aioh5saver.aio.file_copy import copy_file
 from aioh5saver.aio.noderef import NodeRef
 from aioh5saver.aio.ops import (
     AppendOp,
@@ -45,8 +44,6 @@ __all__ = ["WriterTask"]
 
 R = TypeVar("R")
 
-# save_file copies the file in reads of this size.
-_COPY_CHUNK_BYTES = 8 << 20
 # How often the writer looks again at the queue while it lets a batch fill.
 FILL_POLL_SECONDS = 0.005
 
@@ -192,6 +189,19 @@ class WriterTask:
         ):
             op = self._rows_op(path, row.shape, dtype)
         op.add_row(row)
+        op.cost += cost
+
+    def accept_scalar(self, path: str, value: Any, dtype: np.dtype[Any], cost: int) -> None:
+        """:meth:`accept_row` for a row of no shape: one numpy scalar of the array's dtype."""
+        op = self._gathering.get(path)
+        if (
+            not isinstance(op, RowsAppend)
+            or (op.dtype is not dtype and op.dtype != dtype)
+            or op.row_shape
+            or op.cost >= self._batch_limit
+        ):
+            op = self._rows_op(path, (), dtype)
+        op.add_value(value)
         op.cost += cost
 
     def accept_rows(self, path: str, rows: np.ndarray, dtype: np.dtype[Any], cost: int) -> None:
@@ -430,7 +440,7 @@ class WriterTask:
         target = op.target
         source = Path(str(op.result))
         try:
-            await _copy_file(source, target)
+            await copy_file(source, target)
         except OSError as exc:
             op.error = exc
         finally:
@@ -473,27 +483,3 @@ class WriterTask:
 def _earliest(*times: float | None) -> float | None:
     known = [at for at in times if at is not None]
     return min(known) if known else None
-
-
-async def _copy_file(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` without blocking the event loop: with aiofiles on asyncio,
-    and with anyio's file API elsewhere (aiofiles runs on asyncio only)."""
-    if _running_on_asyncio():
-        async with aiofiles.open(source, "rb") as reader, aiofiles.open(target, "wb") as out:
-            while chunk := await reader.read(_COPY_CHUNK_BYTES):
-                await out.write(chunk)
-        return
-    async with (
-        await anyio.open_file(source, "rb") as reader,
-        await anyio.open_file(target, "wb") as writer,
-    ):
-        while chunk := await reader.read(_COPY_CHUNK_BYTES):
-            await writer.write(chunk)
-
-
-def _running_on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
