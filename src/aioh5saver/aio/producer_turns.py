@@ -82,10 +82,6 @@ class Event(Protocol):
         """Wake every task waiting, and those that wait later."""
         ...
 
-    def is_set(self) -> bool:
-        """True once set."""
-        ...
-
     def wait(self) -> Awaitable[object]:
         """Wait until set."""
         ...
