@@ -85,6 +85,13 @@ def test_arrays_of_other_rows_have_no_scalar_type(row_shape: tuple[int, ...], dt
     assert NodeRef("/RawData/A", "EARRAY", row_shape, np.dtype(dtype)).scalar_type is None
 
 
+def test_a_node_other_than_an_earray_has_no_scalar_type() -> None:
+    """Only an enlargeable array takes appends: a ref of another kind has no scalar type,
+    whatever its row shape and dtype."""
+    for kind in ("CARRAY", "GROUP", "VLARRAY", "StringARRAY"):
+        assert NodeRef("/RawData/A", kind, (), np.dtype("float64")).scalar_type is None, kind
+
+
 @pytest.mark.parametrize("dtype", NUMERIC_DTYPES)
 async def test_numpy_scalars_of_each_numeric_dtype_are_stored_in_order(
     h5_path: Path, dtype: str

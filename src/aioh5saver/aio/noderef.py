@@ -44,7 +44,7 @@ class NodeRef:
     row_shape: tuple[int, ...] | None = field(default=None, compare=False)
     dtype: np.dtype[Any] | None = field(default=None, compare=False)
     origin: RefOrigin | None = field(default=None, compare=False, repr=False)
-    #: For an array of one-value rows of a native numeric dtype, the numpy scalar type of its
+    #: For an EARRAY of one-value rows of a native numeric dtype, the numpy scalar type of its
     #: rows (``numpy.float64`` for float64), else None: such a row is checked by its type
     #: alone (numpy's scalars of that type all have that dtype and no shape).
     scalar_type: type | None = field(init=False, default=None, compare=False, repr=False)
@@ -56,7 +56,8 @@ class NodeRef:
             )
         dtype = self.dtype
         if (
-            self.row_shape == ()
+            self.kind == "EARRAY"
+            and self.row_shape == ()
             and dtype is not None
             and dtype.kind in "biufc"
             and dtype == np.dtype(dtype.type)
