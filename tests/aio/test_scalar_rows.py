@@ -99,7 +99,8 @@ async def test_numpy_scalars_of_each_numeric_dtype_are_stored_in_order(
     """Numpy scalars of an array's own type, appended within one slice, reach the file as
     they were, in order, beside Python numbers and 0-d arrays appended to the same array."""
     scalar_type = np.dtype(dtype).type
-    values: list[Any] = [scalar_type(v) for v in (1, 0, 1, 1)]
+    numbers = (1, 0, 0, 1, 1) if dtype == "bool" else (3, 0, 7, 1, 5)
+    values: list[Any] = [scalar_type(v) for v in numbers]
     values += [True if dtype == "bool" else 1, np.array(values[0]), scalar_type(0)]
     async with AsyncH5Saver.open(h5_path, tuning=LONG_SLICE) as saver:
         array = await _scalar_array(saver, "a", dtype)
