@@ -3,6 +3,7 @@ written in order; its calls cost one SWMR pause, counted and timed in ``statisti
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,13 +242,21 @@ async def test_late_instrument_calls_cost_one_swmr_pause_while_one_is_queued(
     assert _read(h5_path, "/RawData/Steady")[:, 0].tolist() == [0, 1]
 
 
+def _far_clock_start() -> float:
+    """A reading for a controlled writer clock: past any real deadline, so that the writer
+    never wakes early, and a whole number of seconds, so that the sums and differences the
+    tests compare exactly are exact (from an arbitrary reading, 95 s came out as
+    94.99999999999818)."""
+    return float(math.ceil(time.monotonic()) + 10_000)
+
+
 async def test_statistics_count_swmr_pauses_and_time_them_with_the_pause_going_on(
     h5_path: Path,
 ) -> None:
     """``swmr_pauses`` counts the pauses for structure changes, ``swmr_paused_seconds`` adds
     up their length (the pause going on included) and ``swmr_longest_pause_seconds`` is the
     longest, on the writer's clock (a controlled one here); the close ends no pause."""
-    now = [time.monotonic() + 10_000.0]  # past any real deadline: the writer never wakes early
+    now = [_far_clock_start()]
     start = now[0]
     tuning = WriterTuning(swmr_resume_delay_s=50.0)
     async with AsyncH5Saver.open(h5_path, swmr=True, tuning=tuning) as saver:
@@ -293,7 +302,7 @@ async def test_swmr_resume_delay_runs_from_the_answer_of_the_last_change(
     caller's next change can only come after the answer): a creation that takes 40 s of the
     writer's (controlled) clock, with a 50 s delay, leaves SWMR off 60 s after it began and
     lets it resume 95 s after."""
-    now = [time.monotonic() + 10_000.0]  # past any real deadline: the writer never wakes early
+    now = [_far_clock_start()]
     start = now[0]
     original = H5SaverLowLevel.add_array
 
