@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+from aioh5saver.tools.bench import contenders
 from aioh5saver.tools.bench.cli import main
 from aioh5saver.tools.bench.contenders import RunResult
 from aioh5saver.tools.bench.probes import SwmrReader
 from aioh5saver.tools.bench.report import evaluate_targets, summarize
+from aioh5saver.tools.bench.workloads import FULL
 
 
 def _run(
@@ -114,3 +117,35 @@ def test_small_real_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
     assert "| W1 | aioh5saver |" in markdown
     assert (out / "report.png").read_bytes().startswith(b"\x89PNG")
     assert not list(out.glob("data-*")), "the benchmark's data files are removed"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_run_keeps_its_per_append_records_out_of_the_cyclic_gc(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A W1 run under SWMR records each append's latency (and producer 0's rows and times)
+    in arrays of numbers, not in lists: the cyclic GC would traverse such a list whole, and a
+    rare collection stalled the loop for 3-11 ms, counted in the contender's lag. When the
+    producers are done, no list of at least a producer's rows has appeared, and the GC visits
+    none of the values the run recorded."""
+    workload = FULL[0].scaled(2_000, 30.0)
+    before = {id(value) for value in gc.get_objects() if isinstance(value, list)}
+    grown: list[int] = []
+    finish = contenders._AioH5Saver.finish
+
+    async def finish_and_look(self: contenders._AioH5Saver) -> None:
+        grown.extend(
+            len(value)
+            for value in gc.get_objects()
+            if isinstance(value, list) and len(value) >= workload.rows and id(value) not in before
+        )
+        await finish(self)
+
+    monkeypatch.setattr(contenders._AioH5Saver, "finish", finish_and_look)
+    result = contenders.run("aioh5saver", workload, tmp_path, swmr=True, backend=backend)
+    assert result.rows == workload.producers * workload.rows
+    assert grown == []
+    assert len(result.append_ms) == result.rows
+    assert len(result.visible_ms) > 0
+    for records in (result.append_ms, result.lag_ms, result.visible_ms):
+        assert not any(isinstance(value, float) for value in gc.get_referents(records))

@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable
+from array import array
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +71,10 @@ class RunResult:
     rows: int
     nbytes: int
     seconds: float
-    lag_ms: list[float] = field(default_factory=list)
-    append_ms: list[float] = field(default_factory=list)
-    visible_ms: list[float] = field(default_factory=list)
+    # Arrays of numbers, not lists of floats: see _AsyncContender.
+    lag_ms: Sequence[float] = field(default_factory=lambda: array("d"))
+    append_ms: Sequence[float] = field(default_factory=lambda: array("d"))
+    visible_ms: Sequence[float] = field(default_factory=lambda: array("d"))
     rss_growth_bytes: int = 0
 
     @property
@@ -123,8 +126,12 @@ class _AsyncContender:
         self.workload = workload
         self.path = path
         self.swmr = swmr
-        # Producer 0's (rows after the append, monotonic time it returned), for SWMR latency.
-        self.appended: list[tuple[int, float]] = []
+        # Producer 0's rows after each append and the monotonic time it returned, for SWMR
+        # latency. Records are arrays of numbers, not lists, which the cyclic GC traverses
+        # whole: a young list of 50,000 floats, or one left by the run before, made a rare
+        # collection stall the loop for 3-11 ms, counted in the contender's lag.
+        self.appended_rows = array("q")
+        self.appended_at = array("d")
         self.reader: SwmrReader | None = None
 
     async def open(self) -> list[AppendRow]:
@@ -144,7 +151,7 @@ class _AsyncContender:
     async def run(self) -> RunResult:
         workload = self.workload
         rows_written = [0] * workload.producers
-        append_ms: list[list[float]] = [[] for _ in range(workload.producers)]
+        append_ms = [array("d") for _ in range(workload.producers)]
         ticker = LagTicker()
         appends = await self.open()
         try:
@@ -171,7 +178,8 @@ class _AsyncContender:
                     latencies.append((end - start) * 1e3)
                     rows_written[index] = count
                     if record_visibility:
-                        self.appended.append((count, time.monotonic()))
+                        self.appended_rows.append(count)
+                        self.appended_at.append(time.monotonic())
                     if end > deadline:
                         break
 
@@ -187,9 +195,10 @@ class _AsyncContender:
                     ticker.stop()
         finally:
             await self.close()
-        visible: list[float] = []
+        visible: Sequence[float] = array("d")
         if self.reader is not None:
-            visible = SwmrReader.latencies_ms(self.appended, self.reader.visible_times())
+            appended = zip(self.appended_rows, self.appended_at, strict=True)
+            visible = SwmrReader.latencies_ms(appended, self.reader.visible_times())
         rows = sum(rows_written)
         return RunResult(
             contender=self.name,
@@ -199,7 +208,7 @@ class _AsyncContender:
             nbytes=rows * workload.row_nbytes,
             seconds=seconds,
             lag_ms=ticker.lags_ms,
-            append_ms=[value for values in append_ms for value in values],
+            append_ms=array("d", itertools.chain.from_iterable(append_ms)),
             visible_ms=visible,
             rss_growth_bytes=rss.growth_bytes,
         )

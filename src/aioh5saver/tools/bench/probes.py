@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ _PAGE_BYTES = 4096
 READER_POLL_S = 0.002
 
 
-def percentiles(samples: list[float] | np.ndarray, *points: float) -> list[float]:
+def percentiles(samples: Sequence[float] | np.ndarray, *points: float) -> list[float]:
     """The given percentiles of ``samples`` (NaN for none)."""
     if len(samples) == 0:
         return [float("nan")] * len(points)
@@ -38,7 +40,7 @@ class LagTicker:
     period_s = 0.001
 
     def __init__(self) -> None:
-        self.lags_ms: list[float] = []
+        self.lags_ms = array("d")
         self._stop = False
 
     async def run(self) -> None:
@@ -152,15 +154,15 @@ class SwmrReader:
 
     @staticmethod
     def latencies_ms(
-        appended: list[tuple[int, float]], visible: list[tuple[int, float]]
-    ) -> list[float]:
+        appended: Iterable[tuple[int, float]], visible: list[tuple[int, float]]
+    ) -> array[float]:
         """For each append (rows held after it, monotonic time it returned), how long until
         the reader saw at least that many rows; appends never seen are left out."""
+        result = array("d")
         if not visible:
-            return []
+            return result
         counts = np.array([rows for rows, _ in visible])
         times = np.array([at for _, at in visible])
-        result = []
         for rows, returned in appended:
             index = int(np.searchsorted(counts, rows))
             if index < len(counts):
