@@ -94,6 +94,54 @@ async def test_turns_are_given_in_the_order_asked_one_per_loop_iteration() -> No
     assert turns.statistics().given == 5
 
 
+async def test_a_task_whose_sleep_ends_during_a_slice_wakes_before_the_next_slice(
+    anyio_backend_name: str,
+) -> None:
+    """A task whose sleep ends while one producer's slice runs wakes before the next
+    producer's slice on asyncio, where a turn is handed over behind the timers that came due
+    before it (handed over directly, the next slice ran first, and the sleeper woke two slices
+    late); on trio, which runs the tasks of an iteration in any order, at the latest in the
+    iteration after the one of that slice."""
+    turns = ProducerTurns(SLICE_TICKS, TickClock())
+    iterations = LoopIterations([0])
+    woken: list[tuple[str, int]] = []
+    wake_at: list[float] = []
+
+    async def sleeper() -> None:
+        wake_at.append(anyio.current_time() + 0.1)
+        await anyio.sleep_until(wake_at[0])
+        woken.append(("sleeper", iterations.iterations))
+
+    async def producer(name: str) -> None:
+        await turns.take_turn()
+        woken.append((name, iterations.iterations))
+        if name == "first":
+            # The slice runs past the sleeper's time, which had not come when it started.
+            assert woken == [("first", iterations.iterations)]
+            while anyio.current_time() <= wake_at[0]:
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(producer, "first")
+        await _until(lambda: turns.statistics().waiting == 1)
+        tg.start_soon(producer, "second")
+        await _until(lambda: turns.statistics().waiting == 2)
+        tg.start_soon(sleeper)
+        await _until(lambda: bool(wake_at))
+        tg.start_soon(iterations.run)
+        tg.start_soon(turns.run)
+        await _until(lambda: len(woken) == 3)
+        iterations.stop()
+        turns.stop()
+    names = [name for name, _ in woken]
+    assert names[0] == "first"
+    if anyio_backend_name == "asyncio":
+        assert names == ["first", "sleeper", "second"]
+    else:
+        seen = dict(woken)
+        assert seen["sleeper"] <= seen["second"] + 1, woken
+
+
 async def test_a_cancelled_wait_leaves_the_queue_and_holds_up_nobody() -> None:
     """A producer cancelled while it waits for its turn leaves the queue; the one behind it
     gets its turn all the same."""

@@ -4,11 +4,11 @@ budget its producer waits for.
 
 An append accepted at once does not yield to the event loop: that is what makes it cheap. So
 producers share a slice of loop time: while it lasts, appends are accepted at once; once it is
-spent, every producer that appends waits for a turn. The turns are given out by one task, one
-per loop iteration, in the order they were asked for; the producer whose turn it is starts a
-new slice. One loop iteration therefore runs one slice of appends however many producers
-there are (a slice per producer would make the loop's iteration, and so its lag, grow with
-their number), and producers that push as fast as they can get equal shares.
+spent, every producer that appends waits for a turn. The turns are given out by one task, at
+most one per loop iteration, in the order they were asked for; the producer whose turn it is
+starts a new slice. One loop iteration therefore runs one slice of appends at most, however
+many producers there are (a slice per producer would make the loop's iteration, and so its
+lag, grow with their number), and producers that push as fast as they can get equal shares.
 
 Producers that wait for room in the budget (:class:`~.queue_budget.QueueBudget`) wait for a
 turn too: a turn may ask for room, and it is given only once that room is free, with the room
@@ -31,6 +31,16 @@ producer whose turns came at slow moments would get a fraction of the others' ro
 The next turn is given only once the producer of the last one has run: an event loop may run
 the tasks of one iteration in any order (trio does), and a turn given before the last one's
 producer ran would take room from that producer's slice, so shares would depend on that order.
+
+On asyncio, a turn is handed over, and the task giving turns resumes, from the callback of a
+timer due at once. asyncio runs the callbacks scheduled before an iteration ahead of the
+timers that come due in it, and wakes a sleeping task one iteration after its timer's
+callback: a turn handed over directly would run its slice ahead of every task whose sleep
+ended during the last slice, and they would wake two slices late. Behind the timers due before
+it, the turn's slice runs after them. A turn then takes two loop iterations instead of one,
+and a sleeper wakes about half a slice late instead of two slices, so slices can be longer for
+the same lag. trio already wakes a task whose sleep ended in the next iteration, beside the
+producer whose turn it is.
 """
 
 from __future__ import annotations
@@ -40,7 +50,6 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from time import perf_counter
 from typing import Protocol
 
@@ -89,12 +98,14 @@ class Event(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class _Natives:
-    """The running backend's own event class, task look-up and checkpoint: anyio's look the
-    backend up at every call, a sizeable share of a turn's cost."""
+    """The running backend's own event class and task look-up (anyio's look the backend up at
+    every call, a sizeable share of a turn's cost), how the task giving turns lets the loop run,
+    and how it hands a turn over (see the module's docstring)."""
 
     new_event: Callable[[], Event]
     current_task: Callable[[], object]
     checkpoint: Callable[[], Awaitable[None]]
+    hand_over: Callable[[Event], None]
 
 
 class Turn:
@@ -356,7 +367,8 @@ class ProducerTurns:
         if turn.size and self.room is not None:
             self.room.take(turn.size)
         self._given += 1
-        turn.event.set()
+        natives = self._natives or self._look_up_natives()
+        natives.hand_over(turn.event)
 
     def stop(self) -> None:
         """Give every queued turn and end :meth:`run`: the saver takes no more appends."""
@@ -365,11 +377,31 @@ class ProducerTurns:
 
 
 def _natives() -> _Natives:
-    """The running backend's own event class, task look-up and checkpoint."""
+    """The running backend's own event class, task look-up, checkpoint and hand-over."""
     native = getattr(anyio.lowlevel.current_token(), "native_token", None)
     if type(native).__module__.startswith("trio"):
         import trio
         import trio.lowlevel
 
-        return _Natives(trio.Event, trio.lowlevel.current_task, trio.lowlevel.checkpoint)
-    return _Natives(asyncio.Event, asyncio.current_task, partial(asyncio.sleep, 0))
+        return _Natives(trio.Event, trio.lowlevel.current_task, trio.lowlevel.checkpoint, _set)
+    loop = asyncio.get_running_loop()
+
+    def hand_over(event: Event) -> None:
+        loop.call_at(loop.time(), event.set)
+
+    async def after_due_timers() -> None:
+        future = loop.create_future()
+        loop.call_at(loop.time(), _resolve, future)
+        await future
+
+    return _Natives(asyncio.Event, asyncio.current_task, after_due_timers, hand_over)
+
+
+def _set(event: Event) -> None:
+    event.set()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    # Cancelled meanwhile (the task giving turns ends): nothing to resolve.
+    if not future.done():
+        future.set_result(None)

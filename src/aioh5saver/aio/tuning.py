@@ -22,10 +22,9 @@ class WriterTuning:
       it is spent, producers take turns, one slice per loop iteration (see
       :mod:`~.producer_turns`: a slice ends once it has accepted the appends that start in
       this time at the rate slices accept them, and may run to twice this time to reach
-      them). Longer slices cost fewer turns;
-      the loop's lag grows with them: a timer on the loop runs about two iterations late
-      (asyncio wakes a sleeping task one iteration after its timer fires), so a median lag of
-      0.5 ms at most needs iterations of about 0.2 ms, slice and turn included.
+      them). Longer slices cost fewer turns; the loop's lag grows with them: a task whose
+      sleep ends during a slice runs once that slice is over (on trio, sometimes after the
+      next one), so the median lag is about half a slice to a slice, the turn included.
     - ``large_copy_bytes``: rows at least this large (camera frames) are copied a piece at a
       time, yielding to the event loop between pieces. A frame copied in one go stalls every
       other task for as long as the copy takes (memory not touched for a while is written
@@ -67,7 +66,7 @@ class WriterTuning:
       closed; the next append opens them again.
     """
 
-    loop_slice_s: float = 0.00012
+    loop_slice_s: float = 0.00025
     large_copy_bytes: int = 1 << 20
     first_segment_bytes: int = 64 << 10
     segment_bytes: int = 1 << 20
